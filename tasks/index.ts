@@ -1,0 +1,4 @@
+import type { TaskDefinition } from "hardhat/types/tasks";
+
+// Each domain registers its tasks in its own file; this list is what hardhat.config.ts loads.
+export const opgTasks: TaskDefinition[] = [];
