@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+/// @title INodeStakingCore
+/// @notice The part of NodeStaking that other protocol contracts (TeeRegistry, InferenceLedger) rely on.
+///         NodeStaking's full interface (INodeStaking) extends this one.
+/// @dev A node is identified by an address chosen at registration (its node id). The operator owns the
+///      stake; the signer is the node's hot key, rotatable by the operator, that signs receipts.
+interface INodeStakingCore {
+    /// @notice What a node does in the network.
+    enum Role {
+        NONE,
+        INFERENCE, // GPU node: runs models and signs receipts
+        VERIFIER // TEE node: runs an enclave that re-executes and signs batches
+    }
+
+    /// @notice The node's role (NONE for an unknown node).
+    function roleOf(address node) external view returns (Role);
+
+    /// @notice The node's current signer key (zero for an unknown node).
+    function signerOf(address node) external view returns (address);
+
+    /// @notice The node that the signer key currently belongs to (zero if none).
+    function nodeOfSigner(address signer) external view returns (address);
+
+    /// @notice True when the node is registered, not jailed, not exited and its active stake is at least
+    ///         its role's minimum.
+    function isActive(address node) external view returns (bool);
+
+    /// @notice Slashes `bps` basis points of everything the node has at stake (active and unbonding).
+    /// @dev Only registered slasher contracts (objective evidence checked on chain) may call.
+    /// @param node The node to slash.
+    /// @param bps Basis points (1..10_000) of active and each unbonding entry.
+    /// @param reporter Receives the reporter bounty.
+    /// @param jail Whether the node is jailed as well.
+    /// @param evidenceHash A hash identifying the evidence, recorded in the event.
+    /// @return slashed The total amount taken from the node.
+    function slash(
+        address node,
+        uint256 bps,
+        address reporter,
+        bool jail,
+        bytes32 evidenceHash
+    ) external returns (uint256 slashed);
+}
