@@ -402,11 +402,11 @@ describe("VestingVault", () => {
           "VestingNothingToRelease",
         );
         await time.setNextBlockTimestamp(start + 30n * DAY);
-        await expect(vault.release(1))
+        await expect(vault.connect(bob).release(1))
           .to.emit(vault, "Released")
           .withArgs(1n, bob.address, 10n * OPG, bob.address);
         await time.setNextBlockTimestamp(start + 90n * DAY);
-        await expect(vault.release(1))
+        await expect(vault.connect(bob).release(1))
           .to.emit(vault, "Released")
           .withArgs(1n, bob.address, 50n * OPG, bob.address);
       });
