@@ -37,8 +37,8 @@ export default defineConfig({
     tests: { mocha: "test", solidity: "test" },
   },
   networks: {
-    // In-process chain used by tests, tasks and `npm run demo`.
-    hardhat: {
+    // In-process chain used by tests, tasks and `npm run demo` (Hardhat's default network).
+    default: {
       type: "edr-simulated",
       chainType: "l1",
       allowUnlimitedContractSize: false,

@@ -147,7 +147,7 @@ export function calendarJson(rows: CalendarRow[]): unknown {
   }));
 }
 
-/** Terminal table: one line per unlock, the date's total on its first line. */
+/** Terminal table: one line per unlock, the date's total on its first line (amounts to 2 decimals, truncated). */
 export function calendarTable(rows: CalendarRow[]): string[][] {
   const out: string[][] = [];
   for (const row of rows) {
@@ -157,8 +157,8 @@ export function calendarTable(rows: CalendarRow[]): string[][] {
         `#${e.scheduleId} ${e.name}`,
         e.category,
         e.kind,
-        formatOpg(e.amount),
-        i === 0 ? formatOpg(row.totalVested) : "",
+        formatOpg(e.amount, 2),
+        i === 0 ? formatOpg(row.totalVested, 2) : "",
       ]);
     });
   }

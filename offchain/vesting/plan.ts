@@ -260,12 +260,19 @@ export async function loadPlan(path: string): Promise<Plan> {
   return parsePlan(json, path);
 }
 
-/** Formats wei as whole OPG with thousands separators, dropping trailing zero decimals. */
-export function formatOpg(wei: bigint): string {
+/**
+ * Formats wei as OPG with thousands separators, dropping trailing zero decimals. `maxDecimals` truncates
+ * (rounds toward zero) for display; exact output is the default.
+ */
+export function formatOpg(wei: bigint, maxDecimals = 18): string {
   const negative = wei < 0n;
   const abs = negative ? -wei : wei;
   const whole = (abs / 10n ** 18n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-  const frac = (abs % 10n ** 18n).toString().padStart(18, "0").replace(/0+$/, "");
+  const frac = (abs % 10n ** 18n)
+    .toString()
+    .padStart(18, "0")
+    .slice(0, maxDecimals)
+    .replace(/0+$/, "");
   return `${negative ? "-" : ""}${whole}${frac ? "." + frac : ""}`;
 }
 

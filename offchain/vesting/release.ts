@@ -36,7 +36,11 @@ export async function releaseSchedules(
       });
     }
   }
-  const releasable = await Promise.all(wanted.map((id) => vault.releasable(id)));
+  // The transaction lands in a later block, at least one second after the latest: vesting only grows
+  // with time, so whatever is releasable at latest + 1 is releasable when it is mined.
+  const latest = await vault.runner!.provider!.getBlock("latest");
+  const at = BigInt(latest!.timestamp) + 1n;
+  const releasable = await Promise.all(wanted.map((id) => vault.releasableAt(id, at)));
   const due = wanted.filter((_, i) => releasable[i]! > 0n);
   const skipped = wanted.filter((_, i) => releasable[i] === 0n);
   if (due.length === 0) return { released: [], skipped, txHash: null };

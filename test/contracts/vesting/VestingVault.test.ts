@@ -148,9 +148,13 @@ describe("VestingVault", () => {
     });
 
     describe("when the parameters are invalid", () => {
-      const cases: Array<
-        [string, (a: string, now: bigint) => ScheduleParams, (now: bigint) => unknown[]]
-      > = [
+      type Case = [
+        label: string,
+        error: string,
+        make: (a: string, now: bigint) => ScheduleParams,
+        args: (now: bigint) => unknown[],
+      ];
+      const cases: Case[] = [
         [
           "for the zero beneficiary",
           "VestingZeroBeneficiary",
