@@ -166,11 +166,14 @@ export function parsePlan(json: unknown, source = "<plan>"): Plan {
   file.schedules.forEach((entry, id) => {
     const at = `schedules[${id}]`;
     const here = (msg: string) => problems.push(`${at} (${entry.name}): ${msg}`);
+    // An unreal date is reported once; the order checks that would use it are skipped.
+    let unrealDate = false;
     const time = (iso: string, field: string): bigint => {
       try {
         return parseTime(iso);
       } catch {
         here(`${field} ${iso} is not a real date`);
+        unrealDate = true;
         return 0n;
       }
     };
@@ -200,9 +203,11 @@ export function parsePlan(json: unknown, source = "<plan>"): Plan {
       params.cliff = entry.cliff === undefined ? 0n : time(entry.cliff, "cliff");
       params.cliffAmount = entry.cliffAmount === undefined ? 0n : parseAmount(entry.cliffAmount);
       const cliff = params.cliff === 0n ? start : params.cliff;
-      if (start >= params.end) here(`start ${entry.start} must be before end ${entry.end}`);
-      if (cliff < start || cliff > params.end)
+      if (!unrealDate && start >= params.end)
+        here(`start ${entry.start} must be before end ${entry.end}`);
+      if (!unrealDate && (cliff < start || cliff > params.end)) {
         here(`cliff ${entry.cliff} must lie between start and end`);
+      }
       if (params.cliffAmount > total)
         here(`cliffAmount ${entry.cliffAmount} exceeds total ${entry.total}`);
     } else {
@@ -212,7 +217,7 @@ export function parsePlan(json: unknown, source = "<plan>"): Plan {
         const ts = time(tr.at, `tranches[${i}].at`);
         const amount = parseAmount(tr.amount);
         const ordered = i === 0 ? ts >= previous : ts > previous;
-        if (!ordered) {
+        if (!ordered && !unrealDate) {
           here(
             `tranches[${i}].at ${tr.at} must be ${i === 0 ? "at or after start" : "after the previous tranche"}`,
           );
