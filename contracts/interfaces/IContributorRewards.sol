@@ -13,7 +13,8 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 ///         received, so older proofs stop paying once a newer root is accepted and nothing is paid twice.
 /// @dev Funding: the contract simply holds the reward token (a VestingVault schedule pays it by plain
 ///      transfer). A root's total cumulative amount can never exceed `funded()` = token balance + everything
-///      already claimed, checked when the root is proposed and again when it is accepted.
+///      already claimed, checked when the root is proposed (it cannot fall afterwards: tokens only leave
+///      through claims, which add what they move to the claimed total).
 interface IContributorRewards {
     /// @notice A root with its metadata.
     /// @param root Merkle root of the epoch's cumulative amounts.
@@ -83,22 +84,6 @@ interface IContributorRewards {
     error RewardsLengthMismatch(uint256 accounts, uint256 cumulativeAmounts, uint256 proofs);
 
     // ----------------------------------------------------------------------------------------------------
-    // Roles and constants
-    // ----------------------------------------------------------------------------------------------------
-
-    /// @notice Role that proposes roots (the rewards service).
-    function UPDATER_ROLE() external view returns (bytes32);
-
-    /// @notice Role that can revoke a pending root.
-    function GUARDIAN_ROLE() external view returns (bytes32);
-
-    /// @notice The longest timelock delay governance may set.
-    function MAX_DELAY() external view returns (uint64);
-
-    /// @notice The reward token.
-    function TOKEN() external view returns (IERC20);
-
-    // ----------------------------------------------------------------------------------------------------
     // Roots
     // ----------------------------------------------------------------------------------------------------
 
@@ -123,7 +108,7 @@ interface IContributorRewards {
     function revokePendingRoot() external;
 
     /// @notice Makes the pending root the accepted, claimable root once its timelock has elapsed.
-    /// @dev Permissionless. Re-checks the funding invariant.
+    /// @dev Permissionless.
     function acceptRoot() external;
 
     /// @notice Sets the timelock delay for roots proposed from now on.
@@ -154,6 +139,22 @@ interface IContributorRewards {
         uint256[] calldata cumulativeAmounts,
         bytes32[][] calldata proofs
     ) external returns (uint256 total);
+
+    // ----------------------------------------------------------------------------------------------------
+    // Roles and constants
+    // ----------------------------------------------------------------------------------------------------
+
+    /// @notice Role that proposes roots (the rewards service).
+    function UPDATER_ROLE() external view returns (bytes32);
+
+    /// @notice Role that can revoke a pending root.
+    function GUARDIAN_ROLE() external view returns (bytes32);
+
+    /// @notice The longest timelock delay governance may set.
+    function MAX_DELAY() external view returns (uint64);
+
+    /// @notice The reward token.
+    function TOKEN() external view returns (IERC20);
 
     // ----------------------------------------------------------------------------------------------------
     // Views
