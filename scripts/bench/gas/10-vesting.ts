@@ -29,6 +29,8 @@ const CLIFF_AMOUNT = TOTAL / 10n;
 const TRANCHES = 12;
 const QUARTER = 91n * DAY;
 const BATCH = 10;
+/** Every schedule starts then (2033-05-18T03:33:20Z), on every side. */
+const START = 2_000_000_000n;
 /** When every release is measured, counted from the schedules' common start. */
 const RELEASE_AT = 400n * DAY;
 
@@ -85,7 +87,13 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
   await (await token.approve(lockupAddress, MaxUint256)).wait();
   await (await token.approve(batchAddress, MaxUint256)).wait();
 
-  const start = BigInt(await time.latest()) + DAY;
+  // A fixed start: calldata costs depend on the bytes of every timestamp, so schedules anchored on
+  // the wall clock would cost a few gas more or less from one day to the next.
+  if (BigInt(await time.latest()) >= START - DAY) {
+    throw new Error(`the chain's clock is past ${START - DAY}: move START in 10-vesting.ts`);
+  }
+  await time.increaseTo(START - DAY);
+  const start = START;
   const cliff = start + YEAR;
   const end = start + 4n * YEAR;
   const quarters = Array.from({ length: TRANCHES }, (_, i) => ({
@@ -184,51 +192,80 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
   // --- release: first release of each, 400 days in, by the same third party ---
   await time.increaseTo(start + RELEASE_AT);
   const asKeeper = vault.connect(keeper);
-  const paid = async (who: string, gas: number, what: string) => {
-    // Only a release that paid something is a release worth measuring.
-    if ((await token.balanceOf(who)) === 0n) throw new Error(`${what} paid nothing`);
-    return gas;
+  /**
+   * Sends a release, checks what it paid and returns its gas. Where the peer's formula is ours
+   * (`sameAs`: no cliff, or tranches) it must pay exactly what our schedule vests at that block;
+   * otherwise (Sablier and OZ treat a cliff differently) it must pay something.
+   */
+  const release = async (
+    what: string,
+    beneficiary: string,
+    tx: Promise<ContractTransactionResponse>,
+    sameAs?: bigint,
+  ): Promise<number> => {
+    const receipt = await (await tx).wait();
+    if (receipt === null) throw new Error(`${what}: not mined`);
+    const got = await token.balanceOf(beneficiary);
+    if (got === 0n) throw new Error(`${what} paid nothing`);
+    if (sameAs !== undefined) {
+      const block = await receipt.getBlock();
+      const expected = await vault.vestedAt(sameAs, block.timestamp);
+      if (got !== expected) {
+        throw new Error(`${what} paid ${got}, our schedule ${sameAs} vests ${expected}: not alike`);
+      }
+    }
+    return Number(receipt.gasUsed);
   };
+  const ozCliffAsKeeper = ozCliff.wallet.connect(keeper);
+  const ozPlainAsKeeper = ozPlain.wallet.connect(keeper);
+  const [cliffS, plainS, trS] = ["cliff/sablier", "plain/sablier", "tranche/sablier"].map(
+    freshAddress,
+  ) as [string, string, string];
 
-  const relOursCliff = await paid(
+  const relOursCliff = await release(
+    "VestingVault.release (linear+cliff)",
     freshAddress("cliff/ours"),
-    await gasOf(asKeeper.release(oursCliff.scheduleId)),
-    "VestingVault.release (cliff)",
+    asKeeper.release(oursCliff.scheduleId),
   );
-  const relSabCliff = await paid(
-    freshAddress("cliff/sablier"),
-    await gasOf(withdrawAsKeeper(sabCliff.streamId, freshAddress("cliff/sablier"))),
-    "SablierLockup.withdrawMax (cliff)",
+  const relSabCliff = await release(
+    "SablierLockup.withdrawMax (LL with cliff)",
+    cliffS,
+    withdrawAsKeeper(sabCliff.streamId, cliffS),
   );
-  const relOzCliff = await paid(
-    ozCliffBeneficiary,
-    await gasOf(ozCliff.wallet.connect(keeper)["release(address)"](tokenAddress)),
+  const relOzCliff = await release(
     "VestingWalletCliff.release",
+    ozCliffBeneficiary,
+    ozCliffAsKeeper["release(address)"](tokenAddress),
   );
-  const relOursPlain = await paid(
+  const relOursPlain = await release(
+    "VestingVault.release (linear)",
     freshAddress("plain/ours"),
-    await gasOf(asKeeper.release(oursPlain.scheduleId)),
-    "VestingVault.release (plain)",
+    asKeeper.release(oursPlain.scheduleId),
+    oursPlain.scheduleId,
   );
-  const relSabPlain = await paid(
-    freshAddress("plain/sablier"),
-    await gasOf(withdrawAsKeeper(sabPlain.streamId, freshAddress("plain/sablier"))),
-    "SablierLockup.withdrawMax (plain)",
+  const relSabPlain = await release(
+    "SablierLockup.withdrawMax (LL)",
+    plainS,
+    withdrawAsKeeper(sabPlain.streamId, plainS),
+    oursPlain.scheduleId,
   );
-  const relOzPlain = await paid(
-    ozPlainBeneficiary,
-    await gasOf(ozPlain.wallet.connect(keeper)["release(address)"](tokenAddress)),
+  const relOzPlain = await release(
     "VestingWallet.release",
+    ozPlainBeneficiary,
+    ozPlainAsKeeper["release(address)"](tokenAddress),
+    oursPlain.scheduleId,
   );
-  const relOursTr = await paid(
-    freshAddress("tranche/ours"),
-    await gasOf(asKeeper.release(oursTr.scheduleId)),
+  const relOursTr = await release(
     "VestingVault.release (tranched)",
+    freshAddress("tranche/ours"),
+    asKeeper.release(oursTr.scheduleId),
+    oursTr.scheduleId,
   );
-  const relSabTr = await paid(
-    freshAddress("tranche/sablier"),
-    await gasOf(withdrawAsKeeper(sabTr.streamId, freshAddress("tranche/sablier"))),
+  const relSabTr = await release(
     "SablierLockup.withdrawMax (LT)",
+    trS,
+    withdrawAsKeeper(sabTr.streamId, trS),
+    oursTr.scheduleId,
   );
 
   const CREATE_CLIFF = "vesting: create linear+cliff schedule (1y cliff, 10% at cliff, 4y)";
