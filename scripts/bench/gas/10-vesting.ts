@@ -24,7 +24,8 @@ import type { BenchContext, GasCheck, GasRow } from "./types.js";
 import { gasOf } from "./types.js";
 
 const YEAR = 365n * DAY;
-const TOTAL = 1_000_000n * OPG;
+/** Divisible by 10 (cliff amount) and by 12 (tranches): every schedule holds exactly this. */
+const TOTAL = 1_200_000n * OPG;
 const CLIFF_AMOUNT = TOTAL / 10n;
 const TRANCHES = 12;
 const QUARTER = 91n * DAY;
