@@ -4,7 +4,8 @@
  * deployed on one fresh chain and all moving the same OPGToken.
  *
  * Like with like:
- *  - the same amounts, times and token on every side; every measured schedule pays a beneficiary
+ *  - the same amounts, times (from a fixed start, so calldata gas is the same on every run) and token
+ *    on every side; every measured schedule pays a beneficiary
  *    address that has never held the token (the first transfer to an address costs a zero-to-nonzero
  *    balance write on every side);
  *  - the vault and the Sablier lockup each hold one schedule before the measured ones, so neither
