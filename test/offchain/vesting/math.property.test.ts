@@ -10,6 +10,7 @@ import { network } from "hardhat";
 import { planHashOf, scheduleLeaf } from "../../../offchain/vesting/encode.js";
 import { releasableAt, termsOf, vestedAt } from "../../../offchain/vesting/math.js";
 import { probeTimes, scheduleArb } from "../../helpers/arbitraries.js";
+import { fuzzOptions } from "../../helpers/fuzz.js";
 
 const { ethers, networkHelpers } = await network.create();
 
@@ -48,7 +49,7 @@ describe("offchain/vesting/math against VestingVault", () => {
           }
         },
       ),
-      { numRuns: 40 },
+      fuzzOptions(40),
     );
   });
 
@@ -64,7 +65,7 @@ describe("offchain/vesting/math against VestingVault", () => {
             expect(await vault.hashSchedule(i, p)).to.equal(scheduleLeaf(i, p));
         },
       ),
-      { numRuns: 30 },
+      fuzzOptions(30),
     );
     const list = fc.sample(scheduleArb(beneficiaries, base), { numRuns: 8, seed: 7 });
     await (await vault.createSchedules(list)).wait();
