@@ -57,7 +57,7 @@ export async function deployLedgerSystem(ethers: HardhatEthers) {
     [10_000],
   );
   await token.transfer(requester!.address, 1000n * FEE);
-  await token.connect(requester!).approve(await ledger.getAddress(), 1000n * FEE);
+  await token.connect(requester).approve(await ledger.getAddress(), 1000n * FEE);
 
   const { chainId } = await ethers.provider.getNetwork();
   const domain = ledgerDomain(chainId, await ledger.getAddress());
