@@ -105,3 +105,8 @@ export function parseReceiptBundle(text: string): ReceiptBundle {
 export function formatReceiptBundle(bundle: ReceiptBundle): string {
   return stringifyJson(bundle) + "\n";
 }
+
+/** A bundle from its parts (the relayer's view after anchoring): sets the format tag. */
+export function buildReceiptBundle(fields: Omit<ReceiptBundle, "format">): ReceiptBundle {
+  return { format: BUNDLE_FORMAT, ...fields };
+}

@@ -84,10 +84,9 @@ describe("InferenceLedger", () => {
         ];
         args[index] = ZeroAddress;
         const factory = await ethers.getContractFactory("InferenceLedger");
-        await expect(factory.deploy(...args)).to.be.revertedWithCustomError(
-          factory,
-          "LedgerZeroAddress",
-        );
+        await expect(
+          factory.deploy(...(args as [string, string, string, string, string])),
+        ).to.be.revertedWithCustomError(factory, "LedgerZeroAddress");
       });
     }
   });
@@ -118,10 +117,20 @@ describe("InferenceLedger", () => {
 
     it("hashes a request as keccak256(abi.encode(request))", async () => {
       const { ledger, requester } = await networkHelpers.loadFixture(deploy);
-      const request = [requester.address, FEE, MODEL_ID, random32(), 123n, 456n] as const;
-      expect(await ledger.hashRequest([...request])).to.equal(
+      const request = {
+        requester: requester.address,
+        fee: FEE,
+        modelId: MODEL_ID,
+        inputHash: random32(),
+        deadline: 123n,
+        callbackGasLimit: 456n,
+      };
+      expect(await ledger.hashRequest(request)).to.equal(
         keccak256(
-          abi.encode(["address", "uint96", "bytes32", "bytes32", "uint64", "uint32"], request),
+          abi.encode(
+            ["address", "uint96", "bytes32", "bytes32", "uint64", "uint32"],
+            Object.values(request),
+          ),
         ),
       );
     });

@@ -9,6 +9,7 @@ import { ledgerDomain } from "../../../offchain/chain/eip712.js";
 import type { Receipt } from "../../../offchain/chain/eip712.js";
 import { buildReceiptBatch } from "../../../offchain/chain/merkle.js";
 import { signBatch } from "../../../offchain/chain/receipts.js";
+import type { TypedSigner } from "../../../offchain/chain/receipts.js";
 
 export const SUPPLY = 10n ** 27n;
 export const STAKE = 10n ** 22n;
@@ -95,7 +96,7 @@ export function makeReceipt(node: string, overrides: Partial<Receipt> = {}): Rec
 
 /** Builds and signs the enclave's batch `sequence` over `receipts`. */
 export async function signedBatch(
-  enclave: Wallet,
+  enclave: TypedSigner & { address: string },
   domain: ReturnType<typeof ledgerDomain>,
   sequence: bigint,
   receipts: Receipt[],
