@@ -61,7 +61,7 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
     // -------------------------------------------------------------------------------------------------------------
 
     uint256 private _batchCount;
-    mapping(uint256 batchId => BatchRecord record) private _batches;
+    mapping(uint256 batchId => bytes32 root) private _roots;
     mapping(address enclave => uint64 sequence) private _nextSequence;
 
     uint256 private _requestNonce;
@@ -121,15 +121,10 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
         // Checks: well-formed, signed by an active enclave in sequence, with the signed usage summary.
         _checkBatch(batch, signature, modelIds, counts);
 
-        // Effects: one two-slot record per batch, id = counter.
+        // Effects: one slot per batch (its root), id = counter; the rest of the batch is in the event.
         _nextSequence[batch.enclave] = batch.sequence + 1;
         batchId = ++_batchCount;
-        _batches[batchId] = BatchRecord({
-            root: batch.root,
-            enclave: batch.enclave,
-            sequence: batch.sequence,
-            count: batch.count
-        });
+        _roots[batchId] = batch.root;
         _emitBatchAnchored(batchId, batch, modelIds, counts);
     }
 
@@ -303,15 +298,15 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
         Receipt calldata receipt,
         bytes32[] calldata proof
     ) external view returns (bool) {
-        bytes32 root = _batches[batchId].root;
+        bytes32 root = _roots[batchId];
         if (root == bytes32(0)) revert LedgerUnknownBatch(batchId);
         return MerkleProof.verifyCalldata(proof, root, receipt.leaf());
     }
 
     /// @inheritdoc IInferenceLedger
-    function batchOf(uint256 batchId) external view returns (BatchRecord memory record) {
-        record = _batches[batchId];
-        if (record.root == bytes32(0)) revert LedgerUnknownBatch(batchId);
+    function rootOf(uint256 batchId) external view returns (bytes32 root) {
+        root = _roots[batchId];
+        if (root == bytes32(0)) revert LedgerUnknownBatch(batchId);
     }
 
     /// @inheritdoc IInferenceLedger

@@ -7,8 +7,10 @@ import {INodeStakingCore} from "./INodeStakingCore.sol";
 /// @title IInferenceLedger
 /// @notice Proof anchoring for the OPG network.
 ///         - Enclaves anchor batches: a Merkle root over GPU receipts (OpenZeppelin standard leaf), signed as EIP-712
-///           `Batch` by an active enclave key, in strict per-enclave sequence. Roots are stored; `verifyReceipt`
-///           answers from storage. The batch's usage summary is emitted so rewards can be computed from chain data.
+///           `Batch` by an active enclave key, in strict per-enclave sequence. One slot per batch stores its root
+///           (batchId = counter); `verifyReceipt` answers from storage. Everything else about the batch (enclave,
+///           sequence, counts, usage summary) is in its `BatchAnchored` event, so rewards and auditors can
+///           recompute from chain data alone.
 ///         - Consumers request inferences on chain and pay a fee in OPG; a fulfilment carries the GPU node's signed
 ///           receipt, the enclave's agreeing verdict and the output, which is delivered to the consumer's callback.
 ///         - Evidence entry points slash through NodeStaking: a GPU node's two receipts with different outputs for
@@ -26,14 +28,6 @@ interface IInferenceLedger {
         DOUBLE_RECEIPT, // a GPU node signed two receipts for one request with different outputs
         CONTRADICTED_RECEIPT, // a GPU receipt contradicted by an active enclave's re-execution verdict
         BATCH_EQUIVOCATION // an enclave signed two different batches with one sequence number
-    }
-
-    /// @notice What is stored per anchored batch (two slots; reexecuted and usage are in the event).
-    struct BatchRecord {
-        bytes32 root;
-        address enclave;
-        uint64 sequence;
-        uint32 count;
     }
 
     /// @notice An on-chain inference request. Only its hash is stored; fulfilment and refund pass it back in full
@@ -324,8 +318,9 @@ interface IInferenceLedger {
         bytes32[] calldata proof
     ) external view returns (bool);
 
-    /// @notice The stored record of `batchId`; reverts with LedgerUnknownBatch for an id that was never anchored.
-    function batchOf(uint256 batchId) external view returns (BatchRecord memory);
+    /// @notice The stored Merkle root of `batchId`; reverts with LedgerUnknownBatch for an id that was never anchored.
+    ///         The batch's enclave, sequence number, counts and usage are in its `BatchAnchored` event.
+    function rootOf(uint256 batchId) external view returns (bytes32);
 
     /// @notice The number of batches anchored, which is also the latest batch id.
     function batchCount() external view returns (uint256);

@@ -161,28 +161,53 @@ export async function verifyReceiptBundle(
     );
   }
 
-  // The batch: anchored, by an enclave that is still active, and the proof holds locally and on chain.
-  let record: { root: string; enclave: string; sequence: bigint; count: bigint };
+  // The batch: its root is stored, the anchoring transaction emitted it (with its enclave), the enclave is
+  // still active, and the proof holds locally and on chain.
+  let root: string;
   try {
-    record = (await ledger.getFunction("batchOf")(bundle.batchId)) as typeof record;
+    root = (await ledger.getFunction("rootOf")(bundle.batchId)) as string;
   } catch (error) {
     add("batch anchored", false, `batch ${bundle.batchId}: ${errorName(ledgerIface, error)}`);
     return checks;
   }
-  add(
-    "batch anchored",
-    true,
-    `batch ${bundle.batchId}: root ${record.root}, ${record.count} receipts, enclave ${record.enclave} #${record.sequence}`,
-  );
-  const batchEnclaveActive = (await tee.getFunction("isActiveEnclave")(record.enclave)) as boolean;
-  add(
-    "batch enclave",
-    batchEnclaveActive,
-    batchEnclaveActive
-      ? `${record.enclave} is an active enclave`
-      : `${record.enclave} is not an active enclave now (revoked measurement, expired, or its node inactive)`,
-  );
-  const local = verifyReceiptProof(record.root, receipt, bundle.proof);
+  add("batch anchored", true, `batch ${bundle.batchId} has root ${root}`);
+
+  const txReceipt = await provider.getTransactionReceipt(bundle.anchorTx);
+  let enclave: string | undefined;
+  let why = `transaction ${bundle.anchorTx} not found`;
+  if (txReceipt !== null) {
+    why = `transaction ${bundle.anchorTx} did not anchor batch ${bundle.batchId} on ${bundle.ledger}`;
+    for (const log of txReceipt.logs) {
+      if (log.address.toLowerCase() !== bundle.ledger.toLowerCase()) continue;
+      const parsed = ledgerIface.parseLog(log);
+      if (
+        parsed?.name === "BatchAnchored" &&
+        (parsed.args.getValue("batchId") as bigint) === bundle.batchId &&
+        (parsed.args.getValue("root") as string).toLowerCase() === root.toLowerCase()
+      ) {
+        enclave = parsed.args.getValue("enclave") as string;
+        const sequence = parsed.args.getValue("sequence") as bigint;
+        const count = parsed.args.getValue("count") as bigint;
+        why = `block ${txReceipt.blockNumber}: ${count} receipts, enclave ${enclave} sequence ${sequence}`;
+      }
+    }
+    if (txReceipt.status !== 1) {
+      enclave = undefined;
+      why = `transaction ${bundle.anchorTx} reverted`;
+    }
+  }
+  add("anchoring transaction", enclave !== undefined, why);
+  if (enclave !== undefined) {
+    const active = (await tee.getFunction("isActiveEnclave")(enclave)) as boolean;
+    add(
+      "batch enclave",
+      active,
+      active
+        ? `${enclave} is an active enclave`
+        : `${enclave} is not an active enclave now (revoked measurement, expired, or its node inactive)`,
+    );
+  }
+  const local = verifyReceiptProof(root, receipt, bundle.proof);
   add(
     "merkle proof",
     local,
@@ -202,27 +227,5 @@ export async function verifyReceiptBundle(
       ? "InferenceLedger.verifyReceipt returned true"
       : "InferenceLedger.verifyReceipt returned false",
   );
-
-  // The anchoring transaction emitted this batch.
-  const txReceipt = await provider.getTransactionReceipt(bundle.anchorTx);
-  let anchored = false;
-  let why = `transaction ${bundle.anchorTx} not found`;
-  if (txReceipt !== null) {
-    why = `transaction ${bundle.anchorTx} did not anchor batch ${bundle.batchId} on ${bundle.ledger}`;
-    if (txReceipt.status !== 1) why = `transaction ${bundle.anchorTx} reverted`;
-    for (const log of txReceipt.logs) {
-      if (log.address.toLowerCase() !== bundle.ledger.toLowerCase()) continue;
-      const parsed = ledgerIface.parseLog(log);
-      if (
-        parsed?.name === "BatchAnchored" &&
-        (parsed.args.getValue("batchId") as bigint) === bundle.batchId &&
-        (parsed.args.getValue("root") as string).toLowerCase() === record.root.toLowerCase()
-      ) {
-        anchored = txReceipt.status === 1;
-        why = `anchored in block ${txReceipt.blockNumber}`;
-      }
-    }
-  }
-  add("anchoring transaction", anchored, why);
   return checks;
 }

@@ -152,18 +152,12 @@ describe("InferenceLedger", () => {
       return { ...f, receipts, ...b };
     }
 
-    it("stores the record, advances the sequence and emits the usage summary", async () => {
+    it("stores the root, advances the sequence and emits the batch with its usage summary", async () => {
       const { ledger, batch, signature, usage, enclave } = await batchOfThree();
       await expect(ledger.anchorBatch(batch, signature, usage.modelIds, usage.counts))
         .to.emit(ledger, "BatchAnchored")
         .withArgs(1n, enclave.address, 0n, batch.root, 3n, 1n, usage.modelIds, usage.counts);
-      const record = await ledger.batchOf(1n);
-      expect([record.root, record.enclave, record.sequence, record.count]).to.deep.equal([
-        batch.root,
-        enclave.address,
-        0n,
-        3n,
-      ]);
+      expect(await ledger.rootOf(1n)).to.equal(batch.root);
       expect(await ledger.batchCount()).to.equal(1n);
       expect(await ledger.nextSequenceOf(enclave.address)).to.equal(1n);
       expect(usage.modelIds).to.have.length(2);
@@ -193,7 +187,8 @@ describe("InferenceLedger", () => {
       const b2 = await signedBatch(second, domain, 0n, [makeReceipt(gpuNode)]);
       await ledger.anchorBatch(b2.batch, b2.signature, b2.usage.modelIds, b2.usage.counts);
       expect(await ledger.batchCount()).to.equal(3n);
-      expect((await ledger.batchOf(3n)).enclave).to.equal(second.address);
+      expect(await ledger.rootOf(3n)).to.equal(b2.batch.root);
+      expect(await ledger.nextSequenceOf(second.address)).to.equal(1n);
     });
 
     it("reverts with LedgerUnexpectedSequence for a replayed batch", async () => {
@@ -384,7 +379,7 @@ describe("InferenceLedger", () => {
         await expect(ledger.verifyReceipt(id, receipts[0]!, tree.proof(0)))
           .to.be.revertedWithCustomError(ledger, "LedgerUnknownBatch")
           .withArgs(id);
-        await expect(ledger.batchOf(id))
+        await expect(ledger.rootOf(id))
           .to.be.revertedWithCustomError(ledger, "LedgerUnknownBatch")
           .withArgs(id);
       }
