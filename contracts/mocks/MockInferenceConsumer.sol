@@ -7,12 +7,14 @@ import {IInferenceConsumer} from "../interfaces/IInferenceConsumer.sol";
 import {IInferenceLedger} from "../interfaces/IInferenceLedger.sol";
 
 /// @title MockInferenceConsumer
-/// @notice Test consumer whose callback records the result, reverts, or burns all its gas, as configured.
+/// @notice Test consumer whose callback records the result, reverts, burns all its gas, or tries to re-enter the
+///         ledger with a new request, as configured.
 contract MockInferenceConsumer is IInferenceConsumer {
     enum Behaviour {
         RECORD,
         REVERT,
-        BURN_GAS
+        BURN_GAS,
+        REENTER
     }
 
     /// @notice Emitted by the callback in RECORD mode.
@@ -61,6 +63,7 @@ contract MockInferenceConsumer is IInferenceConsumer {
             uint256 i;
             while (gasleft() > 0) ++i;
         }
+        if (behaviour == Behaviour.REENTER) LEDGER.requestInference(modelId, output, 0, 1 hours, 0);
         lastRequestId = requestId;
         lastOutput = output;
         emit ResultReceived(requestId, modelId, outputHash, output);

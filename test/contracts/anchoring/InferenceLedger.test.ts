@@ -756,6 +756,19 @@ describe("InferenceLedger", () => {
         expect(gasUsed).to.be.lessThan(200_000n + 150_000n);
       });
 
+      it("still fulfils when the callback tries to re-enter the ledger (the re-entry fails)", async () => {
+        const { ledger, consumer, request, receipt, nodeSig, enclaveSig, gpuNode, enclave } =
+          await consumerRequest(3);
+        await expect(ledger.fulfil(request, receipt, nodeSig, enclaveSig, OUTPUT))
+          .to.emit(ledger, "InferenceFulfilled")
+          .withArgs(receipt.requestId, gpuNode, enclave.address, receipt.outputHash, false, OUTPUT);
+        expect(await consumer.lastRequestId()).to.equal(ZeroHash);
+        await consumer.setBehaviour(3);
+        await expect(
+          consumer.onInferenceResult(receipt.requestId, MODEL_ID, receipt.outputHash, OUTPUT),
+        ).to.emit(ledger, "InferenceRequested");
+      });
+
       it("reverts with LedgerInsufficientCallbackGas when the fulfiller withholds the callback's gas", async () => {
         const { ledger, request, receipt, nodeSig, enclaveSig } = await consumerRequest(2, 500_000);
         const required = 500_000n + 500_000n / 63n + 5_000n;
