@@ -11,6 +11,7 @@ type Register = (program: Command) => void;
 
 const registrations: Array<() => Promise<{ register: Register }>> = [
   () => import("./commands/merkle.js"),
+  () => import("./commands/receipt.js"),
 ];
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {Receipt, Batch} from "../libraries/LedgerTypes.sol";
+import {INodeStakingCore} from "./INodeStakingCore.sol";
+
+/// @title IInferenceLedger
+/// @notice Proof anchoring for the OPG network.
+///         - Enclaves anchor batches: a Merkle root over GPU receipts (OpenZeppelin standard leaf), signed as EIP-712
+///           `Batch` by an active enclave key, in strict per-enclave sequence. One slot per batch stores its root
+///           (batchId = counter); `verifyReceipt` answers from storage. Everything else about the batch (enclave,
+///           sequence, counts, usage summary) is in its `BatchAnchored` event, so rewards and auditors can
+///           recompute from chain data alone.
+///         - Consumers request inferences on chain and pay a fee in OPG; a fulfilment carries the GPU node's signed
+///           receipt, the enclave's agreeing verdict and the output, which is delivered to the consumer's callback.
+///         - Evidence entry points slash through NodeStaking: a GPU node's two receipts with different outputs for
+///           one request, a GPU receipt contradicted by an enclave's verdict, an enclave's two batches with one
+///           sequence number. Each offence is slashed once; the caller is the reporter.
+/// @dev EIP-712 domain: name "OPG InferenceLedger", version "1", chainId, this contract. Types: LedgerTypes.sol,
+///      mirrored from offchain/chain/eip712.ts.
+interface IInferenceLedger {
+    // ---------------------------------------------------------------------------------------------------------
+    // Types
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// @notice The slashable offences, each with its own governance parameters.
+    enum Offence {
+        DOUBLE_RECEIPT, // a GPU node signed two receipts for one request with different outputs
+        CONTRADICTED_RECEIPT, // a GPU receipt contradicted by an active enclave's re-execution verdict
+        BATCH_EQUIVOCATION // an enclave signed two different batches with one sequence number
+    }
+
+    /// @notice An on-chain inference request. Only its hash is stored; fulfilment and refund pass it back in full
+    ///         (it is in the `InferenceRequested` event).
+    struct InferenceRequest {
+        address requester;
+        uint96 fee;
+        bytes32 modelId;
+        bytes32 inputHash;
+        uint64 deadline;
+        uint32 callbackGasLimit;
+    }
+
+    /// @notice How an offence is punished.
+    struct SlashParams {
+        uint16 bps;
+        bool jail;
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Events
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// @notice A batch was anchored. `modelIds` (strictly ascending) and `counts` are its usage summary.
+    event BatchAnchored(
+        uint256 indexed batchId,
+        address indexed enclave,
+        uint64 sequence,
+        bytes32 root,
+        uint32 count,
+        uint32 reexecuted,
+        bytes32[] modelIds,
+        uint32[] counts
+    );
+
+    /// @notice An inference was requested. `input` is empty when the requester gave only its hash and `inputUri`.
+    event InferenceRequested(
+        bytes32 indexed requestId,
+        address indexed requester,
+        bytes32 indexed modelId,
+        bytes32 inputHash,
+        uint96 fee,
+        uint64 deadline,
+        uint32 callbackGasLimit,
+        bytes input,
+        string inputUri
+    );
+
+    /// @notice A request was fulfilled: the node was paid and the callback (if any) ran with `callbackSucceeded`.
+    event InferenceFulfilled(
+        bytes32 indexed requestId,
+        address indexed node,
+        address indexed enclave,
+        bytes32 outputHash,
+        bool callbackSucceeded,
+        bytes output
+    );
+
+    /// @notice An expired request's fee was returned to its requester.
+    event RequestRefunded(bytes32 indexed requestId, address indexed requester, uint96 fee);
+
+    /// @notice Evidence of `offence` by `node` was accepted and the node slashed by `slashed`.
+    event OffenceSlashed(
+        Offence indexed offence,
+        address indexed node,
+        bytes32 indexed offenceKey,
+        address reporter,
+        uint256 slashed
+    );
+
+    /// @notice Governance changed how `offence` is punished.
+    event SlashParamsSet(Offence indexed offence, uint16 bps, bool jail);
+
+    /// @notice Governance changed the largest callback gas a request may ask for.
+    event MaxCallbackGasSet(uint32 maxCallbackGas);
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Errors
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// @notice A constructor dependency is the zero address.
+    error LedgerZeroAddress();
+
+    /// @notice The batch's signer is not an active enclave (unknown, revoked measurement, expired, node inactive).
+    error LedgerInactiveEnclave(address enclave);
+
+    /// @notice The signature over the batch was made by `recovered`, not by `enclave`.
+    error LedgerInvalidBatchSigner(address enclave, address recovered);
+
+    /// @notice The batch's sequence number is not the enclave's next one.
+    error LedgerUnexpectedSequence(address enclave, uint64 sequence, uint64 expected);
+
+    /// @notice The batch has a zero root, no receipts, or more re-executions than receipts.
+    error LedgerInvalidBatch(bytes32 root, uint32 count, uint32 reexecuted);
+
+    /// @notice The usage summary's arrays differ in length.
+    error LedgerUsageLengthMismatch(uint256 modelIds, uint256 counts);
+
+    /// @notice The usage summary's modelIds are not strictly ascending at `index`.
+    error LedgerUsageNotSorted(uint256 index, bytes32 modelId);
+
+    /// @notice The usage summary's counts sum to `total`, not the batch's `count`.
+    error LedgerUsageCountMismatch(uint256 total, uint32 count);
+
+    /// @notice The usage summary hashes to `actual`, not the signed `expected`.
+    error LedgerUsageHashMismatch(bytes32 expected, bytes32 actual);
+
+    /// @notice No batch has id `batchId`.
+    error LedgerUnknownBatch(uint256 batchId);
+
+    /// @notice The model is not registered in the ModelRegistry.
+    error LedgerUnknownModel(bytes32 modelId);
+
+    /// @notice The request's time to live is outside [min, max] seconds.
+    error LedgerInvalidTtl(uint64 ttl, uint64 min, uint64 max);
+
+    /// @notice The request asks for more callback gas than governance allows.
+    error LedgerCallbackGasTooHigh(uint32 callbackGasLimit, uint32 max);
+
+    /// @notice The request is unknown, already fulfilled or refunded.
+    error LedgerRequestNotPending(bytes32 requestId);
+
+    /// @notice The request passed in does not hash to what was stored for `requestId`.
+    error LedgerRequestMismatch(bytes32 requestId, bytes32 stored, bytes32 given);
+
+    /// @notice The request expired at `deadline`; it can only be refunded.
+    error LedgerRequestExpired(bytes32 requestId, uint64 deadline);
+
+    /// @notice The request has not expired yet (`deadline`); it can only be fulfilled.
+    error LedgerRequestNotExpired(bytes32 requestId, uint64 deadline);
+
+    /// @notice The receipt is for another model or input than the request's.
+    error LedgerReceiptNotForRequest(bytes32 requestId, bytes32 receiptModelId, bytes32 receiptInputHash);
+
+    /// @notice The node is not an INFERENCE node (its role is `role`).
+    error LedgerNotInferenceNode(address node, INodeStakingCore.Role role);
+
+    /// @notice The node is not active in NodeStaking (jailed, exited or under-staked).
+    error LedgerInactiveNode(address node);
+
+    /// @notice A receipt signature was made by `recovered`, not by the node's current `signer`.
+    error LedgerInvalidReceiptSigner(address node, address signer, address recovered);
+
+    /// @notice keccak256(output) is `actual`, not the receipt's `outputHash`.
+    error LedgerOutputMismatch(bytes32 outputHash, bytes32 actual);
+
+    /// @notice Not enough gas is left to give the callback its full `required` limit.
+    error LedgerInsufficientCallbackGas(uint256 available, uint256 required);
+
+    /// @notice The two receipts are not for one request and node with different outputs.
+    error LedgerReceiptsNotConflicting(bytes32 receiptHashA, bytes32 receiptHashB);
+
+    /// @notice The verdict's output hash is the receipt's own, so it does not contradict the receipt.
+    error LedgerVerdictNotContradicting(bytes32 receiptHash, bytes32 outputHash);
+
+    /// @notice The two batches are not one enclave's different batches with one sequence number.
+    error LedgerBatchesNotConflicting(bytes32 batchHashA, bytes32 batchHashB);
+
+    /// @notice The enclave key has no VERIFIER node in the TeeRegistry.
+    error LedgerUnknownEnclave(address enclave);
+
+    /// @notice This offence was slashed already.
+    error LedgerOffenceAlreadySlashed(bytes32 offenceKey);
+
+    /// @notice Slash basis points must be 1..10,000.
+    error LedgerInvalidSlashBps(uint16 bps);
+
+    /// @notice The largest callback gas must be 1..MAX_CALLBACK_GAS_CEILING.
+    error LedgerInvalidMaxCallbackGas(uint32 maxCallbackGas);
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Anchoring
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// @notice Stores a batch signed by an active enclave and emits its usage summary. Anyone may submit it.
+    /// @param batch The signed batch; `batch.sequence` must be the enclave's next sequence number.
+    /// @param signature The enclave key's EIP-712 signature over `batch`.
+    /// @param modelIds The models used in the batch, strictly ascending.
+    /// @param counts Receipts per model (same order), summing to `batch.count`; hashed with `modelIds` to
+    ///        `batch.usageHash`.
+    /// @return batchId The new batch's id (1, 2, ...).
+    function anchorBatch(
+        Batch calldata batch,
+        bytes calldata signature,
+        bytes32[] calldata modelIds,
+        uint32[] calldata counts
+    ) external returns (uint256 batchId);
+
+    // ---------------------------------------------------------------------------------------------------------
+    // On-chain requests
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// @notice Requests an inference of a registered model on `input` (hashed on chain), pulling `fee` OPG from the
+    ///         caller. The caller is the requester: it receives the callback (when `callbackGasLimit` > 0) and
+    ///         any refund.
+    /// @param ttl Seconds until the request expires (MIN_TTL..MAX_TTL).
+    /// @return requestId keccak256(abi.encode(chainId, this, nonce)).
+    function requestInference(
+        bytes32 modelId,
+        bytes calldata input,
+        uint96 fee,
+        uint64 ttl,
+        uint32 callbackGasLimit
+    ) external returns (bytes32 requestId);
+
+    /// @notice Like `requestInference` for an input given by its hash and where to fetch it.
+    function requestInferenceByHash(
+        bytes32 modelId,
+        bytes32 inputHash,
+        string calldata inputUri,
+        uint96 fee,
+        uint64 ttl,
+        uint32 callbackGasLimit
+    ) external returns (bytes32 requestId);
+
+    /// @notice Fulfils a pending, unexpired request: checks the GPU node's receipt (active INFERENCE node, signed by
+    ///         its current signer, for the request's model and input), the active enclave's signature over
+    ///         Verdict(receiptHash, agree = true, receipt.outputHash), and keccak256(output); pays the fee to the
+    ///         node and calls the requester back with at most `callbackGasLimit` gas. Anyone may submit it.
+    /// @param request The request as emitted in `InferenceRequested`.
+    /// @param receipt The GPU node's receipt; `receipt.requestId` names the request.
+    /// @param nodeSignature The node signer's EIP-712 signature over `receipt`.
+    /// @param enclaveSignature An active enclave's EIP-712 signature over the agreeing verdict.
+    /// @param output The canonical output; its keccak-256 must equal `receipt.outputHash`.
+    function fulfil(
+        InferenceRequest calldata request,
+        Receipt calldata receipt,
+        bytes calldata nodeSignature,
+        bytes calldata enclaveSignature,
+        bytes calldata output
+    ) external;
+
+    /// @notice Returns an expired request's fee to its requester. Anyone may call.
+    function refund(bytes32 requestId, InferenceRequest calldata request) external;
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Evidence
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// @notice Slashes a GPU node that signed two receipts for one request with different outputs.
+    /// @return slashed The amount NodeStaking took from the node.
+    function reportDoubleReceipt(
+        Receipt calldata a,
+        bytes calldata signatureA,
+        Receipt calldata b,
+        bytes calldata signatureB
+    ) external returns (uint256 slashed);
+
+    /// @notice Slashes a GPU node whose signed receipt an active enclave contradicted: the enclave signed
+    ///         Verdict(receipt's struct hash, agree = false, verdictOutputHash) with verdictOutputHash other than
+    ///         the receipt's output hash.
+    /// @return slashed The amount NodeStaking took from the node.
+    function reportContradictedReceipt(
+        Receipt calldata receipt,
+        bytes calldata nodeSignature,
+        bytes32 verdictOutputHash,
+        bytes calldata enclaveSignature
+    ) external returns (uint256 slashed);
+
+    /// @notice Slashes the VERIFIER node of an enclave that signed two different batches with one sequence number.
+    /// @return slashed The amount NodeStaking took from the node.
+    function reportBatchEquivocation(
+        Batch calldata a,
+        bytes calldata signatureA,
+        Batch calldata b,
+        bytes calldata signatureB
+    ) external returns (uint256 slashed);
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Governance
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// @notice Sets how `offence` is punished (GOVERNOR_ROLE).
+    function setSlashParams(Offence offence, uint16 bps, bool jail) external;
+
+    /// @notice Sets the largest callback gas a new request may ask for (GOVERNOR_ROLE).
+    function setMaxCallbackGas(uint32 maxCallbackGas) external;
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Views
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// @notice True when `proof` proves `receipt`'s standard leaf against the stored root of `batchId`.
+    /// @dev Reverts with LedgerUnknownBatch for an id that was never anchored.
+    function verifyReceipt(
+        uint256 batchId,
+        Receipt calldata receipt,
+        bytes32[] calldata proof
+    ) external view returns (bool);
+
+    /// @notice The stored Merkle root of `batchId`; reverts with LedgerUnknownBatch for an id that was never anchored.
+    ///         The batch's enclave, sequence number, counts and usage are in its `BatchAnchored` event.
+    function rootOf(uint256 batchId) external view returns (bytes32);
+
+    /// @notice The number of batches anchored, which is also the latest batch id.
+    function batchCount() external view returns (uint256);
+
+    /// @notice The sequence number the enclave's next batch must carry.
+    function nextSequenceOf(address enclave) external view returns (uint64);
+
+    /// @notice The stored hash of a pending request (zero when unknown, fulfilled or refunded).
+    function requestHashOf(bytes32 requestId) external view returns (bytes32);
+
+    /// @notice True when the offence with this key was slashed already.
+    function isOffenceSlashed(bytes32 offenceKey) external view returns (bool);
+
+    /// @notice How `offence` is punished.
+    function slashParamsOf(Offence offence) external view returns (SlashParams memory);
+
+    /// @notice The largest callback gas a new request may ask for.
+    function maxCallbackGas() external view returns (uint32);
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Hashing (the on-chain side of offchain/chain/eip712.ts)
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// @notice The EIP-712 digest a GPU node signs for `receipt`.
+    function receiptDigest(Receipt calldata receipt) external view returns (bytes32);
+
+    /// @notice The EIP-712 digest an enclave signs for Verdict(receiptHash, agree, outputHash).
+    function verdictDigest(
+        bytes32 receiptHash,
+        bool agree,
+        bytes32 outputHash
+    ) external view returns (bytes32);
+
+    /// @notice The EIP-712 digest an enclave signs for `batch`.
+    function batchDigest(Batch calldata batch) external view returns (bytes32);
+
+    /// @notice keccak256(abi.encode(request)): what is stored for a pending request.
+    function hashRequest(InferenceRequest calldata request) external pure returns (bytes32);
+
+    /// @notice The receipt's EIP-712 struct hash (a verdict's `receiptHash`).
+    function receiptStructHash(Receipt calldata receipt) external pure returns (bytes32);
+
+    /// @notice The receipt's OpenZeppelin standard Merkle leaf.
+    function receiptLeaf(Receipt calldata receipt) external pure returns (bytes32);
+}

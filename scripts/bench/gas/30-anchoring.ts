@@ -1,0 +1,289 @@
+/**
+ * Proof anchoring gas: anchorBatch over 1,024 receipts (per-receipt cost), and one on-chain
+ * request + fulfilment side by side with one Ethereum Attestation Service attest of a comparable
+ * record (EAS deployed from @ethereum-attestation-service/eas-contracts in the same run).
+ * NodeStaking and TeeRegistry are the test doubles in contracts/mocks/ for now.
+ */
+import { EAS__factory, SchemaRegistry__factory } from "@ethereum-attestation-service/eas-contracts";
+import {
+  AbiCoder,
+  ContractFactory,
+  Wallet,
+  ZeroAddress,
+  ZeroHash,
+  keccak256,
+  toUtf8Bytes,
+} from "ethers";
+import type { Contract, ContractTransactionResponse } from "ethers";
+
+import { ledgerDomain } from "../../../offchain/chain/eip712.js";
+import type { Receipt } from "../../../offchain/chain/eip712.js";
+import { buildReceiptBatch } from "../../../offchain/chain/merkle.js";
+import {
+  buildVerdict,
+  signBatch,
+  signReceipt,
+  signVerdict,
+} from "../../../offchain/chain/receipts.js";
+import { gasOf } from "./types.js";
+import type { BenchContext, GasCheck, GasRow } from "./types.js";
+
+const RECEIPTS = 1_024;
+const MODELS = 4;
+const GAS_PER_RECEIPT_GOAL = 100;
+const EAS_SCHEMA =
+  "bytes32 requestId,bytes32 modelId,bytes32 inputHash,bytes32 outputHash,address node";
+
+const h = (s: string) => keccak256(toUtf8Bytes(s));
+
+export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; checks: GasCheck[] }> {
+  const { ethers } = await ctx.connect();
+  const [admin, requester] = await ethers.getSigners();
+  if (admin === undefined || requester === undefined)
+    throw new Error("the bench needs two accounts");
+
+  // --- Deploy the ledger with its dependencies (mocks for staking and TEE).
+  const token = await ethers.deployContract("OPGToken", [admin.address, 10n ** 27n]);
+  const staking = await ethers.deployContract("MockNodeStaking");
+  const tee = await ethers.deployContract("MockTeeRegistry");
+  const registry = await ethers.deployContract("ModelRegistry");
+  const ledger = await ethers.deployContract("InferenceLedger", [
+    admin.address,
+    await staking.getAddress(),
+    await tee.getAddress(),
+    await registry.getAddress(),
+    await token.getAddress(),
+  ]);
+  const gpuSigner = Wallet.createRandom();
+  const gpuNode = Wallet.createRandom().address;
+  const enclave = Wallet.createRandom();
+  await staking.setNode(gpuNode, 1, gpuSigner.address, true, 10n ** 22n);
+  await tee.setEnclave(enclave.address, Wallet.createRandom().address, true);
+  const modelIds = Array.from({ length: MODELS }, (_, i) => h(`model ${i}`));
+  for (const id of modelIds)
+    await registry.registerModel(id, "ipfs://m", h("spec"), [admin.address], [10_000]);
+  const { chainId } = await ethers.provider.getNetwork();
+  const domain = ledgerDomain(chainId, await ledger.getAddress());
+
+  // --- anchorBatch: the ledger's very first batch (batch counter and the enclave's sequence are set from
+  // zero, a one-off 2 x 17,100 gas) and a steady-state one (the goal applies to this one).
+  const receiptsFor = (batch: number): Receipt[] =>
+    Array.from({ length: RECEIPTS }, (_, i) => ({
+      requestId: h(`request ${batch}/${i}`),
+      modelId: modelIds[i % MODELS]!,
+      inputHash: h(`input ${batch}/${i}`),
+      outputHash: h(`output ${batch}/${i}`),
+      node: gpuNode,
+      execConfigHash: h("cpu"),
+      timestamp: 1_700_000_000n + BigInt(i),
+    }));
+  const anchor = async (sequence: bigint) => {
+    const built = buildReceiptBatch(enclave.address, sequence, receiptsFor(Number(sequence)), 32);
+    const signature = await signBatch(enclave, domain, built.batch);
+    return gasOf(
+      ledger.anchorBatch(built.batch, signature, built.usage.modelIds, built.usage.counts),
+    );
+  };
+  const firstBatch = await anchor(0n);
+  const steadyBatch = await anchor(1n);
+
+  // --- One on-chain request and its fulfilment (fee in OPG, no callback).
+  await token.transfer(requester.address, 10n ** 21n);
+  await token.connect(requester).approve(await ledger.getAddress(), 2n ** 255n);
+  const fee = 10n ** 18n;
+  const input = AbiCoder.defaultAbiCoder().encode(["uint256[4]"], [[1n, 2n, 3n, 4n]]);
+  const output = AbiCoder.defaultAbiCoder().encode(["uint256"], [42n]);
+  const requestOnce = async (callbackGasLimit: number) => {
+    const tx = await ledger
+      .connect(requester)
+      .requestInference(modelIds[0]!, input, fee, 3600n, callbackGasLimit);
+    const mined = await tx.wait();
+    if (mined === null) throw new Error("request not mined");
+    const event = mined.logs
+      .map((l) => ledger.interface.parseLog(l))
+      .find((l) => l?.name === "InferenceRequested");
+    if (event === undefined || event === null) throw new Error("no InferenceRequested event");
+    return {
+      gas: Number(mined.gasUsed),
+      requestId: event.args.getValue("requestId") as string,
+      event,
+    };
+  };
+  const fulfilOnce = async (
+    requestId: string,
+    requester: string,
+    deadline: bigint,
+    callbackGasLimit: number,
+  ) => {
+    const receipt: Receipt = {
+      requestId,
+      modelId: modelIds[0]!,
+      inputHash: keccak256(input),
+      outputHash: keccak256(output),
+      node: gpuNode,
+      execConfigHash: h("cpu"),
+      timestamp: 1_700_000_000n,
+    };
+    const request = {
+      requester,
+      fee,
+      modelId: modelIds[0]!,
+      inputHash: receipt.inputHash,
+      deadline,
+      callbackGasLimit,
+    };
+    const nodeSig = await signReceipt(gpuSigner, domain, receipt);
+    const enclaveSig = await signVerdict(
+      enclave,
+      domain,
+      buildVerdict(receipt, receipt.outputHash),
+    );
+    return gasOf(ledger.fulfil(request, receipt, nodeSig, enclaveSig, output));
+  };
+  // Warm-up request so that counters and balances are non-zero, as on a live ledger.
+  const warm = await requestOnce(0);
+  await fulfilOnce(
+    warm.requestId,
+    requester.address,
+    warm.event.args.getValue("deadline") as bigint,
+    0,
+  );
+  const req = await requestOnce(0);
+  const fulfil = await fulfilOnce(
+    req.requestId,
+    requester.address,
+    req.event.args.getValue("deadline") as bigint,
+    0,
+  );
+
+  // --- The same with a consumer contract's callback (MockInferenceConsumer records the output).
+  const consumer = await ethers.deployContract("MockInferenceConsumer", [
+    await ledger.getAddress(),
+  ]);
+  await token.transfer(await consumer.getAddress(), 10n * fee);
+  const consumerRequest = async () => {
+    const tx = await consumer.request(
+      await token.getAddress(),
+      modelIds[0]!,
+      input,
+      fee,
+      3600n,
+      100_000,
+    );
+    const mined = await tx.wait();
+    if (mined === null) throw new Error("request not mined");
+    const event = mined.logs
+      .map((l) => {
+        try {
+          return ledger.interface.parseLog(l);
+        } catch {
+          return null;
+        }
+      })
+      .find((l) => l?.name === "InferenceRequested");
+    if (event === undefined || event === null) throw new Error("no InferenceRequested event");
+    return { gas: Number(mined.gasUsed), id: event.args.getValue("requestId") as string, event };
+  };
+  const warmC = await consumerRequest();
+  await fulfilOnce(
+    warmC.id,
+    await consumer.getAddress(),
+    warmC.event.args.getValue("deadline") as bigint,
+    100_000,
+  );
+  const reqC = await consumerRequest();
+  const fulfilC = await fulfilOnce(
+    reqC.id,
+    await consumer.getAddress(),
+    reqC.event.args.getValue("deadline") as bigint,
+    100_000,
+  );
+
+  // --- EAS: SchemaRegistry, then EAS, one schema, one attestation of a comparable record.
+  const schemaRegistry = (await new ContractFactory(
+    SchemaRegistry__factory.abi,
+    SchemaRegistry__factory.bytecode,
+    admin,
+  ).deploy()) as Contract;
+  const eas = (await new ContractFactory(EAS__factory.abi, EAS__factory.bytecode, admin).deploy(
+    await schemaRegistry.getAddress(),
+  )) as Contract;
+  await gasOf(
+    schemaRegistry.getFunction("register")(
+      EAS_SCHEMA,
+      ZeroAddress,
+      true,
+    ) as Promise<ContractTransactionResponse>,
+  );
+  const schemaUid = keccak256(
+    ethers.solidityPacked(["string", "address", "bool"], [EAS_SCHEMA, ZeroAddress, true]),
+  );
+  const attest = (i: number) =>
+    gasOf(
+      eas.getFunction("attest")({
+        schema: schemaUid,
+        data: {
+          recipient: requester.address,
+          expirationTime: 0n,
+          revocable: true,
+          refUID: ZeroHash,
+          data: AbiCoder.defaultAbiCoder().encode(
+            ["bytes32", "bytes32", "bytes32", "bytes32", "address"],
+            [h(`eas request ${i}`), modelIds[0]!, keccak256(input), keccak256(output), gpuNode],
+          ),
+          value: 0n,
+        },
+      }) as Promise<ContractTransactionResponse>,
+    );
+  await attest(0); // warm-up, like ours
+  const easAttest = await attest(1);
+
+  const perReceipt = (gas: number) => Math.ceil(gas / RECEIPTS);
+  const rows: GasRow[] = [
+    {
+      operation: `anchoring: anchorBatch ${RECEIPTS} receipts, ${MODELS} models, steady state (${perReceipt(steadyBatch)} gas/receipt)`,
+      ours: steadyBatch,
+      peer: null,
+      peerGas: null,
+    },
+    {
+      operation: `anchoring: anchorBatch ${RECEIPTS} receipts, first batch ever (counters from zero, one-off; ${perReceipt(firstBatch)} gas/receipt)`,
+      ours: firstBatch,
+      peer: null,
+      peerGas: null,
+    },
+    {
+      operation: "anchoring: requestInference (fee in OPG)",
+      ours: req.gas,
+      peer: null,
+      peerGas: null,
+    },
+    {
+      operation: "anchoring: fulfil (receipt + enclave verdict, pays node)",
+      ours: fulfil,
+      peer: null,
+      peerGas: null,
+    },
+    {
+      operation: "anchoring: request + fulfil, no callback",
+      ours: req.gas + fulfil,
+      peer: "EAS.attest",
+      peerGas: easAttest,
+    },
+    {
+      operation: "anchoring: request + fulfil with a consumer callback",
+      ours: reqC.gas + fulfilC,
+      peer: null,
+      peerGas: null,
+    },
+  ];
+  const checks: GasCheck[] = [
+    {
+      name: `anchoring: anchorBatch gas per receipt at ${RECEIPTS} receipts (steady state) <= ${GAS_PER_RECEIPT_GOAL}`,
+      value: perReceipt(steadyBatch),
+      limit: GAS_PER_RECEIPT_GOAL,
+      ok: perReceipt(steadyBatch) <= GAS_PER_RECEIPT_GOAL,
+    },
+  ];
+  return { rows, checks };
+}
