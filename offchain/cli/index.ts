@@ -9,7 +9,10 @@ import { BaseError } from "../common/errors.js";
  */
 type Register = (program: Command) => void;
 
-const registrations: Array<() => Promise<{ register: Register }>> = [];
+const registrations: Array<() => Promise<{ register: Register }>> = [
+  () => import("./commands/tee.js"),
+  () => import("./commands/enclave.js"),
+];
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command("opg")

@@ -99,6 +99,15 @@ const DEFAULT_SKEW_MS = 60 * 1000;
 
 // ---------------------------------------------------------------- parsing
 
+/** A CBOR value in an error message: scalars as themselves, containers by kind. */
+function show(v: CborValue): string {
+  if (v instanceof Uint8Array) return `bytes(${v.length})`;
+  if (Array.isArray(v)) return "array";
+  if (v instanceof Map) return "map";
+  if (v instanceof CborTagged) return `tag(${v.tag})`;
+  return String(v);
+}
+
 export interface CoseSign1 {
   protectedBytes: Uint8Array;
   unprotected: Map<CborValue, CborValue>;
@@ -150,7 +159,7 @@ export function parseCoseSign1(bytes: Uint8Array): CoseSign1 {
   if (alg !== COSE_ALG_ES384)
     throw new AttestationError(
       "cose",
-      `protected header alg is ${String(alg)}, expected ${COSE_ALG_ES384} (ES384)`,
+      `protected header alg is ${show(alg)}, expected ${COSE_ALG_ES384} (ES384)`,
     );
   if (signature.length !== 96)
     throw new AttestationError(
@@ -188,7 +197,7 @@ export function parsePayload(payload: Uint8Array): AttestationDocument {
     throw new AttestationError("payload", "module_id is missing or empty");
   const digest = value.get("digest");
   if (digest !== "SHA384")
-    throw new AttestationError("payload", `digest is ${String(digest)}, expected SHA384`);
+    throw new AttestationError("payload", `digest is ${show(digest)}, expected SHA384`);
   const timestamp = value.get("timestamp");
   if (typeof timestamp !== "number" || timestamp <= 0)
     throw new AttestationError("payload", "timestamp is missing or not a positive integer");
@@ -198,7 +207,7 @@ export function parsePayload(payload: Uint8Array): AttestationDocument {
   const pcrs = new Map<number, Uint8Array>();
   for (const [k, v] of pcrsValue) {
     if (typeof k !== "number" || k < 0 || k > 31)
-      throw new AttestationError("payload", `PCR index ${String(k)} is not in 0..31`);
+      throw new AttestationError("payload", `PCR index ${show(k)} is not in 0..31`);
     if (!(v instanceof Uint8Array) || ![32, 48, 64].includes(v.length))
       throw new AttestationError("payload", `PCR${k} is not 32, 48 or 64 bytes`);
     pcrs.set(k, v);
