@@ -148,7 +148,8 @@ export function verifyCommand(documentPath: string, flags: VerifyFlags): number 
       "userData",
       "nonce",
     ]) {
-      if (key in result) const value = result[key];
+      if (!(key in result)) continue;
+      const value = result[key];
       console.log(`${key.padEnd(10)} ${typeof value === "string" ? value : "(none)"}`);
     }
     console.log(`${"at".padEnd(10)} ${at.toISOString()}`);
