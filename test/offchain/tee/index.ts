@@ -2,3 +2,5 @@
 // makes that import load every suite here (a module already loaded by path runs once).
 import "./cbor.test.js";
 import "./nitro.test.js";
+import "./dev.test.js";
+import "./enclave.test.js";
