@@ -1,11 +1,15 @@
 /** Wire formats of the enclave's API (JSON), validated with zod. */
+import { isAddress } from "ethers";
 import { z } from "zod";
 
 import { InputError } from "../common/errors.js";
 import type { Batch, Receipt } from "../chain/eip712.js";
 
 const bytes32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, "0x + 64 hex digits");
-const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "0x + 40 hex digits");
+const address = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{40}$/, "0x + 40 hex digits")
+  .refine((a) => isAddress(a), "not a valid address (mixed-case checksum does not match)");
 const uint = (bits: number) =>
   z
     .union([z.string().regex(/^[0-9]+$/, "a decimal integer"), z.number().int().nonnegative()])

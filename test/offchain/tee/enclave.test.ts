@@ -314,7 +314,7 @@ describe("Enclave", () => {
 });
 
 describe("sampling", () => {
-  const digests = Array.from({ length: 20_000 }, (_, i) => keccak256(toBeHex(i, 32)));
+  const digests = Array.from({ length: 10_000 }, (_, i) => keccak256(toBeHex(i, 32)));
 
   /** |observed - expected| within 5 standard deviations of a binomial(n, p). */
   function expectRate(selected: number, n: number, p: number): void {

