@@ -20,6 +20,7 @@ import {
   execConfigHash,
   parseEngineConfig,
   sessionOptions,
+  type Backend,
   type EngineConfig,
   type EngineConfigInput,
   type ExecConfig,
@@ -79,6 +80,8 @@ class Semaphore {
 export interface EngineOptions {
   config?: EngineConfigInput;
   logger?: Logger;
+  /** What the runtime bundles; default `ort.listSupportedBackends()` (tests override it). */
+  backends?: Backend[];
 }
 
 export class InferenceEngine {
@@ -91,7 +94,7 @@ export class InferenceEngine {
   constructor(options: EngineOptions = {}) {
     this.config = parseEngineConfig(options.config ?? {});
     this.log = options.logger ?? pino({ name: "inference" }, pino.destination(2));
-    const decision = chooseProvider(this.config);
+    const decision = chooseProvider(this.config, options.backends);
     this.providerName = decision.provider;
     this.limiter = new Semaphore(this.config.maxConcurrentRuns);
     const entry = {

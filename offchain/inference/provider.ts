@@ -95,13 +95,16 @@ export function chooseProvider(
   );
 }
 
-/** What to do when cuda was asked for and cannot be used: fall back (if allowed) or fail. */
+/**
+ * What to do when cuda was chosen and cannot be used: fall back to cpu (logged) when the config
+ * allows it or when cuda was only chosen by "auto"; otherwise fail with ProviderUnavailableError.
+ */
 export function cudaUnavailable(
   config: EngineConfig,
   why: string,
   cause?: unknown,
 ): ProviderDecision {
-  if (config.allowCpuFallback)
+  if (config.allowCpuFallback || config.provider === "auto")
     return {
       provider: "cpu",
       reason: `cuda unavailable (${why}); fell back to cpu`,

@@ -14,6 +14,7 @@ import {
   UnknownModelError,
   canonicalJson,
   chooseProvider,
+  cudaUnavailable,
   execConfig,
   execConfigHash,
   parseEngineConfig,
@@ -271,6 +272,52 @@ describe("InferenceEngine", () => {
         features: { dims: [1, 16], data: sampleInputs(9, 16) },
       });
       expect(result.execConfigHash).to.equal(engine.execConfigHash);
+      await engine.close();
+    });
+
+    it("falls back to cpu when auto chose cuda and its session cannot load, and fails when cuda was asked for", () => {
+      const auto = cudaUnavailable(
+        parseEngineConfig({ provider: "auto" }),
+        "libcudart.so.12 not found",
+      );
+      expect(auto).to.deep.equal({
+        provider: "cpu",
+        reason: "cuda unavailable (libcudart.so.12 not found); fell back to cpu",
+        fellBack: true,
+      });
+      expect(() =>
+        cudaUnavailable(parseEngineConfig({ provider: "cuda" }), "libcudart.so.12 not found"),
+      ).to.throw(ProviderUnavailableError, "execution provider cuda cannot be loaded");
+    });
+
+    it("tries to create a real cuda session when the provider claims to be present, and says why it failed", async () => {
+      const engine = new InferenceEngine({
+        config: { provider: "cuda" },
+        logger: silent,
+        backends: withCuda,
+      });
+      expect(engine.provider).to.equal("cuda");
+      const err = await rejects(
+        engine.loadModel(RISK_DIR),
+        ProviderUnavailableError,
+        "execution provider cuda cannot be loaded",
+      );
+      expect(String(err.details.why)).to.match(/cuda/i);
+      expect(engine.list()).to.have.length(0);
+    });
+
+    it("falls back to cpu after a failed cuda session when allowed, and the exec config says cpu", async () => {
+      const engine = new InferenceEngine({
+        config: { provider: "cuda", allowCpuFallback: true },
+        logger: silent,
+        backends: withCuda,
+      });
+      const model = await engine.loadModel(RISK_DIR);
+      expect(engine.provider).to.equal("cpu");
+      const result = await engine.run(model.modelId, {
+        features: { dims: [1, 16], data: sampleInputs(10, 16) },
+      });
+      expect(result.execConfigHash).to.equal(execConfigHash(execConfig(engine.config, "cpu")));
       await engine.close();
     });
 
