@@ -37,8 +37,8 @@ export default defineConfig({
     tests: { mocha: "test", solidity: "test" },
   },
   networks: {
-    // In-process chain used by tests, tasks and `npm run demo`.
-    hardhat: {
+    // In-process chain used by tests, tasks and `npm run demo` (Hardhat's default network).
+    default: {
       type: "edr-simulated",
       chainType: "l1",
       allowUnlimitedContractSize: false,
@@ -48,6 +48,12 @@ export default defineConfig({
       type: "http",
       chainType: "l1",
       url: "http://127.0.0.1:8545",
+    },
+    // The end-to-end tests' own `hardhat node`, on a free loopback port chosen by the test.
+    e2e: {
+      type: "http",
+      chainType: "l1",
+      url: process.env.OPG_E2E_RPC_URL ?? "http://127.0.0.1:8545",
     },
     // Real networks: URL and key come from the environment or the Hardhat keystore,
     // never from committed files (`npx hardhat keystore set SEPOLIA_PRIVATE_KEY`).

@@ -1,4 +1,6 @@
 import type { TaskDefinition } from "hardhat/types/tasks";
 
+import { vestingTasks } from "./vesting.js";
+
 // Each domain registers its tasks in its own file; this list is what hardhat.config.ts loads.
-export const opgTasks: TaskDefinition[] = [];
+export const opgTasks: TaskDefinition[] = [...vestingTasks];
