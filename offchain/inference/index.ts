@@ -3,3 +3,4 @@ export * from "./manifest.js";
 export * from "./tensor.js";
 export * from "./provider.js";
 export * from "./engine.js";
+export * from "./receipt.js";

@@ -6,3 +6,4 @@ export * from "./schemas.js";
 export * from "./enclave.js";
 export * from "./server.js";
 export * from "./awsRoot.js";
+export * from "./client.js";

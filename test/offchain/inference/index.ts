@@ -3,3 +3,4 @@
 import "./models.test.js";
 import "./tensor.test.js";
 import "./engine.test.js";
+import "./receipt.test.js";

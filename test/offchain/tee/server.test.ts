@@ -1,15 +1,19 @@
 import type { Server } from "node:http";
 
 import { expect } from "chai";
-import { keccak256, randomBytes, recoverAddress } from "ethers";
+import { Wallet, keccak256, randomBytes, recoverAddress, toBeHex } from "ethers";
 import { pino } from "pino";
 
 import { stringifyJson } from "../../../offchain/common/json.js";
+import { ledgerDomain } from "../../../offchain/chain/eip712.js";
+import { VerificationError } from "../../../offchain/common/errors.js";
 import {
   InferenceEngine,
   outputsToJson,
+  receiptFor,
   type LoadedModel,
 } from "../../../offchain/inference/index.js";
+import { EnclaveClient, EnclaveRequestError } from "../../../offchain/tee/client.js";
 import { verifyAttestation } from "../../../offchain/tee/attestation.js";
 import { DevAttestor } from "../../../offchain/tee/devAttestation.js";
 import { Enclave, readBinding } from "../../../offchain/tee/enclave.js";
@@ -168,6 +172,91 @@ describe("enclave HTTP API", () => {
     expect(conflict.json.error).to.equal("BatchConflictError");
     const invalid = await call("POST", "/sign-batch", { ...batch, count: -1 });
     expect(invalid.status).to.equal(400);
+  });
+
+  describe("EnclaveClient", () => {
+    async function honestReceipt(seed: number) {
+      const inputs = { signal: { dims: [1, 1, 32], data: sampleInputs(seed, 32) } };
+      const result = await engine.run(cnn.modelId, inputs);
+      return {
+        inputs,
+        result,
+        receipt: receiptFor(result, {
+          requestId: keccak256(toBeHex(seed, 32)),
+          node: NODE,
+          timestamp: 1_770_000_000n,
+        }),
+      };
+    }
+
+    it("gets a verdict and a batch signature checked against the expected enclave", async () => {
+      const info = await call("GET", "/info");
+      const client = new EnclaveClient(
+        url,
+        info.json.enclave as string,
+        ledgerDomain(31337n, LEDGER),
+      );
+      const { inputs, result, receipt } = await honestReceipt(21);
+      const verdict = await client.verify({
+        receipt,
+        inputs,
+        outputs: outputsToJson(result.outputs),
+      });
+      expect(verdict.selected && verdict.verdict.agree).to.be.true;
+      const batch = {
+        sequence: 40n,
+        root: keccak256("0x0d"),
+        count: 1,
+        reexecuted: 1,
+        usageHash: keccak256("0x0e"),
+      };
+      const signed = await client.signBatch(batch);
+      expect(signed.batch).to.deep.equal({ ...batch, enclave: info.json.enclave });
+      const attestation = await client.attestation(Buffer.alloc(8, 1));
+      expect(attestation.enclave).to.equal(info.json.enclave);
+    });
+
+    it("refuses a verdict or batch signed by another key than the expected enclave", async () => {
+      const client = new EnclaveClient(
+        url,
+        Wallet.createRandom().address,
+        ledgerDomain(31337n, LEDGER),
+      );
+      const { inputs, receipt } = await honestReceipt(22);
+      await client.verify({ receipt, inputs }).then(
+        () => expect.fail("expected VerificationError"),
+        (e: unknown) =>
+          expect((e as Error).message).to.equal("verdict is not signed by the expected enclave"),
+      );
+      await client
+        .signBatch({
+          sequence: 41n,
+          root: keccak256("0x0d"),
+          count: 1,
+          reexecuted: 0,
+          usageHash: keccak256("0x0e"),
+        })
+        .then(
+          () => expect.fail("expected VerificationError"),
+          (e: unknown) => expect(e).to.be.instanceOf(VerificationError),
+        );
+    });
+
+    it("reports the enclave's error status, and an unreachable enclave", async () => {
+      const client = new EnclaveClient(url, LEDGER, ledgerDomain(31337n, LEDGER));
+      await client.attestation(new Uint8Array(2)).then(
+        () => expect.fail("expected EnclaveRequestError"),
+        (e: unknown) => {
+          expect(e).to.be.instanceOf(EnclaveRequestError);
+          expect((e as EnclaveRequestError).details.status).to.equal(400);
+        },
+      );
+      const down = new EnclaveClient("http://127.0.0.1:1", LEDGER, ledgerDomain(31337n, LEDGER));
+      await down.attestation(new Uint8Array(8)).then(
+        () => expect.fail("expected EnclaveRequestError"),
+        (e: unknown) => expect((e as Error).message).to.contain("is unreachable"),
+      );
+    });
   });
 
   it("answers 404 for any other route", async () => {
