@@ -10,6 +10,8 @@ import { BaseError } from "../common/errors.js";
 type Register = (program: Command) => void;
 
 const registrations: Array<() => Promise<{ register: Register }>> = [
+  () => import("./commands/tee.js"),
+  () => import("./commands/enclave.js"),
   () => import("./commands/merkle.js"),
   () => import("./commands/receipt.js"),
 ];

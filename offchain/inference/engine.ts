@@ -1,0 +1,312 @@
+/**
+ * InferenceEngine: ONNX Runtime sessions keyed by modelId, created once and reused, with a bound
+ * on concurrent runs. Models are loaded from models/<name>/ and must hash to their manifest's
+ * modelId. Every run returns canonical (quantised) outputs with inputHash, outputHash and the
+ * engine's execConfigHash.
+ */
+import { readFile, readdir } from "node:fs/promises";
+import { join } from "node:path";
+
+import { keccak256 } from "ethers";
+import * as ort from "onnxruntime-node";
+import { pino, type Logger } from "pino";
+
+import { ModelLoadError, UnknownModelError } from "./errors.js";
+import { parseManifest, type ModelManifest } from "./manifest.js";
+import {
+  cudaUnavailable,
+  chooseProvider,
+  execConfig,
+  execConfigHash,
+  parseEngineConfig,
+  sessionOptions,
+  type Backend,
+  type EngineConfig,
+  type EngineConfigInput,
+  type ExecConfig,
+  type ProviderName,
+} from "./provider.js";
+import {
+  inputHash,
+  outputHash,
+  quantise,
+  validateInputs,
+  type InputTensor,
+  type QuantisedTensor,
+  type TensorJson,
+} from "./tensor.js";
+
+export interface LoadedModel {
+  modelId: string;
+  manifest: ModelManifest;
+  dir: string;
+  session: ort.InferenceSession;
+}
+
+export interface InferenceResult {
+  modelId: string;
+  inputs: InputTensor[];
+  outputs: QuantisedTensor[];
+  /** The float outputs as ONNX Runtime returned them, before quantisation. */
+  raw: Record<string, Float32Array>;
+  inputHash: string;
+  outputHash: string;
+  execConfigHash: string;
+}
+
+/** A counting semaphore: at most `limit` holders at once, the rest queue in order. */
+class Semaphore {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(private readonly limit: number) {}
+
+  async use<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
+    else this.active++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next !== undefined) next();
+      else this.active--;
+    }
+  }
+
+  get inFlight(): number {
+    return this.active;
+  }
+}
+
+export interface EngineOptions {
+  config?: EngineConfigInput;
+  logger?: Logger;
+  /** What the runtime bundles; default `ort.listSupportedBackends()` (tests override it). */
+  backends?: Backend[];
+}
+
+export class InferenceEngine {
+  readonly config: EngineConfig;
+  private providerName: ProviderName;
+  private readonly models = new Map<string, LoadedModel>();
+  private readonly limiter: Semaphore;
+  private readonly log: Logger;
+
+  constructor(options: EngineOptions = {}) {
+    this.config = parseEngineConfig(options.config ?? {});
+    this.log = options.logger ?? pino({ name: "inference" }, pino.destination(2));
+    const decision = chooseProvider(this.config, options.backends);
+    this.providerName = decision.provider;
+    this.limiter = new Semaphore(this.config.maxConcurrentRuns);
+    const entry = {
+      at: "InferenceEngine#constructor",
+      provider: decision.provider,
+      reason: decision.reason,
+    };
+    if (decision.fellBack) this.log.warn(entry, "execution provider fell back to cpu");
+    else this.log.info(entry, "execution provider chosen");
+  }
+
+  get provider(): ProviderName {
+    return this.providerName;
+  }
+
+  get execConfig(): ExecConfig {
+    return execConfig(this.config, this.providerName);
+  }
+
+  get execConfigHash(): string {
+    return execConfigHash(this.execConfig);
+  }
+
+  /** Loads models/<name>/ (manifest.json + the ONNX file it names); returns the loaded model. */
+  async loadModel(dir: string, expectedModelId?: string): Promise<LoadedModel> {
+    const manifestPath = join(dir, "manifest.json");
+    let manifestJson: unknown;
+    try {
+      manifestJson = JSON.parse(await readFile(manifestPath, "utf8"));
+    } catch (cause) {
+      throw new ModelLoadError(`cannot read model manifest ${manifestPath}`, {
+        details: { path: manifestPath },
+        cause,
+      });
+    }
+    const manifest = parseManifest(manifestJson, manifestPath);
+    const modelPath = join(dir, manifest.modelFile);
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(modelPath);
+    } catch (cause) {
+      throw new ModelLoadError(`cannot read model file ${modelPath}`, {
+        details: { path: modelPath },
+        cause,
+      });
+    }
+    const modelId = keccak256(bytes);
+    if (
+      modelId !== manifest.modelId ||
+      (expectedModelId !== undefined && modelId !== expectedModelId.toLowerCase())
+    ) {
+      throw new ModelLoadError(`model file ${modelPath} does not hash to its modelId`, {
+        details: {
+          path: modelPath,
+          keccak256: modelId,
+          manifestModelId: manifest.modelId,
+          ...(expectedModelId ? { expectedModelId } : {}),
+        },
+      });
+    }
+    const existing = this.models.get(modelId);
+    if (existing !== undefined) return existing;
+    const session = await this.createSession(bytes, manifest);
+    const missing = [
+      ...manifest.inputs.filter((i) => !session.inputNames.includes(i.name)).map((i) => i.name),
+      ...manifest.outputs.filter((o) => !session.outputNames.includes(o.name)).map((o) => o.name),
+    ];
+    if (missing.length > 0) {
+      await session.release();
+      throw new ModelLoadError(`manifest names tensors the model does not have`, {
+        details: {
+          model: manifest.name,
+          missing,
+          modelInputs: session.inputNames,
+          modelOutputs: session.outputNames,
+        },
+      });
+    }
+    const loaded: LoadedModel = { modelId, manifest, dir, session };
+    this.models.set(modelId, loaded);
+    this.log.info(
+      {
+        at: "InferenceEngine#loadModel",
+        model: manifest.name,
+        modelId,
+        provider: this.providerName,
+      },
+      "model loaded",
+    );
+    return loaded;
+  }
+
+  /** Loads every sub-folder of `root` that has a manifest.json. */
+  async loadModelsDir(root: string): Promise<LoadedModel[]> {
+    let entries;
+    try {
+      entries = await readdir(root, { withFileTypes: true });
+    } catch (cause) {
+      throw new ModelLoadError(`cannot read models folder ${root}`, {
+        details: { path: root },
+        cause,
+      });
+    }
+    const loaded: LoadedModel[] = [];
+    for (const e of entries
+      .filter((x) => x.isDirectory())
+      .sort((a, b) => a.name.localeCompare(b.name))) {
+      const files = await readdir(join(root, e.name));
+      if (files.includes("manifest.json")) loaded.push(await this.loadModel(join(root, e.name)));
+    }
+    if (loaded.length === 0)
+      throw new ModelLoadError(`no models (folders with manifest.json) in ${root}`, {
+        details: { path: root },
+      });
+    return loaded;
+  }
+
+  private async createSession(
+    bytes: Buffer,
+    manifest: ModelManifest,
+  ): Promise<ort.InferenceSession> {
+    try {
+      return await ort.InferenceSession.create(
+        bytes,
+        sessionOptions(this.config, this.providerName),
+      );
+    } catch (cause) {
+      if (this.providerName !== "cuda") {
+        throw new ModelLoadError(`onnxruntime cannot load model ${manifest.name}`, {
+          details: { model: manifest.name },
+          cause,
+        });
+      }
+      const decision = cudaUnavailable(
+        this.config,
+        cause instanceof Error ? cause.message : String(cause),
+        cause,
+      );
+      this.log.warn(
+        {
+          at: "InferenceEngine#createSession",
+          provider: decision.provider,
+          reason: decision.reason,
+        },
+        "execution provider fell back to cpu",
+      );
+      this.providerName = decision.provider;
+      return this.createSession(bytes, manifest);
+    }
+  }
+
+  has(modelId: string): boolean {
+    return this.models.has(modelId.toLowerCase());
+  }
+
+  get(modelId: string): LoadedModel {
+    const m = this.models.get(modelId.toLowerCase());
+    if (m === undefined) {
+      throw new UnknownModelError(`model ${modelId} is not loaded`, {
+        details: { modelId, loaded: [...this.models.keys()] },
+      });
+    }
+    return m;
+  }
+
+  list(): LoadedModel[] {
+    return [...this.models.values()];
+  }
+
+  /** Validates inputs, runs the model (bounded concurrency) and canonicalises the outputs. */
+  async run(
+    modelId: string,
+    inputs: Record<string, TensorJson | undefined>,
+  ): Promise<InferenceResult> {
+    const model = this.get(modelId);
+    const tensors = validateInputs(model.manifest, inputs);
+    return this.runValidated(model, tensors);
+  }
+
+  async runValidated(model: LoadedModel, tensors: InputTensor[]): Promise<InferenceResult> {
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const t of tensors) feeds[t.name] = new ort.Tensor(t.dtype, t.data, t.dims);
+    const results = await this.limiter.use(() => model.session.run(feeds));
+    const raw: Record<string, Float32Array> = {};
+    const outputs = model.manifest.outputs.map((spec) => {
+      const t = results[spec.name];
+      if (t === undefined || !(t.data instanceof Float32Array)) {
+        throw new ModelLoadError(
+          `model ${model.manifest.name} did not return float32 output "${spec.name}"`,
+          { details: { model: model.manifest.name } },
+        );
+      }
+      raw[spec.name] = t.data;
+      return quantise(spec.name, t.data, t.dims, model.manifest.outputScale);
+    });
+    return {
+      modelId: model.modelId,
+      inputs: tensors,
+      outputs,
+      raw,
+      inputHash: inputHash(tensors),
+      outputHash: outputHash(outputs),
+      execConfigHash: this.execConfigHash,
+    };
+  }
+
+  get inFlight(): number {
+    return this.limiter.inFlight;
+  }
+
+  async close(): Promise<void> {
+    for (const m of this.models.values()) await m.session.release();
+    this.models.clear();
+  }
+}

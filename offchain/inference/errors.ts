@@ -1,0 +1,27 @@
+import { BaseError, InputError, VerificationError } from "../common/errors.js";
+
+/** A model manifest or model file that cannot be used (bad schema, hash mismatch, unreadable). */
+export class ModelLoadError extends InputError {
+  override name = "ModelLoadError";
+}
+
+/** Inference inputs that do not match the model's manifest (names, dtypes, shapes, values). */
+export class InferenceInputError extends InputError {
+  override name = "InferenceInputError";
+}
+
+/** A model produced something that cannot be canonicalised (NaN/Inf, out of fixed-point range). */
+export class InferenceOutputError extends VerificationError {
+  override name = "InferenceOutputError";
+}
+
+/** The configured execution provider cannot be used on this machine. */
+export class ProviderUnavailableError extends BaseError {
+  override name = "ProviderUnavailableError";
+}
+
+/** No model with that id is loaded. */
+export class UnknownModelError extends InputError {
+  override name = "UnknownModelError";
+  override readonly httpStatus: number = 404;
+}

@@ -1,0 +1,394 @@
+/**
+ * Canonical tensors: input validation against a manifest, output quantisation, the byte-exact
+ * encoding that inputHash and outputHash are taken over (docs/inference-tee.md, "Canonical
+ * encoding"), and the tolerance comparison an enclave uses to judge a re-execution.
+ */
+import { keccak256 } from "ethers";
+
+import { InferenceInputError, InferenceOutputError } from "./errors.js";
+import type { InputDtype, ModelManifest, TensorSpec } from "./manifest.js";
+
+export type TensorData = Float32Array | Int32Array | BigInt64Array;
+
+/** A validated input tensor, ready for ONNX Runtime and for hashing. */
+export interface InputTensor {
+  name: string;
+  dtype: InputDtype;
+  dims: number[];
+  data: TensorData;
+}
+
+/** A quantised output tensor: values = round(x * scale) as int64. */
+export interface QuantisedTensor {
+  name: string;
+  scale: number;
+  dims: number[];
+  values: BigInt64Array;
+}
+
+/** What callers send (JSON): data as a flat row-major list; int64 values may be decimal strings. */
+export interface TensorJson {
+  dims: number[];
+  data: Array<number | string>;
+}
+
+export const ENCODING_MAGIC = Buffer.from("OPGT", "ascii");
+export const ENCODING_VERSION = 1;
+export const KIND_INPUT = 0x01;
+export const KIND_OUTPUT = 0x02;
+export const DTYPE_CODES = { float32: 0x01, int32: 0x02, int64: 0x03, fixed64: 0x10 } as const;
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+// ---------------------------------------------------------------- input validation
+
+/**
+ * Checks `inputs` against the manifest and converts them to typed arrays. Every problem names
+ * the tensor and what is wrong: unknown or missing names, rank, dimension sizes (symbolic dims
+ * must agree across tensors and stay within maxBatch), element count, NaN/Inf, integer range.
+ */
+export function validateInputs(
+  manifest: ModelManifest,
+  inputs: Record<string, TensorJson | undefined>,
+): InputTensor[] {
+  if (typeof inputs !== "object" || inputs === null || Array.isArray(inputs)) {
+    throw new InferenceInputError("inputs must be an object of named tensors", {
+      details: { model: manifest.name, expected: manifest.inputs.map((i) => i.name) },
+    });
+  }
+  const expected = new Set(manifest.inputs.map((i) => i.name));
+  const unknown = Object.keys(inputs).filter((k) => !expected.has(k));
+  if (unknown.length > 0) {
+    throw new InferenceInputError(`unknown input tensor "${unknown[0]}"`, {
+      details: { model: manifest.name, unknown, expected: [...expected] },
+    });
+  }
+  const bound = new Map<string, { size: number; by: string }>();
+  return manifest.inputs.map((spec) => {
+    const given = inputs[spec.name];
+    if (given === undefined) {
+      throw new InferenceInputError(`missing input tensor "${spec.name}"`, {
+        details: { model: manifest.name, expected: [...expected] },
+      });
+    }
+    return validateTensor(manifest, spec, given, bound);
+  });
+}
+
+function validateTensor(
+  manifest: ModelManifest,
+  spec: TensorSpec,
+  given: TensorJson,
+  bound: Map<string, { size: number; by: string }>,
+): InputTensor {
+  const fail = (message: string, details: Record<string, unknown>): never => {
+    throw new InferenceInputError(`input "${spec.name}": ${message}`, {
+      details: { model: manifest.name, tensor: spec.name, ...details },
+    });
+  };
+  if (
+    typeof given !== "object" ||
+    given === null ||
+    !Array.isArray(given.dims) ||
+    !Array.isArray(given.data)
+  ) {
+    fail("must be { dims: number[], data: number[] }", {});
+  }
+  const { dims, data } = given;
+  if (dims.length !== spec.shape.length) {
+    fail(`rank ${dims.length}, expected ${spec.shape.length}`, { dims, shape: spec.shape });
+  }
+  dims.forEach((d, axis) => {
+    if (!Number.isSafeInteger(d) || d < 1)
+      fail(`dimension ${axis} is ${String(d)}, expected a positive integer`, { dims });
+    const want = spec.shape[axis];
+    if (typeof want === "number") {
+      if (d !== want)
+        fail(`dimension ${axis} is ${d}, expected ${want}`, { dims, shape: spec.shape });
+    } else if (want !== undefined) {
+      if (d > manifest.maxBatch) {
+        fail(`dimension ${axis} ("${want}") is ${d}, above maxBatch ${manifest.maxBatch}`, {
+          dims,
+        });
+      }
+      const prior = bound.get(want);
+      if (prior !== undefined && prior.size !== d) {
+        fail(`dimension "${want}" is ${d} here but ${prior.size} in "${prior.by}"`, { dims });
+      }
+      bound.set(want, { size: d, by: spec.name });
+    }
+  });
+  const count = dims.reduce((a, b) => a * b, 1);
+  if (data.length !== count) {
+    fail(`${data.length} values, expected ${count} for dims [${dims.join(", ")}]`, { dims });
+  }
+  return {
+    name: spec.name,
+    dtype: spec.dtype,
+    dims: [...dims],
+    data: toTyped(spec.dtype, data, fail),
+  };
+}
+
+function toTyped(
+  dtype: InputDtype,
+  data: Array<number | string>,
+  fail: (message: string, details: Record<string, unknown>) => never,
+): TensorData {
+  if (dtype === "float32") {
+    const out = new Float32Array(data.length);
+    data.forEach((v, i) => {
+      if (typeof v !== "number") fail(`value ${i} is ${typeof v}, expected a number`, { index: i });
+      if (!Number.isFinite(v))
+        fail(`value ${i} is ${String(v)}; NaN and Infinity are not allowed`, { index: i });
+      const f = Math.fround(v);
+      if (!Number.isFinite(f)) fail(`value ${i} (${v}) overflows float32`, { index: i });
+      out[i] = f === 0 ? 0 : f; // -0 -> +0: one encoding per value
+    });
+    return out;
+  }
+  if (dtype === "int32") {
+    const out = new Int32Array(data.length);
+    data.forEach((v, i) => {
+      if (typeof v !== "number" || !Number.isInteger(v) || v < -(2 ** 31) || v > 2 ** 31 - 1) {
+        fail(`value ${i} (${String(v)}) is not an int32`, { index: i });
+      }
+      out[i] = v;
+    });
+    return out;
+  }
+  const out = new BigInt64Array(data.length);
+  data.forEach((v, i) => {
+    let b: bigint | undefined;
+    if (typeof v === "number" && Number.isSafeInteger(v)) b = BigInt(v);
+    else if (typeof v === "string" && /^-?[0-9]{1,20}$/.test(v)) b = BigInt(v);
+    if (b === undefined || b < INT64_MIN || b > INT64_MAX) {
+      fail(`value ${i} (${String(v)}) is not an int64 (a safe integer or a decimal string)`, {
+        index: i,
+      });
+    }
+    out[i] = b;
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------- output quantisation
+
+/**
+ * round(x * scale) with ties away from zero, computed in float64 from the float32 output.
+ * Throws InferenceOutputError for NaN/Inf or when |q| > 2^53 (not exactly representable).
+ */
+export function quantise(
+  name: string,
+  values: ArrayLike<number>,
+  dims: readonly number[],
+  scale: number,
+): QuantisedTensor {
+  const out = new BigInt64Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i] as number;
+    if (!Number.isFinite(x)) {
+      throw new InferenceOutputError(`output "${name}" value ${i} is ${x}`, {
+        details: { tensor: name, index: i },
+      });
+    }
+    const scaled = x * scale;
+    const q = Math.sign(scaled) * Math.round(Math.abs(scaled));
+    if (!Number.isSafeInteger(q)) {
+      throw new InferenceOutputError(
+        `output "${name}" value ${i} (${x}) is out of fixed-point range at scale ${scale}`,
+        {
+          details: { tensor: name, index: i, value: x, scale },
+        },
+      );
+    }
+    out[i] = BigInt(q === 0 ? 0 : q);
+  }
+  return { name, scale, dims: [...dims], values: out };
+}
+
+// ---------------------------------------------------------------- canonical encoding
+
+function header(kind: number, count: number): Buffer {
+  const h = Buffer.alloc(8);
+  ENCODING_MAGIC.copy(h, 0);
+  h.writeUInt8(ENCODING_VERSION, 4);
+  h.writeUInt8(kind, 5);
+  h.writeUInt16BE(count, 6);
+  return h;
+}
+
+function tensorHeader(
+  name: string,
+  dtypeCode: number,
+  scale: number,
+  dims: readonly number[],
+): Buffer {
+  const nameBytes = Buffer.from(name, "utf8");
+  const h = Buffer.alloc(2 + nameBytes.length + 1 + 4 + 1 + 4 * dims.length);
+  let o = h.writeUInt16BE(nameBytes.length, 0);
+  o += nameBytes.copy(h, o);
+  o = h.writeUInt8(dtypeCode, o);
+  o = h.writeUInt32BE(scale, o);
+  o = h.writeUInt8(dims.length, o);
+  for (const d of dims) o = h.writeUInt32BE(d, o);
+  return h;
+}
+
+function byName<T extends { name: string }>(tensors: readonly T[]): T[] {
+  return [...tensors].sort((a, b) =>
+    Buffer.compare(Buffer.from(a.name, "utf8"), Buffer.from(b.name, "utf8")),
+  );
+}
+
+function dataBytes(data: TensorData): Buffer {
+  const b = Buffer.alloc(data.length * data.BYTES_PER_ELEMENT);
+  data.forEach((v: number | bigint, i: number) => {
+    if (data instanceof Float32Array)
+      b.writeFloatLE((v as number) === 0 ? 0 : (v as number), i * 4);
+    else if (data instanceof Int32Array) b.writeInt32LE(v as number, i * 4);
+    else b.writeBigInt64LE(v as bigint, i * 8);
+  });
+  return b;
+}
+
+/** The canonical byte encoding of a set of input tensors (inputHash = keccak-256 of it). */
+export function encodeInputs(tensors: readonly InputTensor[]): Buffer {
+  const parts = [header(KIND_INPUT, tensors.length)];
+  for (const t of byName(tensors)) {
+    parts.push(tensorHeader(t.name, DTYPE_CODES[t.dtype], 0, t.dims), dataBytes(t.data));
+  }
+  return Buffer.concat(parts);
+}
+
+/** The canonical byte encoding of quantised output tensors (outputHash = keccak-256 of it). */
+export function encodeOutputs(tensors: readonly QuantisedTensor[]): Buffer {
+  const parts = [header(KIND_OUTPUT, tensors.length)];
+  for (const t of byName(tensors)) {
+    parts.push(tensorHeader(t.name, DTYPE_CODES.fixed64, t.scale, t.dims), dataBytes(t.values));
+  }
+  return Buffer.concat(parts);
+}
+
+export function inputHash(tensors: readonly InputTensor[]): string {
+  return keccak256(encodeInputs(tensors));
+}
+
+export function outputHash(tensors: readonly QuantisedTensor[]): string {
+  return keccak256(encodeOutputs(tensors));
+}
+
+// ---------------------------------------------------------------- JSON forms of quantised outputs
+
+export interface QuantisedTensorJson {
+  name: string;
+  scale: number;
+  dims: number[];
+  /** int64 values as decimal strings. */
+  values: string[];
+}
+
+export function outputsToJson(tensors: readonly QuantisedTensor[]): QuantisedTensorJson[] {
+  return tensors.map((t) => ({
+    name: t.name,
+    scale: t.scale,
+    dims: [...t.dims],
+    values: [...t.values].map(String),
+  }));
+}
+
+/** Reads quantised outputs sent by a GPU node, checked against the manifest's outputs. */
+export function outputsFromJson(manifest: ModelManifest, json: unknown): QuantisedTensor[] {
+  const fail = (message: string, details: Record<string, unknown> = {}): never => {
+    throw new InferenceInputError(`outputs: ${message}`, {
+      details: { model: manifest.name, ...details },
+    });
+  };
+  if (!Array.isArray(json)) return fail("must be a list of { name, scale, dims, values }");
+  const list = json as unknown[];
+  if (list.length !== manifest.outputs.length) {
+    fail(`${list.length} tensors, expected ${manifest.outputs.length}`, {
+      expected: manifest.outputs.map((o) => o.name),
+    });
+  }
+  return manifest.outputs.map((spec) => {
+    const t = list.find((x) => (x as { name?: unknown } | null)?.name === spec.name) as
+      Partial<QuantisedTensorJson> | undefined;
+    if (t === undefined) return fail(`missing tensor "${spec.name}"`);
+    if (t.scale !== manifest.outputScale)
+      fail(`"${spec.name}" scale ${String(t.scale)}, expected ${manifest.outputScale}`);
+    if (!Array.isArray(t.dims) || !Array.isArray(t.values))
+      return fail(`"${spec.name}" needs dims and values lists`);
+    if (
+      t.dims.length !== spec.shape.length ||
+      t.dims.some((d, i) => {
+        const want = spec.shape[i];
+        return !Number.isSafeInteger(d) || d < 1 || (typeof want === "number" && d !== want);
+      })
+    ) {
+      fail(
+        `"${spec.name}" dims [${t.dims.join(", ")}] do not fit shape [${spec.shape.join(", ")}]`,
+      );
+    }
+    const count = t.dims.reduce((a, b) => a * b, 1);
+    if (t.values.length !== count)
+      fail(`"${spec.name}" has ${t.values.length} values, expected ${count}`);
+    const values = new BigInt64Array(count);
+    t.values.forEach((v, i) => {
+      if (typeof v !== "string" || !/^-?[0-9]{1,19}$/.test(v))
+        fail(`"${spec.name}" value ${i} is not a decimal int64 string`);
+      values[i] = BigInt(v);
+    });
+    return { name: spec.name, scale: t.scale as number, dims: [...t.dims], values };
+  });
+}
+
+// ---------------------------------------------------------------- tolerance comparison
+
+export interface Comparison {
+  /** Every tensor has the same name and dims, and every element differs by at most `tolerance`. */
+  agree: boolean;
+  /** Largest per-element difference seen (quantised units); -1 when shapes differ. */
+  maxDiff: bigint;
+  /** Where the largest difference is, or why the shapes do not match. */
+  where: string;
+}
+
+export function compareOutputs(
+  reference: readonly QuantisedTensor[],
+  candidate: readonly QuantisedTensor[],
+  tolerance: number,
+): Comparison {
+  const a = byName(reference);
+  const b = byName(candidate);
+  if (a.length !== b.length)
+    return { agree: false, maxDiff: -1n, where: `${b.length} tensors, expected ${a.length}` };
+  let maxDiff = 0n;
+  let where = "";
+  for (let t = 0; t < a.length; t++) {
+    const x = a[t] as QuantisedTensor;
+    const y = b[t] as QuantisedTensor;
+    if (
+      x.name !== y.name ||
+      x.scale !== y.scale ||
+      x.dims.join(",") !== y.dims.join(",") ||
+      x.values.length !== y.values.length
+    ) {
+      return {
+        agree: false,
+        maxDiff: -1n,
+        where: `tensor "${y.name}" does not match "${x.name}" in name, scale or dims`,
+      };
+    }
+    for (let i = 0; i < x.values.length; i++) {
+      const d = (x.values[i] as bigint) - (y.values[i] as bigint);
+      const abs = d < 0n ? -d : d;
+      if (abs > maxDiff) {
+        maxDiff = abs;
+        where = `${x.name}[${i}]`;
+      }
+    }
+  }
+  return { agree: maxDiff <= BigInt(tolerance), maxDiff, where };
+}

@@ -1,0 +1,78 @@
+/** Wire formats of the enclave's API (JSON), validated with zod. */
+import { isAddress } from "ethers";
+import { z } from "zod";
+
+import { InputError } from "../common/errors.js";
+import type { Batch, Receipt } from "../chain/eip712.js";
+
+const bytes32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, "0x + 64 hex digits");
+const address = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{40}$/, "0x + 40 hex digits")
+  .refine((a) => isAddress(a), "not a valid address (mixed-case checksum does not match)");
+const uint = (bits: number) =>
+  z
+    .union([z.string().regex(/^[0-9]+$/, "a decimal integer"), z.number().int().nonnegative()])
+    .transform((v) => BigInt(v))
+    .refine((v) => v < 2n ** BigInt(bits), `must fit in uint${bits}`);
+
+export const receiptSchema = z.strictObject({
+  requestId: bytes32,
+  modelId: bytes32,
+  inputHash: bytes32,
+  outputHash: bytes32,
+  node: address,
+  execConfigHash: bytes32,
+  timestamp: uint(64),
+});
+
+const tensorJson = z.strictObject({
+  dims: z.array(z.number()),
+  data: z.array(z.union([z.number(), z.string()])),
+});
+
+export const verifyRequestSchema = z.strictObject({
+  receipt: receiptSchema,
+  inputs: z.record(z.string(), tensorJson),
+  /** The GPU node's quantised outputs; when present, compared within the manifest's tolerance. */
+  outputs: z.array(z.unknown()).optional(),
+  /** Re-execute only if the receipt is selected at this rate (0..1); absent = always. */
+  sampleRate: z.number().min(0).max(1).optional(),
+});
+
+export const batchRequestSchema = z.strictObject({
+  sequence: uint(64),
+  root: bytes32,
+  count: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 32 - 1),
+  reexecuted: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 32 - 1),
+  usageHash: bytes32,
+});
+
+export type VerifyRequest = z.output<typeof verifyRequestSchema>;
+export type BatchRequest = Omit<Batch, "enclave">;
+
+export function parseWith<T extends z.ZodType>(
+  schema: T,
+  value: unknown,
+  what: string,
+): z.output<T> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  throw new InputError(`invalid ${what}`, {
+    details: {
+      problems: result.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`),
+    },
+  });
+}
+
+export function parseReceipt(value: unknown): Receipt {
+  return parseWith(receiptSchema, value, "receipt");
+}

@@ -1,0 +1,163 @@
+import { X509Certificate } from "node:crypto";
+
+import { expect } from "chai";
+
+import { InputError } from "../../../offchain/common/errors.js";
+import { verifyAttestation } from "../../../offchain/tee/attestation.js";
+import { decodeCbor, encodeCbor, type CborValue } from "../../../offchain/tee/cbor.js";
+import { oid, time, uint } from "../../../offchain/tee/der.js";
+import { DevAttestor, devPcrs } from "../../../offchain/tee/devAttestation.js";
+import { parseCoseSign1 } from "../../../offchain/tee/attestation.js";
+import { awsRoot, failingCheck, nitroDoc, INSIDE } from "./helpers.js";
+
+describe("development attestation", () => {
+  const attestor = new DevAttestor({ image: "test-image" });
+  const nonce = Buffer.from("00112233445566778899", "hex");
+  const userData = Buffer.from("requested data");
+  const publicKey = Buffer.from("04".padEnd(130, "ab"), "hex");
+
+  describe("DER certificate builder", () => {
+    it("encodes DER primitives as X.690 says", () => {
+      expect(oid("1.2.840.10045.4.3.3").toString("hex")).to.equal("06082a8648ce3d040303");
+      expect(uint(Buffer.from([0x00, 0x80])).toString("hex")).to.equal("02020080");
+      expect(uint(Buffer.from([0x00, 0x00, 0x01])).toString("hex")).to.equal("020101");
+      expect(time(new Date("2026-02-12T17:55:59Z")).toString("ascii", 2)).to.equal("260212175559Z");
+      expect(time(new Date("2050-01-01T00:00:00Z")).toString("hex").slice(0, 2)).to.equal("18");
+    });
+
+    it("builds a CA root that node:crypto parses and that verifies its own signature", () => {
+      const root = attestor.root;
+      expect(root.ca).to.be.true;
+      expect(root.subject).to.contain("CN=opg-dev-nitro-root");
+      expect(root.verify(root.publicKey)).to.be.true;
+      expect(root.publicKey.asymmetricKeyDetails?.namedCurve).to.equal("secp384r1");
+      expect(root.toString()).to.equal(attestor.rootPem);
+    });
+
+    it("builds a leaf that is not a CA and is signed by the root", () => {
+      const payload = decodeCbor(parseCoseSign1(attestor.attest()).payload) as Map<
+        CborValue,
+        CborValue
+      >;
+      const leaf = new X509Certificate(Buffer.from(payload.get("certificate") as Uint8Array));
+      expect(leaf.ca).to.be.false;
+      expect(leaf.checkIssued(attestor.root)).to.be.true;
+      expect(leaf.verify(attestor.root.publicKey)).to.be.true;
+    });
+  });
+
+  describe("documents", () => {
+    it("verify with the same verifier under the development root", () => {
+      const doc = attestor.attest({ nonce, userData, publicKey });
+      const v = verifyAttestation(doc, {
+        roots: [attestor.rootPem],
+        nonce,
+        userData,
+        publicKey,
+        approvedPcrs: [attestor.measurement()],
+      });
+      expect(v.document.moduleId).to.equal(attestor.moduleId);
+      expect(Buffer.from(v.document.userData ?? [])).to.deep.equal(userData);
+      expect(Buffer.from(v.document.publicKey ?? [])).to.deep.equal(publicKey);
+      expect(v.chain).to.have.length(2);
+    });
+
+    it("carry PCR0..2 derived from the image label, the rest zero", () => {
+      expect(devPcrs("test-image").get(0)).to.deep.equal(attestor.pcrs.get(0));
+      expect(Buffer.from(attestor.pcrs.get(5) ?? []).equals(Buffer.alloc(48))).to.be.true;
+      const other = new DevAttestor({ image: "other-image" });
+      const doc = other.attest();
+      expect(
+        failingCheck(() =>
+          verifyAttestation(doc, {
+            roots: [other.rootPem],
+            approvedPcrs: [attestor.measurement()],
+          }),
+        ),
+      ).to.equal("pcrs");
+    });
+
+    it("fail under the AWS root, and the AWS document fails under the development root", () => {
+      expect(
+        failingCheck(() => verifyAttestation(attestor.attest(), { roots: [awsRoot()] })),
+      ).to.equal("root");
+      expect(
+        failingCheck(() =>
+          verifyAttestation(nitroDoc(), { roots: [attestor.rootPem], at: INSIDE }),
+        ),
+      ).to.equal("root");
+    });
+
+    it("fail under another development root", () => {
+      expect(
+        failingCheck(() =>
+          verifyAttestation(attestor.attest(), { roots: [new DevAttestor().rootPem] }),
+        ),
+      ).to.equal("root");
+    });
+
+    it("fail the nonce, user_data and public_key checks when those differ", () => {
+      const doc = attestor.attest({ nonce, userData, publicKey });
+      const roots = [attestor.rootPem];
+      expect(
+        failingCheck(() => verifyAttestation(doc, { roots, nonce: Buffer.alloc(10) })),
+      ).to.equal("nonce");
+      expect(failingCheck(() => verifyAttestation(attestor.attest(), { roots, nonce }))).to.equal(
+        "nonce",
+      );
+      expect(
+        failingCheck(() => verifyAttestation(doc, { roots, userData: Buffer.from("other") })),
+      ).to.equal("user_data");
+      expect(
+        failingCheck(() => verifyAttestation(doc, { roots, publicKey: Buffer.alloc(65) })),
+      ).to.equal("public_key");
+    });
+
+    it("fail the signature check when the payload is altered", () => {
+      const cose = parseCoseSign1(attestor.attest({ userData }));
+      const payload = decodeCbor(cose.payload) as Map<CborValue, CborValue>;
+      payload.set("user_data", Buffer.from("forged data"));
+      const forged = encodeCbor([
+        cose.protectedBytes,
+        new Map(),
+        encodeCbor(payload),
+        cose.signature,
+      ]);
+      expect(failingCheck(() => verifyAttestation(forged, { roots: [attestor.rootPem] }))).to.equal(
+        "signature",
+      );
+    });
+
+    it("fail the validity check once the leaf has expired, and the age check before that", () => {
+      let now = new Date("2030-01-01T00:00:00Z");
+      const pinned = new DevAttestor({ now: () => now, leafValidityMs: 60 * 60 * 1000 });
+      const doc = pinned.attest();
+      const roots = [pinned.rootPem];
+      now = new Date("2030-01-01T00:05:00Z");
+      expect(verifyAttestation(doc, { roots, at: now }).ageMs).to.equal(5 * 60 * 1000);
+      expect(
+        failingCheck(() => verifyAttestation(doc, { roots, at: new Date("2030-01-01T00:30:00Z") })),
+      ).to.equal("age");
+      expect(
+        failingCheck(() =>
+          verifyAttestation(doc, { roots, at: new Date("2030-01-01T02:00:00Z"), maxAgeMs: 1e9 }),
+        ),
+      ).to.equal("validity");
+    });
+
+    it("refuse oversized nonce, user_data and public_key", () => {
+      expect(() => attestor.attest({ nonce: new Uint8Array(513) })).to.throw(
+        InputError,
+        "nonce is 513 bytes; at most 512",
+      );
+      expect(() => attestor.attest({ userData: new Uint8Array(513) })).to.throw(
+        InputError,
+        "user_data",
+      );
+      expect(() => attestor.attest({ publicKey: new Uint8Array(1025) })).to.throw(
+        InputError,
+        "public_key",
+      );
+    });
+  });
+});
