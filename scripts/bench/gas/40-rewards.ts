@@ -2,15 +2,20 @@
  * Rewards claim gas: ContributorRewards.claim against a 100,000-leaf tree built with the native
  * engine, next to the Uniswap MerkleDistributor's claim on a tree of the same size. Both pay the same
  * token (OPGToken) from a funded distributor to an account with zero balance and untouched claim
- * storage (Uniswap: a fresh bitmap word; ours: a fresh `claimed` slot, after another account's claim
- * so `totalClaimed` is already non-zero), with proofs of the same length (17 nodes), sent by a third
- * party on the account's behalf.
+ * storage (Uniswap: a fresh bitmap word; ours: a fresh `claimed` slot), with proofs of the same
+ * length (17 nodes), sent by a third party on the account's behalf. Each measured claim is the first
+ * on its contract.
+ *
+ * Ours is funded as in production: a linear rewards-pool schedule in the VestingVault whose
+ * beneficiary is rotated to ContributorRewards and bound there; once it has vested, proposing the
+ * root pulls the release in. Uniswap's distributor is funded by a plain transfer.
  */
 import { createRequire } from "node:module";
 
 import { solidityPackedKeccak256 } from "ethers";
 
 import { buildTree, buildTreeFromHashes } from "../../../native/index.js";
+import { DAY, linear } from "../../../test/helpers/vesting.js";
 import type { BenchContext, GasRow } from "./types.js";
 import { gasOf } from "./types.js";
 
@@ -33,6 +38,10 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[] }> {
   const total = accounts.reduce((sum, _a, i) => sum + amountOf(i), 0n);
 
   const token = await ethers.deployContract("OPGToken", [deployer!.address, total * 2n]);
+  const vault = await ethers.deployContract("VestingVault", [
+    await token.getAddress(),
+    deployer!.address,
+  ]);
 
   // Ours: OpenZeppelin standard leaves (account, cumulativeAmount).
   const ours = buildTree(
@@ -46,9 +55,19 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[] }> {
     deployer!.address,
     0n,
   ]);
-  await token.transfer(await rewards.getAddress(), total);
+  // The rewards pool: a one-year linear schedule of exactly `total`, rotated to the distributor and
+  // bound, fully vested before the root is proposed (the proposal pulls the release in).
+  const start = BigInt(await networkHelpers.time.latest()) + DAY;
+  const end = start + 365n * DAY;
+  await token.approve(await vault.getAddress(), total);
+  await vault.createSchedule(linear(deployer!.address, { total, start, end }));
+  await vault.transferBeneficiary(0n, await rewards.getAddress());
+  await rewards.bindSchedule(await vault.getAddress(), 0n);
+  await networkHelpers.time.increaseTo(end);
   await rewards.proposeRoot(ours.root, 1n, total, ethers.ZeroHash, "ipfs://bench");
   await rewards.acceptRoot();
+  if ((await token.balanceOf(await rewards.getAddress())) !== total)
+    throw new Error("the proposal did not pull the rewards pool in");
 
   // Uniswap: keccak256(abi.encodePacked(index, account, amount)), sorted-pair tree.
   const hashes = accounts.map((a, i) =>
@@ -69,14 +88,10 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[] }> {
     }
     throw new Error("no leaf with 17-node proofs on both sides");
   };
-  const warm = pick(0);
-  const oursIndex = pick(warm + 1);
+  const oursIndex = pick(0);
   const theirIndex = pick(oursIndex + 1);
 
-  // Warm-up on ours only, so `totalClaimed` is non-zero as in steady state. Uniswap has no claims yet,
-  // so its bitmap word is fresh, like our `claimed` slot for the measured account. Each side pays a
-  // different account, so both recipients go from a zero to a non-zero token balance.
-  await rewards.claim(accounts[warm]!, amountOf(warm), ours.proof(warm));
+  // Each side pays a different account, so both recipients go from a zero to a non-zero balance.
   const oursGas = await gasOf(
     rewards.claim(accounts[oursIndex]!, amountOf(oursIndex), ours.proof(oursIndex)),
   );
