@@ -36,7 +36,9 @@ export interface Receipt {
 export interface Verdict {
   receiptHash: string; // bytes32: EIP-712 struct hash of the Receipt
   agree: boolean;
-  outputHash: string; // bytes32: the output hash the enclave computed itself
+  // bytes32: when agreeing, the receipt's outputHash (the GPU output the enclave endorses, within the
+  // model's tolerance); when disagreeing, the output hash the enclave computed itself (the evidence).
+  outputHash: string;
 }
 
 /** An enclave's signed batch: the Merkle root over receipt leaves and what it summarises. */

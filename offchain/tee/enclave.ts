@@ -235,10 +235,12 @@ export class Enclave {
     } else {
       agree = result.outputHash === receipt.outputHash.toLowerCase();
     }
+    // Agreeing endorses the GPU node's output (the hash InferenceLedger rebuilds the verdict with);
+    // disagreeing names the output the enclave computed, which is the evidence.
     const verdict: Verdict = {
       receiptHash: receiptStructHash(receipt),
       agree,
-      outputHash: result.outputHash,
+      outputHash: agree ? receipt.outputHash.toLowerCase() : result.outputHash,
     };
     const digest = verdictDigest(this.domain, verdict);
     return {
