@@ -1,0 +1,71 @@
+/**
+ * The relayer's durable store: one embedded SQLite file (node:sqlite), shared by the components of the
+ * service. Each component owns its tables and its ordered list of migrations; `migrate` applies the
+ * ones not yet applied, each in its own transaction, and records them in `schema_migrations`.
+ */
+import { DatabaseSync } from "node:sqlite";
+
+export interface Migration {
+  /** 1, 2, 3, ... per component, never reused or edited once released. */
+  version: number;
+  description: string;
+  sql: string;
+}
+
+/** Opens (or creates) the store with settings for durability under crashes: WAL + full sync. */
+export function openDatabase(path: string): DatabaseSync {
+  const db = new DatabaseSync(path);
+  db.exec(
+    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+  );
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    component TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    description TEXT NOT NULL,
+    applied_at INTEGER NOT NULL,
+    PRIMARY KEY (component, version)
+  )`);
+  return db;
+}
+
+/** Applies `component`'s pending migrations in order; returns the versions applied now. */
+export function migrate(db: DatabaseSync, component: string, migrations: Migration[]): number[] {
+  const versions = migrations.map((m) => m.version);
+  if (versions.some((v, i) => v !== i + 1)) {
+    throw new Error(
+      `${component}: migrations must be numbered 1..n in order, got ${versions.join(",")}`,
+    );
+  }
+  const row = db
+    .prepare("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations WHERE component = ?")
+    .get(component) as { v: number };
+  const applied: number[] = [];
+  for (const m of migrations.slice(row.v)) {
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      db.exec(m.sql);
+      db.prepare(
+        "INSERT INTO schema_migrations (component, version, description, applied_at) VALUES (?, ?, ?, ?)",
+      ).run(component, m.version, m.description, Date.now());
+      db.exec("COMMIT");
+    } catch (error) {
+      db.exec("ROLLBACK");
+      throw error;
+    }
+    applied.push(m.version);
+  }
+  return applied;
+}
+
+/** Runs `fn` inside one IMMEDIATE transaction (all or nothing, even across a crash). */
+export function transaction<T>(db: DatabaseSync, fn: () => T): T {
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    const result = fn();
+    db.exec("COMMIT");
+    return result;
+  } catch (error) {
+    db.exec("ROLLBACK");
+    throw error;
+  }
+}
