@@ -79,7 +79,7 @@ export interface EpochBlocks {
 }
 
 /**
- * Block ranges of epochs 0..upTo. Throws InputError when epoch `upTo` has not closed (no block at or
+ * Block ranges of epochs 1..upTo. Throws InputError when epoch `upTo` has not closed (no block at or
  * after its end yet), since more usage could still land in it.
  */
 export async function epochBlocks(
@@ -108,7 +108,7 @@ export async function epochBlocks(
   const clock = new BlockClock(provider);
   const out: EpochBlocks[] = [];
   let first = await clock.firstAtOrAfter(config.genesisTime, config.fromBlock, latest.number);
-  for (let epoch = 0n; epoch <= upTo; epoch++) {
+  for (let epoch = 1n; epoch <= upTo; epoch++) {
     const w = epochWindow(config, epoch);
     const next = await clock.firstAtOrAfter(w.end, first, latest.number);
     out.push({ epoch, start: w.start, end: w.end, firstBlock: first, lastBlock: next - 1 });
@@ -193,7 +193,7 @@ async function schedulePool(source: RewardsSource): Promise<(t: bigint) => Promi
   };
 }
 
-/** The inputs of epochs 0..upTo, read from the chain. */
+/** The inputs of epochs 1..upTo, read from the chain. */
 export async function readEpochInputs(
   source: RewardsSource,
   upTo: bigint,

@@ -60,7 +60,7 @@ export interface AccountRow {
   account: string;
   /** Earned this epoch. */
   amount: bigint;
-  /** Earned since epoch 0: the tree's leaf value. */
+  /** Earned since epoch 1: the tree's leaf value. */
   cumulative: bigint;
 }
 
@@ -160,15 +160,15 @@ export function distribute(
 }
 
 /**
- * All epochs 0..N in order, each from its input and the previous table: the only way to get
- * epoch N's cumulative amounts and carried dust, so verification always recomputes from epoch 0.
+ * All epochs 1..N in order, each from its input and the previous table: the only way to get
+ * epoch N's cumulative amounts and carried dust, so verification always recomputes from epoch 1.
  */
 export function computeTables(inputs: readonly EpochInput[]): EpochTable[] {
   const tables: EpochTable[] = [];
   let previous: EpochTable | undefined;
   for (const [index, input] of inputs.entries()) {
-    if (input.epoch !== BigInt(index)) {
-      throw new InputError("epoch inputs must be 0, 1, 2, ... in order", {
+    if (input.epoch !== BigInt(index) + 1n) {
+      throw new InputError("epoch inputs must be 1, 2, 3, ... in order", {
         details: { index, epoch: input.epoch },
       });
     }

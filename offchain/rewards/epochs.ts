@@ -1,7 +1,8 @@
 /**
- * Epochs (docs/rewards.md, "Epochs"): epoch N covers the unix-time window
- * [genesisTime + N * epochLength, genesisTime + (N + 1) * epochLength); a block belongs to the epoch
- * its timestamp falls in. genesisTime, epochLength and the first block to scan come from the
+ * Epochs (docs/rewards.md, "Epochs"): epoch N (N >= 1; ContributorRewards takes epochs above the
+ * accepted one, which starts at 0) covers the unix-time window
+ * [genesisTime + (N - 1) * epochLength, genesisTime + N * epochLength); a block belongs to the
+ * epoch its timestamp falls in. genesisTime, epochLength and the first block to scan come from the
  * network's committed config, deployments/<network>/rewards.json.
  */
 import { readFile } from "node:fs/promises";
@@ -11,7 +12,7 @@ import { z } from "zod";
 import { InputError } from "../common/errors.js";
 
 export interface EpochConfig {
-  /** Unix seconds where epoch 0 starts. */
+  /** Unix seconds where epoch 1 starts. */
   genesisTime: bigint;
   /** Seconds per epoch. */
   epochLength: bigint;
@@ -77,22 +78,22 @@ export async function loadEpochConfig(file: string): Promise<EpochConfig> {
 /** Parses a user-given epoch number (CLI/task argument). */
 export function parseEpoch(value: string | number | bigint): bigint {
   const text = String(value).trim();
-  if (!/^\d+$/.test(text) || BigInt(text) >= 2n ** 64n) {
-    throw new InputError("the epoch must be a non-negative integer below 2^64", {
+  if (!/^\d+$/.test(text) || BigInt(text) === 0n || BigInt(text) >= 2n ** 64n) {
+    throw new InputError("the epoch must be an integer from 1 to 2^64 - 1", {
       details: { epoch: text },
     });
   }
   return BigInt(text);
 }
 
-/** Start (inclusive) and end (exclusive) of `epoch`, unix seconds. */
+/** Start (inclusive) and end (exclusive) of `epoch` (>= 1), unix seconds. */
 export function epochWindow(config: EpochConfig, epoch: bigint): { start: bigint; end: bigint } {
-  const start = config.genesisTime + epoch * config.epochLength;
+  const start = config.genesisTime + (epoch - 1n) * config.epochLength;
   return { start, end: start + config.epochLength };
 }
 
-/** The epoch a unix time falls in, or -1 before genesis. */
+/** The epoch a unix time falls in, or 0 before genesis. */
 export function epochAt(config: EpochConfig, time: bigint): bigint {
-  if (time < config.genesisTime) return -1n;
-  return (time - config.genesisTime) / config.epochLength;
+  if (time < config.genesisTime) return 0n;
+  return (time - config.genesisTime) / config.epochLength + 1n;
 }
