@@ -1,6 +1,7 @@
 import type { TaskDefinition } from "hardhat/types/tasks";
 
+import { rewardsTasks } from "./rewards.js";
 import { vestingTasks } from "./vesting.js";
 
 // Each domain registers its tasks in its own file; this list is what hardhat.config.ts loads.
-export const opgTasks: TaskDefinition[] = [...vestingTasks];
+export const opgTasks: TaskDefinition[] = [...vestingTasks, ...rewardsTasks];

@@ -15,7 +15,7 @@ import type { RewardsSource } from "../../../offchain/rewards/chain.js";
 import { computeRewards } from "../../../offchain/rewards/compute.js";
 import { runRewardsDemo } from "../../../offchain/rewards/demo.js";
 import type { HardhatNode } from "../../helpers/processes.js";
-import { ROOT, run, startHardhatNode } from "../../helpers/processes.js";
+import { ROOT, hardhat, run, startHardhatNode } from "../../helpers/processes.js";
 
 import { DAY, MODEL_A, MODEL_B, POOL, POOL_EPOCHS, SHARES_A, deploySystem } from "./system.js";
 
@@ -221,6 +221,29 @@ describe("rewards on a hardhat node", function () {
     expect(await sys.rewards.claimed(dave)).to.equal(daveRow.cumulative);
     const v = await opg(["rewards", "verify", "--epoch", "2", ...cliBase]);
     expect(v.code, v.stdout).to.equal(0);
+  });
+
+  it("npx hardhat opg:rewards:verify --network e2e prints the same checks (tasks call the same code)", async () => {
+    const dir = path.join(ROOT, "deployments", "e2e");
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    try {
+      for (const f of ["addresses.json", "rewards.json"]) {
+        await writeFile(
+          path.join(dir, f),
+          await readFile(path.join(work, "deployments", "t", f), "utf8"),
+        );
+      }
+      const env = { OPG_E2E_RPC_URL: node.url };
+      const ok = await hardhat(["opg:rewards:verify", "--network", "e2e", "--epoch", "1"], env);
+      expect(ok.code, ok.stderr + ok.stdout).to.equal(0);
+      expect(ok.stdout).to.match(/PASS {2}root: 0x[0-9a-f]{64}/);
+      const bad = await hardhat(["opg:rewards:verify", "--network", "e2e", "--epoch", "x"], env);
+      expect(bad.code).to.equal(2);
+      expect(bad.stderr).to.contain("InputError: the epoch must be an integer from 1");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("exits 2 on bad input: a malformed epoch, an epoch not closed yet, a bad address", async () => {
