@@ -136,6 +136,11 @@ export const rewardsTasks = [
             });
           }
         }
+        if (args.account !== "" && proof.account.toLowerCase() !== args.account.toLowerCase()) {
+          throw new InputError("the proof file is for another account", {
+            details: { account: args.account, proofAccount: proof.account },
+          });
+        }
         const c = await claimRewards(signer!, proof);
         console.log(
           c.txHash === null
