@@ -1,0 +1,96 @@
+/**
+ * Gas of NodeStaking and TeeRegistry operations. No peer on the npm registry stakes nodes or registers
+ * enclaves, so every row has peer null; the issue's absolute goals are checks.
+ */
+import { deployStakingAndTee } from "../../../offchain/staking/deploy.js";
+import { gasOf } from "./types.js";
+import type { BenchContext, GasCheck, GasRow } from "./types.js";
+
+const OPG = 10n ** 18n;
+
+export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; checks: GasCheck[] }> {
+  const { ethers, networkHelpers } = await ctx.connect();
+  const [deployer, operator, signer, reporter, treasury, slasher, teeOperator, teeSigner, enclave] =
+    await ethers.getSigners();
+  if (!deployer || !operator || !signer || !reporter || !treasury || !slasher) {
+    throw new Error("not enough accounts");
+  }
+  if (!teeOperator || !teeSigner || !enclave) throw new Error("not enough accounts");
+
+  const token = await ethers.deployContract("OPGToken", [deployer.address, 10n ** 9n * OPG]);
+  const { staking, tee } = await deployStakingAndTee(ethers, {
+    token: await token.getAddress(),
+    governance: deployer.address,
+    treasury: treasury.address,
+    slashers: [slasher.address],
+  });
+  const stakingAddress = await staking.getAddress();
+  for (const account of [operator, teeOperator]) {
+    await (await token.transfer(account.address, 1_000_000n * OPG)).wait();
+    await (await token.connect(account).approve(stakingAddress, ethers.MaxUint256)).wait();
+  }
+  // The treasury already holds OPG, as a live treasury would.
+  await (await token.transfer(treasury.address, OPG)).wait();
+
+  const node = ethers.Wallet.createRandom().address;
+  const asOperator = staking.connect(operator);
+  const register = await gasOf(
+    asOperator.register(node, 1, signer.address, 20_000n * OPG, "https://gpu-1.example.org"),
+  );
+  const increase = await gasOf(asOperator.increaseStake(node, 1_000n * OPG));
+  const unbond = await gasOf(asOperator.unbond(node, 100n * OPG));
+  await (await asOperator.unbond(node, 100n * OPG)).wait();
+  await (await asOperator.unbond(node, 100n * OPG)).wait();
+  const heartbeat = await gasOf(staking.connect(signer).heartbeat(node));
+  const slash = await gasOf(
+    staking.connect(slasher).slash(node, 1_000n, reporter.address, false, ethers.id("evidence")),
+  );
+  await networkHelpers.time.increase(8 * 24 * 3600);
+  const withdraw = await gasOf(asOperator.withdraw(node));
+
+  // Enclave registration through the development verifier.
+  const teeNode = ethers.Wallet.createRandom().address;
+  await (
+    await staking
+      .connect(teeOperator)
+      .register(teeNode, 2, teeSigner.address, 30_000n * OPG, "https://tee-1.example.org")
+  ).wait();
+  const measurement = ethers.id("enclave image v1");
+  await (await tee.approveMeasurement(measurement, "v1")).wait();
+  const registerEnclave = await gasOf(
+    tee
+      .connect(teeSigner)
+      .registerEnclave(teeNode, enclave.address, measurement, ethers.randomBytes(4_000)),
+  );
+  const enclaveHeartbeat = await gasOf(tee.connect(enclave).heartbeat(enclave.address));
+
+  const row = (operation: string, ours: number): GasRow => ({
+    operation: `staking: ${operation}`,
+    ours,
+    peer: null,
+    peerGas: null,
+  });
+  const check = (name: string, value: number, limit: number): GasCheck => ({
+    name: `staking: ${name} <= ${limit.toLocaleString("en-US")}`,
+    value,
+    limit,
+    ok: value <= limit,
+  });
+  return {
+    rows: [
+      row("register node", register),
+      row("increase stake", increase),
+      row("unbond", unbond),
+      row("withdraw (3 matured entries)", withdraw),
+      row("heartbeat", heartbeat),
+      row("slash 10% (3 unbonding entries, bounty + treasury)", slash),
+      row("register enclave (dev verifier, 4 KB document)", registerEnclave),
+      row("enclave heartbeat", enclaveHeartbeat),
+    ],
+    checks: [
+      check("register", register, 150_000),
+      check("heartbeat", heartbeat, 30_000),
+      check("slash", slash, 120_000),
+    ],
+  };
+}
