@@ -56,13 +56,13 @@ async function matrixFixture() {
       .register(id, INFERENCE, key.address, 50_000n * OPG, "https://x.example");
   }
   // node: a matured unbonding entry, jailed for a missed heartbeat, cool-down over.
-  await staking.connect(operator!).unbond(node, OPG);
+  await staking.connect(operator).unbond(node, OPG);
   await time.increase(DELAY + 1n);
-  await staking.connect(nobody!).jailInactive(node);
+  await staking.connect(nobody).jailInactive(node);
   await time.increase(JAIL_COOLDOWN);
   // node2: a pending governance slash (request 1), for the veto.
-  await staking.connect(governanceSlasher!).requestSlash(node2, false, 1n, ZERO, false, EVIDENCE);
-  await tee.connect(governance!).approveMeasurement(ethers.id("m1"), "m1");
+  await staking.connect(governanceSlasher).requestSlash(node2, false, 1n, ZERO, false, EVIDENCE);
+  await tee.connect(governance).approveMeasurement(ethers.id("m1"), "m1");
   const actors = {
     deployer: deployer!,
     governance: governance!,
