@@ -172,7 +172,7 @@ export async function unbond(
   const outcome = await sendOrExplain(h.staking.interface, "unbond", () =>
     mined(h.staking.connect(operator).unbond(node, amount)),
   );
-  const entries = await h.staking.unbondingEntries(node);
+  const entries = [...(await h.staking.unbondingEntries(node))];
   const last = entries[entries.length - 1];
   const minimum = await h.staking.minStake(info.role);
   return {
@@ -194,7 +194,8 @@ export async function withdraw(
       hint: "withdrawals resume once the request is vetoed or executed",
     });
   }
-  const entries = await h.staking.unbondingEntries(node);
+  // An ethers Result throws on an index past its end: copy it into a plain array.
+  const entries = [...(await h.staking.unbondingEntries(node))];
   const block = await h.staking.runner?.provider?.getBlock("latest");
   const now = BigInt(block?.timestamp ?? Math.floor(Date.now() / 1000));
   const first = entries[0];
