@@ -10,8 +10,8 @@ export async function withEnv(
   body: (env: TaskEnv, t: typeof StakingTasks) => Promise<string>,
 ): Promise<void> {
   const t = await import("../offchain/staking/tasks.js");
-  const { ethers, networkName } = await hre.network.connect();
-  await t.runTask(() => body({ ethers, networkName }, t));
+  const { ethers, networkName } = await hre.network.getOrCreate();
+  await t.runTask(() => body({ ethers, networkName: t.recordName(networkName) }, t));
 }
 
 const from = {

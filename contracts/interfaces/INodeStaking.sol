@@ -164,7 +164,8 @@ interface INodeStakingEvents {
     event NodeJailed(address indexed node, INodeStakingTypes.JailReason reason, uint256 until);
     /// @notice The operator unjailed the node.
     event NodeUnjailed(address indexed node);
-    /// @notice Stake was slashed. `remainderTo` is the treasury, or the zero address when the remainder was burned.
+    /// @notice Stake was slashed. `slasher` is the SLASHER_ROLE contract, or whoever executed a governance request;
+    ///         `remainderTo` is the treasury, or the zero address when the remainder was burned.
     event Slashed(
         address indexed node,
         address indexed slasher,

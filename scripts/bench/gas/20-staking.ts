@@ -2,6 +2,11 @@
  * Gas of NodeStaking and TeeRegistry operations. No peer on the npm registry stakes nodes or registers
  * enclaves, so every row has peer null; the issue's absolute goals are checks.
  */
+import {
+  encodeQuorumAttestation,
+  quorumDomain,
+  signAttestation,
+} from "../../../offchain/staking/attestation.js";
 import { deployStakingAndTee } from "../../../offchain/staking/deploy.js";
 import { gasOf } from "./types.js";
 import type { BenchContext, GasCheck, GasRow } from "./types.js";
@@ -10,20 +15,36 @@ const OPG = 10n ** 18n;
 
 export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; checks: GasCheck[] }> {
   const { ethers, networkHelpers } = await ctx.connect();
-  const [deployer, operator, signer, reporter, treasury, slasher, teeOperator, teeSigner, enclave] =
-    await ethers.getSigners();
+  const [
+    deployer,
+    operator,
+    signer,
+    reporter,
+    treasury,
+    slasher,
+    teeOperator,
+    teeSigner,
+    enclave,
+    a1,
+    a2,
+    a3,
+  ] = await ethers.getSigners();
   if (!deployer || !operator || !signer || !reporter || !treasury || !slasher) {
     throw new Error("not enough accounts");
   }
-  if (!teeOperator || !teeSigner || !enclave) throw new Error("not enough accounts");
+  if (!teeOperator || !teeSigner || !enclave || !a1 || !a2 || !a3)
+    throw new Error("not enough accounts");
 
   const token = await ethers.deployContract("OPGToken", [deployer.address, 10n ** 9n * OPG]);
-  const { staking, tee } = await deployStakingAndTee(ethers, {
+  const { staking, tee, devVerifier, quorumVerifier } = await deployStakingAndTee(ethers, {
     token: await token.getAddress(),
     governance: deployer.address,
     treasury: treasury.address,
     slashers: [slasher.address],
+    quorum: { attesters: [a1.address, a2.address, a3.address], threshold: 2 },
+    activeVerifier: "dev",
   });
+  if (!devVerifier || !quorumVerifier) throw new Error("verifiers were not deployed");
   const stakingAddress = await staking.getAddress();
   for (const account of [operator, teeOperator]) {
     await (await token.transfer(account.address, 1_000_000n * OPG)).wait();
@@ -64,6 +85,40 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
   );
   const enclaveHeartbeat = await gasOf(tee.connect(enclave).heartbeat(enclave.address));
 
+  // The same through the 2-of-3 quorum verifier (a second enclave key of the same node).
+  await (await tee.setVerifier(await quorumVerifier.getAddress())).wait();
+  const { chainId } = await ethers.provider.getNetwork();
+  const domain = quorumDomain(chainId, await quorumVerifier.getAddress());
+  const statement = {
+    node: teeNode,
+    enclaveKey: ethers.Wallet.createRandom().address,
+    measurement,
+    documentHash: ethers.keccak256(ethers.randomBytes(4_000)),
+    issuedAt: BigInt((await ethers.provider.getBlock("latest"))?.timestamp ?? 0),
+  };
+  const signatures = [
+    await signAttestation(a1, domain, statement),
+    await signAttestation(a2, domain, statement),
+  ];
+  const registerQuorum = await gasOf(
+    tee
+      .connect(teeSigner)
+      .registerEnclave(
+        teeNode,
+        statement.enclaveKey,
+        measurement,
+        encodeQuorumAttestation(domain, statement, signatures),
+      ),
+  );
+
+  // Slashing with the remainder burned (OPG's ERC20Votes writes a total-supply checkpoint on burn).
+  await (await staking.setSlashDestination(true, ethers.ZeroAddress)).wait();
+  const slashBurn = await gasOf(
+    staking
+      .connect(slasher)
+      .slash(teeNode, 1_000n, reporter.address, false, ethers.id("evidence 2")),
+  );
+
   const row = (operation: string, ours: number): GasRow => ({
     operation: `staking: ${operation}`,
     ours,
@@ -84,7 +139,9 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
       row("withdraw (3 matured entries)", withdraw),
       row("heartbeat", heartbeat),
       row("slash 10% (3 unbonding entries, bounty + treasury)", slash),
+      row("slash 10% (no unbonding, bounty + burn)", slashBurn),
       row("register enclave (dev verifier, 4 KB document)", registerEnclave),
+      row("register enclave (2-of-3 quorum verifier)", registerQuorum),
       row("enclave heartbeat", enclaveHeartbeat),
     ],
     checks: [

@@ -174,6 +174,13 @@ describe("offchain/staking tasks", () => {
     });
   });
 
+  describe("recordName", () => {
+    it("maps Hardhat's implicit in-process network to deployments/hardhat", () => {
+      expect(tasks.recordName("default")).to.equal("hardhat");
+      expect(tasks.recordName("localhost")).to.equal("localhost");
+    });
+  });
+
   describe("runTask", () => {
     async function capture(body: () => Promise<string>) {
       const out: string[] = [];
