@@ -79,13 +79,24 @@ describe("NodeStaking slashing", () => {
       expect(await staking.withdrawable(node)).to.equal(3_000n * OPG);
     });
 
-    it("jails the node when asked, never shortening an earlier jailing", async () => {
+    it("jails the node when asked", async () => {
       const { staking, slasher, node } = await loadFixture(unbonding);
       const tx = staking.connect(slasher).slash(node, 1n, ZERO, true, EVIDENCE);
       const until = BigInt(await time.latest()) + 1n + JAIL_COOLDOWN;
       await expect(tx).to.emit(staking, "NodeJailed").withArgs(node, JAIL_SLASH, until);
       expect(await staking.isActive(node)).to.be.false;
       expect((await staking.getNode(node)).jailedUntil).to.equal(until);
+    });
+
+    it("keeps the later release when a node is jailed again with a shorter cool-down", async () => {
+      const { staking, slasher, governance, node } = await loadFixture(unbonding);
+      await staking.connect(slasher).slash(node, 1n, ZERO, true, EVIDENCE);
+      const { jailedUntil } = await staking.getNode(node);
+      await staking.connect(governance).setJailCooldown(0n);
+      await expect(staking.connect(slasher).slash(node, 1n, ZERO, true, EVIDENCE))
+        .to.emit(staking, "NodeJailed")
+        .withArgs(node, JAIL_SLASH, jailedUntil);
+      expect((await staking.getNode(node)).jailedUntil).to.equal(jailedUntil);
     });
 
     it("pays no bounty without a reporter", async () => {
