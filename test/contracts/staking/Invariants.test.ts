@@ -25,7 +25,8 @@ type Action =
   | { kind: "request"; node: number; bps: bigint }
   | { kind: "veto" }
   | { kind: "execute" }
-  | { kind: "warp"; seconds: number };
+  | { kind: "warp"; seconds: number }
+  | { kind: "withdrawAt"; node: number; entry: number; early: boolean };
 
 const node = fc.integer({ min: 0, max: NODES - 1 });
 const action: fc.Arbitrary<Action> = fc.oneof(
@@ -83,6 +84,15 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("veto" as const) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("execute" as const) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant("withdrawAt" as const),
+      node,
+      entry: fc.integer({ min: 0, max: MAX_ENTRIES - 1 }),
+      early: fc.boolean(),
+    }),
+  },
   {
     weight: 3,
     arbitrary: fc.record({
@@ -220,9 +230,16 @@ describe("NodeStaking invariants (fast-check)", function () {
               await mined(op.unbond(id, amount));
               break;
             }
-            case "withdraw": {
+            case "withdraw":
+            case "withdrawAt": {
               if (!registered) break;
-              const now = BigInt(await networkHelpers.time.latest()) + 1n;
+              // "withdrawAt" probes the boundary: one second before, or exactly at, an entry's release.
+              let now = BigInt(await networkHelpers.time.latest()) + 1n;
+              if (a.kind === "withdrawAt") {
+                const e = s.entries[a.entry % Math.max(s.entries.length, 1)];
+                const target = e === undefined ? now : e.releaseTime - (a.early ? 1n : 0n);
+                if (target > now) now = target;
+              }
               await networkHelpers.time.setNextBlockTimestamp(now);
               const matured = s.entries.filter((e) => e.releaseTime <= now);
               if (s.info.pendingSlashes > 0n) {
