@@ -12,6 +12,8 @@ import { gasOf } from "./types.js";
 import type { BenchContext, GasCheck, GasRow } from "./types.js";
 
 const OPG = 10n ** 18n;
+/** 2033-05-18: after any chain clock the bench starts from. */
+const ISSUED_AT = 2_000_000_000n;
 
 export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; checks: GasCheck[] }> {
   const { ethers, networkHelpers } = await ctx.connect();
@@ -35,6 +37,11 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
   if (!teeOperator || !teeSigner || !enclave || !a1 || !a2 || !a3)
     throw new Error("not enough accounts");
 
+  // Fixed inputs, so the figures are the same on every run: a 4 KB stand-in for a Nitro document
+  // (CBOR is mostly non-zero bytes), fixed node ids and enclave keys.
+  const document = ethers.getBytes(
+    ethers.concat(Array.from({ length: 125 }, (_, i) => ethers.id(`doc ${i}`))),
+  );
   const token = await ethers.deployContract("OPGToken", [deployer.address, 10n ** 9n * OPG]);
   const { staking, tee, devVerifier, quorumVerifier } = await deployStakingAndTee(ethers, {
     token: await token.getAddress(),
@@ -53,7 +60,7 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
   // The treasury already holds OPG, as a live treasury would.
   await (await token.transfer(treasury.address, OPG)).wait();
 
-  const node = ethers.Wallet.createRandom().address;
+  const node = ethers.getAddress("0x" + "a1".repeat(20));
   const asOperator = staking.connect(operator);
   const register = await gasOf(
     asOperator.register(node, 1, signer.address, 20_000n * OPG, "https://gpu-1.example.org"),
@@ -70,7 +77,7 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
   const withdraw = await gasOf(asOperator.withdraw(node));
 
   // Enclave registration through the development verifier.
-  const teeNode = ethers.Wallet.createRandom().address;
+  const teeNode = ethers.getAddress("0x" + "b2".repeat(20));
   await (
     await staking
       .connect(teeOperator)
@@ -79,9 +86,7 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
   const measurement = ethers.id("enclave image v1");
   await (await tee.approveMeasurement(measurement, "v1")).wait();
   const registerEnclave = await gasOf(
-    tee
-      .connect(teeSigner)
-      .registerEnclave(teeNode, enclave.address, measurement, ethers.randomBytes(4_000)),
+    tee.connect(teeSigner).registerEnclave(teeNode, enclave.address, measurement, document),
   );
   const enclaveHeartbeat = await gasOf(tee.connect(enclave).heartbeat(enclave.address));
 
@@ -91,15 +96,16 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
   const domain = quorumDomain(chainId, await quorumVerifier.getAddress());
   const statement = {
     node: teeNode,
-    enclaveKey: ethers.Wallet.createRandom().address,
+    enclaveKey: ethers.getAddress("0x" + "e2".repeat(20)),
     measurement,
-    documentHash: ethers.keccak256(ethers.randomBytes(4_000)),
-    issuedAt: BigInt((await ethers.provider.getBlock("latest"))?.timestamp ?? 0),
+    documentHash: ethers.keccak256(document),
+    issuedAt: ISSUED_AT, // fixed, so the signatures (and their calldata cost) are the same every run
   };
   const signatures = [
     await signAttestation(a1, domain, statement),
     await signAttestation(a2, domain, statement),
   ];
+  await networkHelpers.time.setNextBlockTimestamp(ISSUED_AT + 60n);
   const registerQuorum = await gasOf(
     tee
       .connect(teeSigner)
