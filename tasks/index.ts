@@ -1,7 +1,14 @@
 import type { TaskDefinition } from "hardhat/types/tasks";
 
 import { rewardsTasks } from "./rewards.js";
+import { stakeTasks } from "./stake.js";
+import { teeTasks } from "./tee.js";
 import { vestingTasks } from "./vesting.js";
 
 // Each domain registers its tasks in its own file; this list is what hardhat.config.ts loads.
-export const opgTasks: TaskDefinition[] = [...vestingTasks, ...rewardsTasks];
+export const opgTasks: TaskDefinition[] = [
+  ...vestingTasks,
+  ...stakeTasks,
+  ...teeTasks,
+  ...rewardsTasks,
+];
