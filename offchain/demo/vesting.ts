@@ -46,7 +46,7 @@ export async function runVestingDemo(
   n: Narrator,
 ): Promise<VestingDemoResult> {
   const planFile = path.join("deployments", "localhost", "vesting-plan.json");
-  const dir = path.join(root, "deployments", "default");
+  const dir = path.join(root, "deployments", "hardhat");
   await rm(dir, { recursive: true, force: true }); // the embedded chain is new on every run
 
   n.section("Deploy $OPG and the vesting vault; create and seal the published plan");

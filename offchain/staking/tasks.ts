@@ -50,13 +50,7 @@ async function load(env: TaskEnv): Promise<Handles> {
   };
 }
 
-/**
- * The deployments/ folder a network's record lives in: its name, except Hardhat's implicit
- * in-process network ("default"), whose record is deployments/hardhat/.
- */
-export function recordName(networkName: string): string {
-  return networkName === "default" ? "hardhat" : networkName;
-}
+export { recordName } from "../chain/deployment.js";
 
 /** The configured account `from` (an address), or the first account. */
 export async function pickSigner(ethers: HardhatEthers, from: string | undefined): Promise<Signer> {
