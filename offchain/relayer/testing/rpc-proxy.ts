@@ -53,14 +53,15 @@ export class RpcFaultProxy {
 
   /** Listens on a free loopback port and forwards to `upstream`. */
   static async start(upstream: string, seed = 1): Promise<RpcFaultProxy> {
-    let proxy: RpcFaultProxy | undefined;
+    const box: { proxy?: RpcFaultProxy } = {};
     const server = createServer((req, res) => {
-      proxy!.handle(req, res).catch(() => res.destroy());
+      if (box.proxy === undefined) return void res.destroy();
+      box.proxy.handle(req, res).catch(() => res.destroy());
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as AddressInfo;
-    proxy = new RpcFaultProxy(server, `http://127.0.0.1:${port}`, upstream, seed);
-    return proxy;
+    box.proxy = new RpcFaultProxy(server, `http://127.0.0.1:${port}`, upstream, seed);
+    return box.proxy;
   }
 
   addRule(rule: FaultRule): void {
