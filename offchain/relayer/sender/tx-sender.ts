@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import type { DatabaseSync } from "node:sqlite";
 
 import { Interface, Transaction, getAddress, isError, isHexString } from "ethers";
-import type { JsonRpcProvider, TransactionReceipt, Wallet } from "ethers";
+import type { JsonRpcProvider, Wallet } from "ethers";
 import { pino } from "pino";
 import type { Logger } from "pino";
 
@@ -94,6 +94,20 @@ export interface TxSenderOptions {
 }
 
 const FILLER_GAS = 21_000n;
+
+interface RawReceipt {
+  transactionHash: string;
+  blockNumber: string;
+  status: string;
+  gasUsed: string;
+}
+
+interface Receipt {
+  hash: string;
+  blockNumber: number;
+  status: number;
+  gasUsed: bigint;
+}
 const ALREADY_DONE = "already done";
 
 interface Waiter {
@@ -319,9 +333,9 @@ export class TxSender {
   private async settleMinedSlots(latest: number): Promise<void> {
     for (const slot of this.store.openSlots()) {
       if (slot.nonce >= latest) break;
-      let mined: TransactionReceipt | undefined;
+      let mined: Receipt | undefined;
       for (const attempt of this.store.attempts(slot.nonce).reverse()) {
-        const receipt = await this.rpc(this.provider.getTransactionReceipt(attempt.hash));
+        const receipt = await this.receipt(attempt.hash);
         if (receipt !== null) {
           mined = receipt;
           break;
@@ -366,7 +380,7 @@ export class TxSender {
       const hash = intent.tx_hash as string;
       const minedAt = intent.block_number as number;
       if (head - minedAt + 1 < this.confirmations) continue;
-      const receipt = await this.rpc(this.provider.getTransactionReceipt(hash));
+      const receipt = await this.receipt(hash);
       const now = Date.now();
       if (receipt === null) {
         // Reorganised out: back in flight with the same nonce and attempts.
@@ -415,7 +429,10 @@ export class TxSender {
       let intent = this.slotIntent(slot);
       let filler = slot.filler === 1;
       const stuck = Date.now() - slot.fees_changed_at >= this.stuckAfterMs;
-      const present = (await this.rpc(this.provider.getTransaction(last.hash))) !== null;
+      const present =
+        (await this.rpc(
+          this.provider.send("eth_getTransactionByHash", [last.hash]) as Promise<unknown>,
+        )) !== null;
       if (present && !stuck && !(filler && last.payload === "intent")) continue;
       if (intent !== undefined && !filler && (await this.isDone(intent))) {
         this.store.tx(() => {
@@ -527,7 +544,7 @@ export class TxSender {
           );
           gasLimit = (estimate * 120n) / 100n;
         } catch (error) {
-          if (!isError(error, "CALL_EXCEPTION")) throw error;
+          if (!isRevert(error)) throw error;
           const reason = describeRevert(error, this.revertInterface);
           this.store.updateIntent(intent.key, { state: "failed", reason }, Date.now());
           this.log.warn({ at: "TxSender#send", key: intent.key, reason }, "would revert; not sent");
@@ -618,7 +635,7 @@ export class TxSender {
   }
 
   /** The revert data of a mined, reverted transaction, by replaying it on the parent block. */
-  private async replayRevert(intent: IntentRow, receipt: TransactionReceipt): Promise<string> {
+  private async replayRevert(intent: IntentRow, receipt: Receipt): Promise<string> {
     try {
       await this.rpc(
         this.provider.call({
@@ -632,6 +649,23 @@ export class TxSender {
     } catch (error) {
       return describeRevert(error, this.revertInterface);
     }
+  }
+
+  /**
+   * Receipts straight from the node: ethers' provider methods share a short result cache, and a
+   * stale "not found" or "still pending" would mislead the loop.
+   */
+  private async receipt(hash: string): Promise<Receipt | null> {
+    const raw = await this.rpc(
+      this.provider.send("eth_getTransactionReceipt", [hash]) as Promise<RawReceipt | null>,
+    );
+    if (raw === null) return null;
+    return {
+      hash: raw.transactionHash,
+      blockNumber: Number(raw.blockNumber),
+      status: Number(raw.status),
+      gasUsed: BigInt(raw.gasUsed),
+    };
   }
 
   private async isDone(intent: IntentRow): Promise<boolean> {
@@ -715,6 +749,18 @@ export class TxSender {
       this.store.putLease(this.owner, Date.now() + this.leaseMs);
     });
   }
+}
+
+/**
+ * ethers reports ANY error of eth_estimateGas as CALL_EXCEPTION; only revert data or a node message
+ * saying "revert" is a real revert (a lost or failed answer is retried on the next tick).
+ */
+function isRevert(error: unknown): boolean {
+  if (!isError(error, "CALL_EXCEPTION")) return false;
+  if (error.data !== null && error.data !== undefined && error.data !== "0x") return true;
+  // ethers' own message ("missing revert data") says nothing; the node's message does.
+  const nodeMessage = (error.info as { error?: { message?: unknown } } | undefined)?.error?.message;
+  return typeof nodeMessage === "string" && /revert/i.test(nodeMessage);
 }
 
 function processAlive(pid: number): boolean {
