@@ -146,7 +146,7 @@ describe("NodeStaking governance", () => {
   describe("deployment with a TimelockController holding governance", () => {
     async function timelocked() {
       const [deployer, proposer, operator, signer, ledger] = await ethers.getSigners();
-      const timelock = await ethers.deployContract("StakingTimelock", [
+      const timelock = await ethers.deployContract("OPGTimelock", [
         86_400n,
         [proposer!.address],
         [ZERO], // anyone executes once the delay has passed
