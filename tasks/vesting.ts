@@ -1,5 +1,4 @@
 import { task } from "hardhat/config";
-import { ArgumentType } from "hardhat/types/arguments";
 
 export const vestingTasks = [
   task(

@@ -121,8 +121,7 @@ export async function deploySystem(
       dir,
       name,
       args.map((a) => (typeof a === "bigint" ? a.toString() : a)),
-      async () =>
-        (await factory.deploy(...args)) as unknown as Awaited<ReturnType<typeof factory.deploy>>,
+      async () => await factory.deploy(...args),
       log,
     );
     return factory.attach(address) as unknown as T;
