@@ -124,7 +124,7 @@ const anchored = await runAnchoringDemo({
   relayer: at(13),
   watcher: at(8),
   modelsDir: path.join(root, "models"),
-  now: chain.now,
+  now: () => chain.now(),
   n,
 });
 
