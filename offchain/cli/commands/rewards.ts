@@ -54,7 +54,7 @@ function withCommon(cmd: Command): Command {
     .option("--ledger <address>", "InferenceLedger (default: from addresses.json)")
     .option("--registry <address>", "ModelRegistry (default: from addresses.json)")
     .option("--config <file>", "epoch parameters (default: deployments/<network>/rewards.json)")
-    .option("--genesis <time>", "epoch 0 start: unix seconds or ISO-8601 (overrides the config)")
+    .option("--genesis <time>", "epoch 1 start: unix seconds or ISO-8601 (overrides the config)")
     .option("--epoch-length <seconds>", "seconds per epoch (overrides the config)")
     .option("--from-block <n>", "first block to scan (overrides the config)")
     .option("--chunk-size <blocks>", "blocks per eth_getLogs request", "5000")
