@@ -215,8 +215,8 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
             revert LedgerReceiptsNotConflicting(hashA, hashB);
         }
         _checkInferenceNode(a.node, false);
-        _checkReceiptSignature(a.node, hashA, signatureA);
-        _checkReceiptSignature(a.node, hashB, signatureB);
+        _checkEvidenceSignature(a.node, hashA, signatureA);
+        _checkEvidenceSignature(a.node, hashB, signatureB);
 
         // Effects and interactions.
         bytes32 key = keccak256(abi.encode(Offence.DOUBLE_RECEIPT, a.node, a.requestId));
@@ -235,7 +235,7 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
         if (verdictOutputHash == receipt.outputHash)
             revert LedgerVerdictNotContradicting(receiptHash, verdictOutputHash);
         _checkInferenceNode(receipt.node, false);
-        _checkReceiptSignature(receipt.node, receiptHash, nodeSignature);
+        _checkEvidenceSignature(receipt.node, receiptHash, nodeSignature);
         address enclave = ECDSA.recoverCalldata(
             _hashTypedDataV4(
                 Verdict({receiptHash: receiptHash, agree: false, outputHash: verdictOutputHash}).hash()
@@ -576,6 +576,18 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
         address signer = STAKING.signerOf(node);
         if (signer == address(0) || recovered != signer)
             revert LedgerInvalidReceiptSigner(node, signer, recovered);
+    }
+
+    /// @dev As evidence, the receipt was signed by the node's current signer or one it has rotated away from: a
+    ///      node cannot escape a slash by rotating its key after signing a lie.
+    function _checkEvidenceSignature(
+        address node,
+        bytes32 receiptHash,
+        bytes calldata signature
+    ) private view {
+        address recovered = ECDSA.recoverCalldata(_hashTypedDataV4(receiptHash), signature);
+        if (!STAKING.wasSignerOf(node, recovered))
+            revert LedgerInvalidReceiptSigner(node, STAKING.signerOf(node), recovered);
     }
 
     // -------------------------------------------------------------------------------------------------------------

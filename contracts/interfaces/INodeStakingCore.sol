@@ -39,6 +39,10 @@ interface INodeStakingCore {
     /// @notice The node that the signer key currently belongs to (zero if none).
     function nodeOfSigner(address signer) external view returns (address);
 
+    /// @notice True when `signer` is, or ever was, the node's signer. A receipt signed before a key rotation stays
+    ///         evidence against the node: rotating the key cannot erase a lie already signed.
+    function wasSignerOf(address node, address signer) external view returns (bool);
+
     /// @notice True when the node is registered, not jailed, not exited and its active stake is at least
     ///         its role's minimum.
     function isActive(address node) external view returns (bool);

@@ -41,6 +41,7 @@ contract MockNodeStaking is INodeStakingCore {
 
     mapping(address node => Node record) private _nodes;
     mapping(address signer => address node) private _nodeOfSigner;
+    mapping(address node => mapping(address signer => bool)) private _formerSigners;
     mapping(address slasher => bool allowed) public isSlasher;
     SlashCall[] private _slashes;
 
@@ -56,8 +57,9 @@ contract MockNodeStaking is INodeStakingCore {
         _nodes[node].active = active;
     }
 
-    /// @notice Rotates a node's signer.
+    /// @notice Rotates a node's signer (the old one stays a former signer, as in NodeStaking).
     function setSigner(address node, address signer) external {
+        _formerSigners[node][_nodes[node].signer] = true;
         delete _nodeOfSigner[_nodes[node].signer];
         _nodes[node].signer = signer;
         if (signer != address(0)) _nodeOfSigner[signer] = node;
@@ -81,6 +83,11 @@ contract MockNodeStaking is INodeStakingCore {
     /// @inheritdoc INodeStakingCore
     function nodeOfSigner(address signer) external view returns (address) {
         return _nodeOfSigner[signer];
+    }
+
+    /// @inheritdoc INodeStakingCore
+    function wasSignerOf(address node, address signer) external view returns (bool) {
+        return signer != address(0) && (_nodes[node].signer == signer || _formerSigners[node][signer]);
     }
 
     /// @inheritdoc INodeStakingCore

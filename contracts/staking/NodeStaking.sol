@@ -77,6 +77,8 @@ contract NodeStaking is INodeStaking, AccessControl, ReentrancyGuardTransient {
     mapping(address node => Node state) private _nodes;
     mapping(address node => mapping(uint256 index => UnbondingEntry entry)) private _entries;
     mapping(address signer => address node) private _nodeOfSigner;
+    /// @dev Every signer a node has rotated away from (receipts they signed remain attributable to the node).
+    mapping(address node => mapping(address signer => bool)) private _formerSigners;
     mapping(uint256 id => SlashRequest request) private _requests;
     uint256 private _requestCount;
 
@@ -241,6 +243,7 @@ contract NodeStaking is INodeStaking, AccessControl, ReentrancyGuardTransient {
         // Effects
         address oldSigner = n.signer;
         delete _nodeOfSigner[oldSigner];
+        _formerSigners[node][oldSigner] = true;
         _nodeOfSigner[newSigner] = node;
         n.signer = newSigner;
         emit SignerRotated(node, oldSigner, newSigner);
@@ -460,6 +463,11 @@ contract NodeStaking is INodeStaking, AccessControl, ReentrancyGuardTransient {
     /// @inheritdoc INodeStakingCore
     function nodeOfSigner(address signer) external view override returns (address) {
         return _nodeOfSigner[signer];
+    }
+
+    /// @inheritdoc INodeStakingCore
+    function wasSignerOf(address node, address signer) external view override returns (bool) {
+        return signer != address(0) && (_nodes[node].signer == signer || _formerSigners[node][signer]);
     }
 
     /// @inheritdoc INodeStakingCore

@@ -121,12 +121,18 @@ export async function verifyReceiptBundle(
   );
   const signer = getAddress((await staking.getFunction("signerOf")(receipt.node)) as string);
   const recovered = recoverReceiptSigner(domain, receipt, bundle.nodeSignature);
+  // A key the node has rotated away from still attributes the receipts it signed to the node.
+  const former =
+    recovered !== signer &&
+    ((await staking.getFunction("wasSignerOf")(receipt.node, recovered)) as boolean);
   add(
     "receipt signature",
-    recovered === signer && signer !== ZeroAddress,
+    (recovered === signer && signer !== ZeroAddress) || former,
     recovered === signer
       ? `signed by ${recovered}, the node's signer (NodeStaking.signerOf)`
-      : `signed by ${recovered}, but NodeStaking.signerOf(${receipt.node}) is ${signer}`,
+      : former
+        ? `signed by ${recovered}, a former signer of the node (NodeStaking.wasSignerOf; now ${signer})`
+        : `signed by ${recovered}, but NodeStaking.signerOf(${receipt.node}) is ${signer}`,
   );
 
   // The enclave's verdict, when the receipt was re-executed.

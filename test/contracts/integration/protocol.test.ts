@@ -207,6 +207,32 @@ describe("integration: InferenceLedger with NodeStaking and TeeRegistry", functi
     ).to.be.revertedWithCustomError(f.ledger, "LedgerOffenceAlreadySlashed");
   });
 
+  it("still slashes a GPU node that rotated its key after signing the lie", async () => {
+    const f = await deployed();
+    const lie = await f.receipt(8, id("a wrong answer"));
+    const nodeSignature = await signReceipt(f.gpuSigner, f.domain, lie);
+    const gpuOperator = await f.ethers.getSigner((await f.staking.getNode(f.gpuNode)).operator);
+    await (
+      await f.staking.connect(gpuOperator).rotateSigner(f.gpuNode, Wallet.createRandom().address)
+    ).wait();
+    const correct = id("the right answer");
+    const verdict = { receiptHash: receiptStructHash(lie), agree: false, outputHash: correct };
+    const enclaveSignature = await signVerdict(f.enclaveKey, f.domain, verdict);
+    await expect(
+      f.ledger
+        .connect(f.watcher)
+        .reportContradictedReceipt(lie, nodeSignature, correct, enclaveSignature),
+    ).to.emit(f.staking, "Slashed");
+    // A key the node never had is still refused.
+    const stranger = Wallet.createRandom();
+    const forged = await signReceipt(stranger, f.domain, await f.receipt(9, id("x")));
+    await expect(
+      f.ledger
+        .connect(f.watcher)
+        .reportContradictedReceipt(await f.receipt(9, id("x")), forged, correct, enclaveSignature),
+    ).to.be.revertedWithCustomError(f.ledger, "LedgerInvalidReceiptSigner");
+  });
+
   it("slashes the enclave's VERIFIER node for two batches with one sequence number", async () => {
     const f = await deployed();
     const a = buildReceiptBatch(f.enclaveKey.address, 0n, [await f.receipt(1)], 1).batch;

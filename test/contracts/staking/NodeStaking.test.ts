@@ -454,6 +454,17 @@ describe("NodeStaking", () => {
   });
 
   describe("rotateSigner", () => {
+    it("keeps the old signer as a former signer of that node only (wasSignerOf)", async () => {
+      const { staking, operator, signer, signer2, node, node2 } = await loadFixture(registered);
+      expect(await staking.wasSignerOf(node, signer.address)).to.equal(true);
+      expect(await staking.wasSignerOf(node, signer2.address)).to.equal(false);
+      await staking.connect(operator).rotateSigner(node, signer2.address);
+      expect(await staking.wasSignerOf(node, signer.address)).to.equal(true);
+      expect(await staking.wasSignerOf(node, signer2.address)).to.equal(true);
+      expect(await staking.wasSignerOf(node2, signer.address)).to.equal(false);
+      expect(await staking.wasSignerOf(node, ZERO)).to.equal(false);
+    });
+
     it("moves the node to the new signer and frees the old one", async () => {
       const { staking, operator, signer, signer2, node } = await loadFixture(registered);
       await expect(staking.connect(operator).rotateSigner(node, signer2.address))
