@@ -14,6 +14,7 @@ const registrations: Array<() => Promise<{ register: Register }>> = [
   () => import("./commands/enclave.js"),
   () => import("./commands/merkle.js"),
   () => import("./commands/receipt.js"),
+  () => import("./commands/relayer.js"),
 ];
 
 export async function main(argv: string[]): Promise<number> {
