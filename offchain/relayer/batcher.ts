@@ -81,7 +81,7 @@ export class Batcher {
   }
 
   private async chainNext(enclave: string): Promise<bigint> {
-    const next: bigint = await this.o.ledger.getFunction("nextSequenceOf").staticCall(enclave);
+    const next = (await this.o.ledger.getFunction("nextSequenceOf").staticCall(enclave)) as bigint;
     return BigInt(next);
   }
 

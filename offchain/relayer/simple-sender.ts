@@ -179,6 +179,7 @@ export class SimpleSender implements TxSenderLike {
         return;
       }
     }
+    this.log.debug({ at: "SimpleSender#process", key: row.key }, "checking");
     const check = this.checks.get(row.kind);
     if (check !== undefined && (await check(intent))) {
       this.finish(row.key, "confirmed", {});
@@ -199,13 +200,21 @@ export class SimpleSender implements TxSenderLike {
       this.log.error({ at: "SimpleSender#process", key: row.key }, "transaction would revert");
       return;
     }
+    this.log.debug({ at: "SimpleSender#process", key: row.key }, "populated");
     const signed = await signer.signTransaction(request);
     const hash = keccak256(signed);
     this.db
       .prepare("UPDATE simple_sender_intents SET tx_hash = ? WHERE key = ?")
       .run(hash, row.key);
     await this.provider.broadcastTransaction(signed);
-    const receipt = await this.provider.waitForTransaction(hash, 1, 120_000);
+    this.log.debug({ at: "SimpleSender#process", key: row.key, hash }, "broadcast");
+    // Poll for the receipt (ethers' block subscription can miss a block mined before it subscribed,
+    // and an automining chain mines no further block to notice it with).
+    let receipt = null;
+    for (const end = Date.now() + 120_000; receipt === null && Date.now() < end && this.running;) {
+      receipt = await this.provider.getTransactionReceipt(hash);
+      if (receipt === null) await new Promise((r) => setTimeout(r, this.pollMs));
+    }
     if (receipt === null) return; // still pending: the next round settles it
     this.finish(row.key, receipt.status === 1 ? "confirmed" : "failed", {
       tx_hash: hash,
