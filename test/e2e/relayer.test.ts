@@ -180,4 +180,137 @@ describe("e2e: relayer service on a hardhat node", function () {
     );
     await stopProc(relayer);
   });
+
+  it("kill -9 at random points of a 2,000-request run: every accepted request is anchored exactly once", async () => {
+    const { file } = await writeRelayerConfig(system, enclave.url, node.url, {
+      batch: { maxSize: 128, maxAgeMs: 100 },
+    });
+    const fromBlock = (await system.provider.getBlockNumber()) + 1;
+    const total = 2_000;
+    const killAt = new Set([300, 900, 1500].map((n) => n + Math.floor(Math.random() * 200)));
+    let relayer = await startRelayer(file);
+    const accepted = new Set<string>();
+    let next = 0;
+    let kills = 0;
+    while (next < total) {
+      const wave = Array.from({ length: 16 }, () => next++).filter((i) => i < total);
+      const results = await Promise.allSettled(
+        wave.map((i) =>
+          postJson(`${relayer.url}/v1/inferences`, {
+            modelId: RISK_MLP.modelId,
+            inputs: riskInput(i),
+          }),
+        ),
+      );
+      for (const r of results)
+        if (r.status === "fulfilled" && r.value.status === 200)
+          accepted.add(String(r.value.json.requestId));
+      if ([...killAt].some((k) => k >= next - wave.length && k < next)) {
+        // Kill mid-flight: fire a wave and kill while it is being served.
+        const inflight = Promise.allSettled(
+          Array.from({ length: 16 }, (_, j) =>
+            postJson(`${relayer.url}/v1/inferences`, {
+              modelId: RISK_MLP.modelId,
+              inputs: riskInput(total + next + j),
+            }),
+          ),
+        );
+        await new Promise((r) => setTimeout(r, Math.random() * 20));
+        await stopProc(relayer, "SIGKILL");
+        kills++;
+        for (const r of await inflight)
+          if (r.status === "fulfilled" && r.value.status === 200)
+            accepted.add(String(r.value.json.requestId));
+        relayer = await startRelayer(file);
+      }
+    }
+    expect(kills).to.equal(3);
+    expect(accepted.size).to.be.greaterThanOrEqual(total);
+
+    const roots = new Map<bigint, string>();
+    for (const id of accepted) {
+      const res = await until(`anchoring of ${id}`, async () => {
+        const r = await getJson(`${relayer.url}/v1/receipts/${id}`);
+        return r.json.status === "anchored" ? r : null;
+      });
+      const bundle = parseReceiptBundle(JSON.stringify(res.json.bundle));
+      if (!roots.has(bundle.batchId))
+        roots.set(
+          bundle.batchId,
+          String(await system.ledger.getFunction("rootOf")(bundle.batchId)),
+        );
+      expect(verifyReceiptProof(roots.get(bundle.batchId)!, bundle.receipt, bundle.proof)).to.equal(
+        true,
+      );
+    }
+    // On chain: the anchored receipts of this run are exactly the store's jobs, each once.
+    const status = await run(process.execPath, [
+      "bin/opg.mjs",
+      "relayer",
+      "status",
+      "--config",
+      file,
+      "--json",
+    ]);
+    const jobs = (JSON.parse(status.stdout) as { jobs: Record<string, number> }).jobs;
+    await until("store fully anchored", async () => {
+      const s = await run(process.execPath, [
+        "bin/opg.mjs",
+        "relayer",
+        "status",
+        "--config",
+        file,
+        "--json",
+      ]);
+      const j = (JSON.parse(s.stdout) as { jobs: Record<string, number> }).jobs;
+      return j.pending === 0 && j.batched === 0 ? j : null;
+    });
+    const events = await system.ledger.queryFilter(
+      system.ledger.filters.BatchAnchored!(),
+      fromBlock,
+    );
+    const onChain = events.reduce(
+      (sum, e) => sum + Number((e as unknown as { args: { count: bigint } }).args.count),
+      0,
+    );
+    const final = await run(process.execPath, [
+      "bin/opg.mjs",
+      "relayer",
+      "status",
+      "--config",
+      file,
+      "--json",
+    ]);
+    const anchored =
+      (JSON.parse(final.stdout) as { jobs: Record<string, number> }).jobs.anchored ?? 0;
+    expect(onChain).to.equal(anchored);
+    expect(anchored).to.be.greaterThanOrEqual(accepted.size);
+    expect(jobs.rejected ?? 0).to.equal(0);
+    await stopProc(relayer);
+  });
+
+  it("a GPU node returning wrong outputs is caught by the enclave, reported and slashed", async () => {
+    const { file } = await writeRelayerConfig(system, enclave.url, node.url, {
+      faultInjection: { corruptOutputs: true },
+      listener: { enabled: false },
+    });
+    const relayer = await startRelayer(file);
+    const res = await postJson(`${relayer.url}/v1/inferences`, {
+      modelId: RISK_MLP.modelId,
+      inputs: riskInput(7),
+    });
+    expect(res.status).to.equal(200);
+    expect(res.json.status).to.equal("rejected");
+    const v = res.json.verification as { verdict: { agree: boolean; outputHash: string } };
+    expect(v.verdict.agree).to.equal(false);
+    await until("the slash", async () =>
+      BigInt(String(await system.staking.getFunction("slashCount")())) > 0n ? true : null,
+    );
+    const slashed = await system.ledger.queryFilter(system.ledger.filters.OffenceSlashed!());
+    expect(slashed).to.have.length(1);
+    expect(String((slashed[0] as unknown as { args: { node: string } }).args.node)).to.equal(
+      system.gpuNode,
+    );
+    await stopProc(relayer);
+  });
 });
