@@ -15,8 +15,8 @@ import { runRelayer } from "../../relayer/index.js";
 import { JobStore } from "../../relayer/store.js";
 
 export interface RelayerStatus {
-  jobs: Record<string, number>;
-  batches: Record<string, number>;
+  jobs: ReturnType<JobStore["stats"]>["jobs"];
+  batches: ReturnType<JobStore["stats"]>["batches"];
   gasUsed: string;
   lastBatch: {
     sequence: string;
