@@ -1,24 +1,6 @@
 import { task } from "hardhat/config";
-import { ArgumentType } from "hardhat/types/arguments";
 
 export const vestingTasks = [
-  task(
-    "opg:deploy",
-    "Deploy OPGToken + VestingVault, create the published plan's schedules, seal it",
-  )
-    .addOption({
-      name: "plan",
-      description: "Plan file (default deployments/<network>/vesting-plan.json)",
-      defaultValue: "",
-    })
-    .addOption({
-      name: "batchSize",
-      description: "Schedules per transaction",
-      type: ArgumentType.INT,
-      defaultValue: 10,
-    })
-    .setAction(() => import("./actions/deploy.js"))
-    .build(),
   task(
     "opg:vesting:calendar",
     "Upcoming unlocks by date, per schedule and in total, read from the chain",

@@ -14,19 +14,6 @@ interface INodeStakingCore {
         VERIFIER // TEE node: runs an enclave that re-executes and signs batches
     }
 
-    /// @notice The node's role (NONE for an unknown node).
-    function roleOf(address node) external view returns (Role);
-
-    /// @notice The node's current signer key (zero for an unknown node).
-    function signerOf(address node) external view returns (address);
-
-    /// @notice The node that the signer key currently belongs to (zero if none).
-    function nodeOfSigner(address signer) external view returns (address);
-
-    /// @notice True when the node is registered, not jailed, not exited and its active stake is at least
-    ///         its role's minimum.
-    function isActive(address node) external view returns (bool);
-
     /// @notice Slashes `bps` basis points of everything the node has at stake (active and unbonding).
     /// @dev Only registered slasher contracts (objective evidence checked on chain) may call.
     /// @param node The node to slash.
@@ -42,4 +29,17 @@ interface INodeStakingCore {
         bool jail,
         bytes32 evidenceHash
     ) external returns (uint256 slashed);
+
+    /// @notice The node's role (NONE for an unknown node).
+    function roleOf(address node) external view returns (Role);
+
+    /// @notice The node's current signer key (zero for an unknown node).
+    function signerOf(address node) external view returns (address);
+
+    /// @notice The node that the signer key currently belongs to (zero if none).
+    function nodeOfSigner(address signer) external view returns (address);
+
+    /// @notice True when the node is registered, not jailed, not exited and its active stake is at least
+    ///         its role's minimum.
+    function isActive(address node) external view returns (bool);
 }

@@ -44,8 +44,16 @@ export interface DeploymentRecord {
   [section: string]: unknown;
 }
 
+/**
+ * The folder of a network's record: deployments/<network>, except Hardhat's implicit in-process network
+ * ("default"), whose record is deployments/hardhat/ (git-ignored: that chain lives for one process).
+ */
 export function deploymentDir(root: string, network: string): string {
-  return path.join(root, "deployments", network);
+  return path.join(root, "deployments", recordName(network));
+}
+
+export function recordName(networkName: string): string {
+  return networkName === "default" ? "hardhat" : networkName;
 }
 
 export async function readRecord(dir: string): Promise<DeploymentRecord | undefined> {

@@ -14,6 +14,7 @@ const registrations: Array<() => Promise<{ register: Register }>> = [
   () => import("./commands/enclave.js"),
   () => import("./commands/merkle.js"),
   () => import("./commands/receipt.js"),
+  () => import("./commands/rewards.js"),
   () => import("./commands/relayer.js"),
 ];
 

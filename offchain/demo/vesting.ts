@@ -1,20 +1,16 @@
 /**
- * The vesting part of `npm run demo`: deploy, create and seal the published plan, print the calendar,
- * travel to the 8.08M tranche, release it to the second, and audit the chain against the plan.
+ * The vesting part of `npm run demo`: print the calendar read from the chain, travel to the 8.08M
+ * tranche, release it to the second, and (at the end of the demo) audit the chain against the plan.
  */
-import { rm } from "node:fs/promises";
-import path from "node:path";
-
 import Table from "cli-table3";
 import type { Signer } from "ethers";
 
+import type { OPGToken, VestingVault } from "../../types/ethers-contracts/index.js";
 import { buildCalendar, calendarTable } from "../vesting/calendar.js";
 import { readVault } from "../vesting/chain.js";
 import { auditVault, formatAudit } from "../vesting/audit.js";
-import { deployVesting } from "../vesting/deploy.js";
-import type { VestingDeployment } from "../vesting/deploy.js";
 import type { Plan } from "../vesting/plan.js";
-import { formatOpg, formatTime, loadPlan, parseTime } from "../vesting/plan.js";
+import { formatOpg, formatTime, parseTime } from "../vesting/plan.js";
 import { releaseSchedules } from "../vesting/release.js";
 
 import type { Narrator } from "./narrator.js";
@@ -28,10 +24,6 @@ export interface ChainControl {
   nextBlockAt(t: bigint): Promise<void>;
 }
 
-export interface VestingDemoResult extends VestingDeployment {
-  plan: Plan;
-}
-
 export const DEMO_TRANCHE = {
   schedule: "ecosystem-unlocks",
   at: "2027-06-21T00:00:00Z",
@@ -39,29 +31,13 @@ export const DEMO_TRANCHE = {
 };
 
 export async function runVestingDemo(
-  root: string,
+  deployment: { vault: VestingVault; token: OPGToken; plan: Plan },
   deployer: Signer,
   releaser: Signer,
   chain: ChainControl,
   n: Narrator,
-): Promise<VestingDemoResult> {
-  const planFile = path.join("deployments", "localhost", "vesting-plan.json");
-  const dir = path.join(root, "deployments", "default");
-  await rm(dir, { recursive: true, force: true }); // the embedded chain is new on every run
-
-  n.section("Deploy $OPG and the vesting vault; create and seal the published plan");
-  const plan = await loadPlan(path.join(root, planFile));
-  n.say(
-    `published plan: ${planFile} (${plan.schedules.length} schedules, ${formatOpg(plan.schedules.reduce((a, s) => a + s.params.total, 0n))} OPG)`,
-  );
-  const deployment = await deployVesting(deployer, {
-    dir,
-    network: "default",
-    plan,
-    planFile,
-    log: (m) => n.say(m),
-  });
-  const { vault, token } = deployment;
+): Promise<void> {
+  const { vault, token, plan } = deployment;
 
   n.section("The unlock calendar, read from the chain (next 12 months from TGE)");
   const state = await readVault(vault);
@@ -126,10 +102,15 @@ export async function runVestingDemo(
       `expected exactly ${DEMO_TRANCHE.amount} OPG at the tranche, got ${formatOpg(after - before)}`,
     );
   }
+}
 
-  n.section("Audit: the chain against the published plan");
-  const report = await auditVault(vault, token, plan);
+/** The audit, as an auditor runs it: the chain against the published plan. */
+export async function runVestingAudit(
+  deployment: { vault: VestingVault; token: OPGToken; plan: Plan },
+  n: Narrator,
+): Promise<void> {
+  n.section("Audit: the vesting vault against the published plan");
+  const report = await auditVault(deployment.vault, deployment.token, deployment.plan);
   n.block(formatAudit(report));
   if (!report.ok) throw new Error("the demo's audit failed");
-  return { ...deployment, plan };
 }

@@ -2,32 +2,39 @@ import path from "node:path";
 
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 
+import { deploySystem } from "../../offchain/deploy/system.js";
 import { loadPlan } from "../../offchain/vesting/plan.js";
-import { deployVesting } from "../../offchain/vesting/deploy.js";
 import { connect, planPath, runTask } from "../lib.js";
 
 export default async function deploy(
-  args: { plan: string; batchSize: number },
+  args: { plan: string; batchSize: number; timelockDelay: bigint; guardian: string },
   hre: HardhatRuntimeEnvironment,
 ): Promise<void> {
   await runTask(async () => {
     const { ethers, networkName, dir } = await connect(hre);
     const file = planPath(hre, dir, args.plan);
     const plan = await loadPlan(file);
-    const [signer] = await ethers.getSigners();
+    const signers = await ethers.getSigners();
+    const root = hre.config.paths.root;
     console.log(
-      `Deploying to ${networkName} as ${signer!.address}; plan ${path.relative(hre.config.paths.root, file)}`,
+      `Deploying the OPG protocol to ${networkName} as ${signers[0]!.address}; plan ${path.relative(root, file)}`,
     );
-    const result = await deployVesting(signer!, {
+    const system = await deploySystem(ethers, {
       dir,
       network: networkName,
       plan,
-      planFile: path.relative(hre.config.paths.root, file),
+      planFile: path.relative(root, file),
       batchSize: args.batchSize,
+      timelockDelay: args.timelockDelay,
+      ...(args.guardian === "" ? {} : { guardian: args.guardian }),
+      beneficiarySigners: signers,
       log: (m) => console.log(`  ${m}`),
     });
     console.log(
-      `Done. Plan hash ${result.planHash}; record in ${path.relative(hre.config.paths.root, dir)}/`,
+      `Done. Plan hash ${system.planHash}; governance: OPGTimelock ${await system.timelock.getAddress()}`,
+    );
+    console.log(
+      `Record: ${path.relative(root, dir)}/deployment.json, addresses.json, rewards.json`,
     );
   });
 }

@@ -1,0 +1,228 @@
+/**
+ * InferenceLedger against the real NodeStaking and TeeRegistry, deployed as production deploys them
+ * (deploySystem, governance in the timelock): anchoring needs a live enclave on an approved image and a
+ * staked, unjailed VERIFIER node; evidence slashes real stake once.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+import { expect } from "chai";
+import { Wallet, ZeroHash, id } from "ethers";
+import { network } from "hardhat";
+
+import type { Receipt } from "../../../offchain/chain/eip712.js";
+import { ledgerDomain, receiptStructHash } from "../../../offchain/chain/eip712.js";
+import { buildReceiptBatch } from "../../../offchain/chain/merkle.js";
+import { signBatch, signReceipt, signVerdict } from "../../../offchain/chain/receipts.js";
+import { deploySystem } from "../../../offchain/deploy/system.js";
+import * as actions from "../../../offchain/staking/actions.js";
+import { loadPlan } from "../../../offchain/vesting/plan.js";
+
+const INFERENCE = 1;
+const VERIFIER = 2;
+
+describe("integration: InferenceLedger with NodeStaking and TeeRegistry", function () {
+  this.timeout(120_000);
+  let dir: string;
+  before(async () => (dir = await mkdtemp(path.join(tmpdir(), "opg-integration-"))));
+  after(async () => rm(dir, { recursive: true, force: true }));
+
+  async function deployed() {
+    const { ethers, networkHelpers } = await network.create();
+    const signers = await ethers.getSigners();
+    const [deployer, gpuOperator, teeOperator, relayer, watcher] = [
+      signers[0]!,
+      signers[14]!,
+      signers[15]!,
+      signers[16]!,
+      signers[17]!,
+    ];
+    const plan = await loadPlan("deployments/localhost/vesting-plan.json");
+    const system = await deploySystem(ethers, {
+      dir: path.join(dir, String(Date.now()) + Math.random()),
+      network: "test",
+      plan,
+      planFile: "plan",
+      beneficiarySigners: signers,
+    });
+    const { token, staking, tee, ledger, timelock } = system;
+    const delay = await timelock.getMinDelay();
+    const governance = async (target: string, data: string) => {
+      const salt = id(data);
+      await (await timelock.schedule(target, 0n, data, ZeroHash, salt, delay)).wait();
+      await networkHelpers.time.increase(delay);
+      await (await timelock.execute(target, 0n, data, ZeroHash, salt)).wait();
+    };
+
+    const params = await staking.params();
+    const gpuSigner = Wallet.createRandom().connect(ethers.provider);
+    const teeSigner = signers[18]!;
+    const enclaveKey = Wallet.createRandom();
+    const gpuNode = Wallet.createRandom().address;
+    const teeNode = Wallet.createRandom().address;
+    await token.transfer(gpuOperator.address, params.minStakeInference);
+    await token.transfer(teeOperator.address, params.minStakeVerifier);
+    const h = { token, staking };
+    await actions.registerNode(h, gpuOperator, {
+      node: gpuNode,
+      role: INFERENCE,
+      signer: gpuSigner.address,
+      amount: params.minStakeInference,
+      metadataURI: "https://gpu.opg.test",
+    });
+    await actions.registerNode(h, teeOperator, {
+      node: teeNode,
+      role: VERIFIER,
+      signer: teeSigner.address,
+      amount: params.minStakeVerifier,
+      metadataURI: "https://tee.opg.test",
+    });
+    const measurement = id("opg-enclave-image-v1");
+    const teeAddress = await tee.getAddress();
+    await governance(
+      teeAddress,
+      tee.interface.encodeFunctionData("approveMeasurement", [measurement, "v1"]),
+    );
+    await actions.registerEnclave(tee, staking, teeSigner, {
+      node: teeNode,
+      enclaveKey: enclaveKey.address,
+      measurement,
+      attestation: "0x01",
+    });
+
+    const { chainId } = await ethers.provider.getNetwork();
+    const domain = ledgerDomain(chainId, await ledger.getAddress());
+    const modelId = id("model");
+    const receipt = async (i: number, outputHash = id(`out-${i}`)): Promise<Receipt> => ({
+      requestId: id(`req-${i}`),
+      modelId,
+      inputHash: id(`in-${i}`),
+      outputHash,
+      node: gpuNode,
+      execConfigHash: id("cpu"),
+      timestamp: BigInt(await networkHelpers.time.latest()),
+    });
+    const anchor = async (sequence: bigint, receipts: Receipt[]) => {
+      const built = buildReceiptBatch(enclaveKey.address, sequence, receipts, receipts.length);
+      const signature = await signBatch(enclaveKey, domain, built.batch);
+      return {
+        built,
+        tx: ledger
+          .connect(relayer)
+          .anchorBatch(built.batch, signature, built.usage.modelIds, built.usage.counts),
+      };
+    };
+    return {
+      ethers,
+      networkHelpers,
+      system,
+      governance,
+      measurement,
+      teeAddress,
+      staking,
+      tee,
+      ledger,
+      token,
+      gpuNode,
+      gpuSigner,
+      teeNode,
+      teeSigner,
+      enclaveKey,
+      domain,
+      receipt,
+      anchor,
+      watcher,
+      deployer,
+    };
+  }
+
+  it("anchors a batch signed by a registered enclave and verifies every receipt from storage", async () => {
+    const f = await deployed();
+    const receipts = await Promise.all([0, 1, 2].map((i) => f.receipt(i)));
+    const { built, tx } = await f.anchor(0n, receipts);
+    await expect(tx).to.emit(f.ledger, "BatchAnchored");
+    for (const [i, r] of receipts.entries())
+      expect(await f.ledger.verifyReceipt(1, r, built.tree.proof(i))).to.equal(true);
+    expect(await f.ledger.nextSequenceOf(f.enclaveKey.address)).to.equal(1n);
+  });
+
+  it("refuses a batch once governance revokes the enclave's image", async () => {
+    const f = await deployed();
+    await f.governance(
+      f.teeAddress,
+      f.tee.interface.encodeFunctionData("revokeMeasurement", [f.measurement]),
+    );
+    expect(await f.tee.isActiveEnclave(f.enclaveKey.address)).to.equal(false);
+    const { tx } = await f.anchor(0n, [await f.receipt(0)]);
+    await expect(tx)
+      .to.be.revertedWithCustomError(f.ledger, "LedgerInactiveEnclave")
+      .withArgs(f.enclaveKey.address);
+  });
+
+  it("refuses a batch once the enclave's registration expires, and again after its node is jailed", async () => {
+    const f = await deployed();
+    const expiry = (await f.tee.getEnclave(f.enclaveKey.address)).expiresAt;
+    await f.networkHelpers.time.increaseTo(expiry + 1n);
+    await expect((await f.anchor(0n, [await f.receipt(0)])).tx).to.be.revertedWithCustomError(
+      f.ledger,
+      "LedgerInactiveEnclave",
+    );
+    // A heartbeat renews it; jailing the VERIFIER node for missed node heartbeats disables it again.
+    await (await f.staking.connect(f.teeSigner).heartbeat(f.teeNode)).wait();
+    await (await f.tee.connect(f.teeSigner).heartbeat(f.enclaveKey.address)).wait();
+    expect(await f.tee.isActiveEnclave(f.enclaveKey.address)).to.equal(true);
+    await f.networkHelpers.time.increaseTo((await f.staking.heartbeatDeadline(f.teeNode)) + 1n);
+    await (await f.staking.jailInactive(f.teeNode)).wait();
+    expect(await f.tee.isActiveEnclave(f.enclaveKey.address)).to.equal(false);
+    await expect((await f.anchor(0n, [await f.receipt(0)])).tx).to.be.revertedWithCustomError(
+      f.ledger,
+      "LedgerInactiveEnclave",
+    );
+  });
+
+  it("slashes the GPU node's real stake on an enclave's contradicting verdict, once", async () => {
+    const f = await deployed();
+    const lie = await f.receipt(7, id("a wrong answer"));
+    const nodeSignature = await signReceipt(f.gpuSigner, f.domain, lie);
+    const correct = id("the right answer");
+    const verdict = { receiptHash: receiptStructHash(lie), agree: false, outputHash: correct };
+    const enclaveSignature = await signVerdict(f.enclaveKey, f.domain, verdict);
+    const before = await f.staking.getNode(f.gpuNode);
+    const watcherBefore = await f.token.balanceOf(f.watcher.address);
+    await expect(
+      f.ledger
+        .connect(f.watcher)
+        .reportContradictedReceipt(lie, nodeSignature, correct, enclaveSignature),
+    ).to.emit(f.staking, "Slashed");
+    const after = await f.staking.getNode(f.gpuNode);
+    expect(after.active).to.equal(before.active - before.active / 10n);
+    expect(after.jailed).to.equal(true);
+    expect(await f.staking.isActive(f.gpuNode)).to.equal(false);
+    expect(await f.token.balanceOf(f.watcher.address)).to.be.greaterThan(watcherBefore);
+    await expect(
+      f.ledger
+        .connect(f.watcher)
+        .reportContradictedReceipt(lie, nodeSignature, correct, enclaveSignature),
+    ).to.be.revertedWithCustomError(f.ledger, "LedgerOffenceAlreadySlashed");
+  });
+
+  it("slashes the enclave's VERIFIER node for two batches with one sequence number", async () => {
+    const f = await deployed();
+    const a = buildReceiptBatch(f.enclaveKey.address, 0n, [await f.receipt(1)], 1).batch;
+    const b = buildReceiptBatch(f.enclaveKey.address, 0n, [await f.receipt(2)], 1).batch;
+    const before = (await f.staking.getNode(f.teeNode)).active;
+    await f.ledger
+      .connect(f.watcher)
+      .reportBatchEquivocation(
+        a,
+        await signBatch(f.enclaveKey, f.domain, a),
+        b,
+        await signBatch(f.enclaveKey, f.domain, b),
+      );
+    expect((await f.staking.getNode(f.teeNode)).active).to.equal(
+      before - (before * 2_000n) / 10_000n,
+    );
+    expect(await f.tee.isActiveEnclave(f.enclaveKey.address)).to.equal(false);
+  });
+});
