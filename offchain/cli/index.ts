@@ -15,6 +15,7 @@ const registrations: Array<() => Promise<{ register: Register }>> = [
   () => import("./commands/merkle.js"),
   () => import("./commands/receipt.js"),
   () => import("./commands/rewards.js"),
+  () => import("./commands/relayer.js"),
 ];
 
 export async function main(argv: string[]): Promise<number> {

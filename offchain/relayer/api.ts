@@ -1,0 +1,247 @@
+/**
+ * The relayer's HTTP API (fastify).
+ *
+ *   POST /v1/inferences        { modelId, inputs, requestId? } -> signed receipt + enclave verdict
+ *   GET  /v1/receipts/:id      the stored receipt; once anchored, the receipt bundle (batch, proof, tx)
+ *   GET  /v1/models            the models this node serves
+ *   GET  /healthz  /readyz  /metrics
+ *
+ * Bodies over `bodyLimit` answer 413, schema violations 400, unknown ids 404; every error is
+ * { error, message, details }.
+ */
+import Fastify, { type FastifyInstance } from "fastify";
+
+import { BaseError } from "../common/errors.js";
+import { stringifyJson } from "../common/json.js";
+import { buildReceiptBundle, type ReceiptBundle } from "../chain/bundle.js";
+import type { InferenceEngine } from "../inference/engine.js";
+import type { RelayerMetrics } from "./metrics.js";
+import { newRequestId, type InferencePipeline } from "./pipeline.js";
+import type { JobStore, StoredJob } from "./store.js";
+import type { JobWriter } from "./writer.js";
+
+export interface ApiOptions {
+  pipeline: InferencePipeline;
+  writer: JobWriter;
+  store: JobStore;
+  engine: InferenceEngine;
+  metrics: RelayerMetrics;
+  chainId: bigint;
+  ledger: string;
+  bodyLimit: number;
+  proofOf: (job: StoredJob) => string[];
+  /** Null when ready, else why not (for /readyz). */
+  notReady: () => Promise<string | null>;
+  onAccepted?: () => void;
+}
+
+const BYTES32 = "^0x[0-9a-fA-F]{64}$";
+
+const submitSchema = {
+  body: {
+    type: "object",
+    additionalProperties: false,
+    required: ["modelId", "inputs"],
+    properties: {
+      modelId: { type: "string", pattern: BYTES32 },
+      /** Optional client-chosen id: submitting it again returns the stored receipt (idempotent). */
+      requestId: { type: "string", pattern: BYTES32 },
+      inputs: {
+        type: "object",
+        minProperties: 1,
+        maxProperties: 64,
+        additionalProperties: {
+          type: "object",
+          additionalProperties: false,
+          required: ["dims", "data"],
+          properties: {
+            dims: { type: "array", maxItems: 8, items: { type: "integer", minimum: 1 } },
+            data: {
+              type: "array",
+              maxItems: 1_000_000,
+              items: {
+                anyOf: [{ type: "number" }, { type: "string", pattern: "^-?[0-9]{1,19}$" }],
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;
+
+/** The answer to a submit and a lookup: the job and, when anchored, its receipt bundle. */
+function view(job: StoredJob, chainId: bigint, ledger: string, proofOf: ApiOptions["proofOf"]) {
+  const anchored = job.batch !== null && job.batch.state === "anchored";
+  let bundle: ReceiptBundle | null = null;
+  if (anchored && job.batch !== null && job.batch.batchId !== null && job.batch.anchorTx !== null) {
+    bundle = buildReceiptBundle({
+      chainId,
+      ledger,
+      receipt: job.receipt,
+      nodeSignature: job.nodeSignature,
+      ...(job.verdict !== null && job.enclaveSignature !== null
+        ? { verdict: job.verdict, enclaveSignature: job.enclaveSignature }
+        : {}),
+      batchId: job.batch.batchId,
+      proof: proofOf(job),
+      anchorTx: job.batch.anchorTx,
+    });
+  }
+  return {
+    requestId: job.requestId,
+    status: job.state === "rejected" ? "rejected" : anchored ? "anchored" : job.state,
+    receipt: job.receipt,
+    nodeSignature: job.nodeSignature,
+    outputs: job.outputs,
+    verification: job.selected
+      ? {
+          selected: true,
+          enclave: job.enclave,
+          verdict: job.verdict,
+          enclaveSignature: job.enclaveSignature,
+        }
+      : { selected: false, enclave: job.enclave },
+    batch:
+      job.batch === null
+        ? null
+        : {
+            enclave: job.batch.enclave,
+            sequence: job.batch.sequence,
+            leafIndex: job.batch.leafIndex,
+            batchId: job.batch.batchId,
+            anchorTx: job.batch.anchorTx,
+            state: job.batch.state,
+          },
+    bundle,
+  };
+}
+
+export function createApi(o: ApiOptions): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: o.bodyLimit });
+  const send = (reply: { type(t: string): unknown; send(b: string): unknown }, body: unknown) => {
+    reply.type("application/json");
+    return reply.send(stringifyJson(body, 0));
+  };
+
+  app.addHook("onResponse", async (req, reply) => {
+    o.metrics.requests.inc({
+      route: req.routeOptions.url ?? "unknown",
+      status: String(reply.statusCode),
+    });
+  });
+
+  app.setErrorHandler((error, _req, reply) => {
+    if (error instanceof BaseError) {
+      return send(reply.status(error.httpStatus), {
+        error: error.name,
+        message: error.message,
+        details: error.details,
+      });
+    }
+    const e = error as {
+      statusCode?: number;
+      validation?: unknown;
+      code?: string;
+      message: string;
+    };
+    if (e.validation !== undefined) {
+      return send(reply.status(400), {
+        error: "InputError",
+        message: `invalid request: ${e.message}`,
+        details: {},
+      });
+    }
+    if (typeof e.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
+      return send(reply.status(e.statusCode), {
+        error: e.code ?? "HttpError",
+        message: e.message,
+        details: {},
+      });
+    }
+    o.metrics.failures.inc({ stage: "api" });
+    return send(reply.status(500), {
+      error: "InternalError",
+      message: "internal error",
+      details: {},
+    });
+  });
+  app.setNotFoundHandler((req, reply) =>
+    send(reply.status(404), {
+      error: "NotFound",
+      message: `no route ${req.method} ${req.url}`,
+      details: {},
+    }),
+  );
+
+  app.post("/v1/inferences", { schema: submitSchema }, async (req, reply) => {
+    const started = process.hrtime.bigint();
+    const body = req.body as {
+      modelId: string;
+      inputs: Record<string, { dims: number[]; data: Array<number | string> }>;
+      requestId?: string;
+    };
+    const requestId = (body.requestId ?? newRequestId()).toLowerCase();
+    const existing = body.requestId === undefined ? null : o.store.getJob(requestId);
+    if (existing !== null) return send(reply, view(existing, o.chainId, o.ledger, o.proofOf));
+    const job = await o.pipeline.execute({
+      requestId,
+      modelId: body.modelId,
+      inputs: body.inputs,
+      source: "http",
+    });
+    await o.writer.write(job);
+    o.onAccepted?.();
+    o.metrics.submitLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    const stored = o.store.getJob(requestId);
+    return send(reply, view(stored ?? { ...job, batch: null }, o.chainId, o.ledger, o.proofOf));
+  });
+
+  app.get("/v1/receipts/:requestId", async (req, reply) => {
+    const { requestId } = req.params as { requestId: string };
+    if (!new RegExp(BYTES32).test(requestId)) {
+      return send(reply.status(400), {
+        error: "InputError",
+        message: "requestId must be 0x + 64 hex digits",
+        details: { requestId },
+      });
+    }
+    const job = o.store.getJob(requestId);
+    if (job === null) {
+      return send(reply.status(404), {
+        error: "NotFound",
+        message: `no receipt for request ${requestId}`,
+        details: { requestId },
+      });
+    }
+    return send(reply, view(job, o.chainId, o.ledger, o.proofOf));
+  });
+
+  app.get("/v1/models", async (_req, reply) =>
+    send(reply, {
+      models: o.engine.list().map((m) => ({
+        modelId: m.modelId,
+        name: m.manifest.name,
+        description: m.manifest.description ?? null,
+        inputs: m.manifest.inputs,
+        outputs: m.manifest.outputs,
+        outputScale: m.manifest.outputScale,
+        tolerance: m.manifest.tolerance,
+      })),
+    }),
+  );
+
+  app.get("/healthz", async (_req, reply) => send(reply, { ok: true }));
+  app.get("/readyz", async (_req, reply) => {
+    const why = await o.notReady();
+    return send(reply.status(why === null ? 200 : 503), {
+      ready: why === null,
+      ...(why === null ? {} : { reason: why }),
+    });
+  });
+  app.get("/metrics", async (_req, reply) => {
+    reply.type(o.metrics.registry.contentType);
+    return reply.send(await o.metrics.registry.metrics());
+  });
+  return app;
+}

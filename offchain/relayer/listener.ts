@@ -1,0 +1,319 @@
+/**
+ * Listener for InferenceLedger's on-chain requests. It scans InferenceRequested logs from a block
+ * cursor kept in SQLite, only up to `head - confirmations`; each request is stored once (its id is
+ * the primary key) in the same transaction that moves the cursor. Each stored request is then
+ * served once: inference with a forced enclave check, the job written together with the request's
+ * new state, and `fulfil` handed to the sender under the key "fulfil:<requestId>" (done check: the
+ * request is no longer pending on chain).
+ *
+ * `input` is the canonical input encoding (docs/inference-tee.md); requests made by hash with an
+ * input URI are recorded as unservable (this relayer does not fetch URIs).
+ */
+import type { DatabaseSync } from "node:sqlite";
+
+import type { Contract, Provider } from "ethers";
+import { getBytes, keccak256 } from "ethers";
+import type { Logger } from "pino";
+
+import { InputError } from "../common/errors.js";
+import { encodeOutputs, type QuantisedTensor, type TensorJson } from "../inference/tensor.js";
+import { ENCODING_MAGIC, ENCODING_VERSION, KIND_INPUT } from "../inference/tensor.js";
+import { migrate, transaction, type Migration } from "./db.js";
+import type { RelayerMetrics } from "./metrics.js";
+import type { InferencePipeline } from "./pipeline.js";
+import type { JobStore } from "./store.js";
+import type { TxSenderLike } from "./tx.js";
+
+export const LISTENER_MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    description: "cursor and chain requests",
+    sql: `
+      CREATE TABLE listener_cursor (id INTEGER PRIMARY KEY CHECK (id = 1), block INTEGER NOT NULL);
+      CREATE TABLE chain_requests (
+        request_id TEXT PRIMARY KEY,
+        request TEXT NOT NULL,
+        input TEXT NOT NULL,
+        block INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('new', 'submitted', 'done', 'unservable', 'rejected')),
+        reason TEXT
+      );
+      CREATE INDEX chain_requests_by_state ON chain_requests (state);
+    `,
+  },
+];
+
+const DTYPES: Record<number, { name: "float32" | "int32" | "int64"; size: number }> = {
+  1: { name: "float32", size: 4 },
+  2: { name: "int32", size: 4 },
+  3: { name: "int64", size: 8 },
+};
+
+/** Reads the canonical input encoding back into named JSON tensors. */
+export function decodeInputs(bytes: Uint8Array): Record<string, TensorJson> {
+  const b = Buffer.from(bytes);
+  const fail = (why: string): never => {
+    throw new InputError(`input is not a canonical input encoding: ${why}`, {
+      details: { length: b.length },
+    });
+  };
+  if (b.length < 8 || !b.subarray(0, 4).equals(ENCODING_MAGIC)) fail("bad magic");
+  if (b.readUInt8(4) !== ENCODING_VERSION || b.readUInt8(5) !== KIND_INPUT) fail("version or kind");
+  const count = b.readUInt16BE(6);
+  const out: Record<string, TensorJson> = {};
+  let o = 8;
+  const need = (n: number) => {
+    if (o + n > b.length) fail("truncated");
+  };
+  for (let t = 0; t < count; t++) {
+    need(2);
+    const nameLen = b.readUInt16BE(o);
+    o += 2;
+    need(nameLen + 6);
+    const name = b.toString("utf8", o, o + nameLen);
+    o += nameLen;
+    const dtype = DTYPES[b.readUInt8(o)] ?? fail(`tensor ${name}: unknown dtype`);
+    o += 5; // dtype + scale (0 for inputs)
+    const rank = b.readUInt8(o);
+    o += 1;
+    need(4 * rank);
+    const dims: number[] = [];
+    for (let i = 0; i < rank; i++, o += 4) dims.push(b.readUInt32BE(o));
+    const n = dims.reduce((x, y) => x * y, 1);
+    need(n * dtype.size);
+    const data: Array<number | string> = [];
+    for (let i = 0; i < n; i++, o += dtype.size) {
+      if (dtype.name === "float32") data.push(b.readFloatLE(o));
+      else if (dtype.name === "int32") data.push(b.readInt32LE(o));
+      else data.push(b.readBigInt64LE(o).toString());
+    }
+    out[name] = { dims, data };
+  }
+  if (o !== b.length) fail("trailing bytes");
+  return out;
+}
+
+export interface ChainRequest {
+  requester: string;
+  fee: bigint;
+  modelId: string;
+  inputHash: string;
+  deadline: bigint;
+  callbackGasLimit: number;
+}
+
+export interface ListenerOptions {
+  db: DatabaseSync;
+  store: JobStore;
+  pipeline: InferencePipeline;
+  sender: TxSenderLike;
+  ledger: Contract;
+  provider: Provider;
+  confirmations: number;
+  deployBlock: number;
+  maxBlockRange: number;
+  pollMs: number;
+  metrics: RelayerMetrics;
+  log: Logger;
+}
+
+export class Listener {
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private readonly waiting = new Set<string>();
+
+  constructor(private readonly o: ListenerOptions) {
+    migrate(o.db, "listener", LISTENER_MIGRATIONS);
+    o.sender.registerDoneCheck("fulfil", async (intent) => {
+      const requestId = intent.key.slice("fulfil:".length);
+      const hash = String(await o.ledger.getFunction("requestHashOf").staticCall(requestId));
+      return BigInt(hash) === 0n;
+    });
+  }
+
+  /** The last fully scanned block (deployBlock - 1 before the first scan). */
+  cursor(): number {
+    const row = this.o.db.prepare("SELECT block FROM listener_cursor WHERE id = 1").get() as
+      { block: number } | undefined;
+    return row === undefined ? this.o.deployBlock - 1 : Number(row.block);
+  }
+
+  counts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const r of this.o.db
+      .prepare("SELECT state, COUNT(*) AS n FROM chain_requests GROUP BY state")
+      .all() as Array<{ state: string; n: number }>)
+      out[r.state] = Number(r.n);
+    return out;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      try {
+        await this.scan();
+        await this.serve();
+      } catch (error) {
+        this.o.metrics.failures.inc({ stage: "listener" });
+        this.o.log.error(
+          { at: "Listener#run", err: (error as Error).message },
+          "listener round failed",
+        );
+      }
+      await new Promise((r) => setTimeout(r, this.o.pollMs));
+    }
+  }
+
+  /** Stores new confirmed requests and moves the cursor, range by range. */
+  async scan(): Promise<number> {
+    const { ledger, provider, db } = this.o;
+    const head = await provider.getBlockNumber();
+    const safe = head - this.o.confirmations;
+    let stored = 0;
+    for (let from = this.cursor() + 1; from <= safe; from += this.o.maxBlockRange) {
+      const to = Math.min(safe, from + this.o.maxBlockRange - 1);
+      const events = await ledger.queryFilter(ledger.filters.InferenceRequested!(), from, to);
+      transaction(db, () => {
+        const insert = db.prepare(
+          "INSERT OR IGNORE INTO chain_requests (request_id, request, input, block, state, reason) VALUES (?, ?, ?, ?, ?, ?)",
+        );
+        for (const e of events) {
+          if (!("args" in e)) continue;
+          const a = e.args;
+          const request = {
+            requester: String(a.requester),
+            fee: String(a.fee),
+            modelId: String(a.modelId),
+            inputHash: String(a.inputHash),
+            deadline: String(a.deadline),
+            callbackGasLimit: Number(a.callbackGasLimit),
+          };
+          const input = String(a.input);
+          const servable = input !== "0x";
+          const r = insert.run(
+            String(a.requestId).toLowerCase(),
+            JSON.stringify(request),
+            input,
+            e.blockNumber,
+            servable ? "new" : "unservable",
+            servable ? null : "input given by URI only",
+          );
+          stored += Number(r.changes);
+        }
+        db.prepare(
+          "INSERT INTO listener_cursor (id, block) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET block = excluded.block",
+        ).run(to);
+      });
+      this.o.metrics.listenerCursor.set(to);
+    }
+    return stored;
+  }
+
+  /** Serves stored requests: new ones are inferred and submitted, submitted ones are awaited. */
+  async serve(): Promise<void> {
+    const { db, store, pipeline, sender, ledger, log } = this.o;
+    const rows = db
+      .prepare("SELECT * FROM chain_requests WHERE state IN ('new', 'submitted') ORDER BY block")
+      .all() as Array<{ request_id: string; request: string; input: string; state: string }>;
+    for (const row of rows) {
+      const raw = JSON.parse(row.request) as Record<string, string | number>;
+      const request: ChainRequest = {
+        requester: String(raw.requester),
+        fee: BigInt(raw.fee!),
+        modelId: String(raw.modelId),
+        inputHash: String(raw.inputHash),
+        deadline: BigInt(raw.deadline!),
+        callbackGasLimit: Number(raw.callbackGasLimit),
+      };
+      const key = `fulfil:${row.request_id}`;
+      if (row.state === "new") {
+        let job;
+        try {
+          const inputs = decodeInputs(getBytes(row.input));
+          job = await pipeline.execute({
+            requestId: row.request_id,
+            modelId: request.modelId,
+            inputs,
+            source: "chain",
+            alwaysVerify: true,
+          });
+          if (job.receipt.inputHash !== keccak256(row.input))
+            throw new InputError("input does not re-encode to its on-chain hash");
+        } catch (error) {
+          if (!(error instanceof InputError)) throw error;
+          db.prepare(
+            "UPDATE chain_requests SET state = 'unservable', reason = ? WHERE request_id = ?",
+          ).run(error.message, row.request_id);
+          log.warn(
+            { at: "Listener#serve", requestId: row.request_id, reason: error.message },
+            "unservable request",
+          );
+          continue;
+        }
+        const agreed = job.verdict?.agree === true;
+        transaction(db, () => {
+          store.insertJob(job);
+          db.prepare("UPDATE chain_requests SET state = ? WHERE request_id = ?").run(
+            agreed ? "submitted" : "rejected",
+            row.request_id,
+          );
+        });
+        if (!agreed) continue;
+      }
+      // Submitting again after a restart is a no-op for a key the sender already holds.
+      const job = store.getJob(row.request_id);
+      if (job === null || job.enclaveSignature === null) continue;
+      const output = encodeOutputs(
+        job.outputs.map((t): QuantisedTensor => ({
+          ...t,
+          values: BigInt64Array.from(t.values.map(BigInt)),
+        })),
+      );
+      sender.submit({
+        key,
+        kind: "fulfil",
+        to: await ledger.getAddress(),
+        data: ledger.interface.encodeFunctionData("fulfil", [
+          request,
+          job.receipt,
+          job.nodeSignature,
+          job.enclaveSignature,
+          output,
+        ]),
+      });
+      if (!this.waiting.has(key)) {
+        this.waiting.add(key);
+        void this.await(key, row.request_id);
+      }
+    }
+  }
+
+  private async await(key: string, requestId: string): Promise<void> {
+    try {
+      const outcome = await this.o.sender.wait(key);
+      if (outcome.gasUsed > 0n)
+        this.o.metrics.gasSpent.inc({ kind: "fulfil" }, Number(outcome.gasUsed));
+      if (outcome.status === "failed") this.o.metrics.failures.inc({ stage: "fulfil" });
+      this.o.db
+        .prepare("UPDATE chain_requests SET state = 'done', reason = ? WHERE request_id = ?")
+        .run(outcome.status === "failed" ? `fulfil failed (${outcome.txHash})` : null, requestId);
+    } catch (error) {
+      this.o.log.error(
+        { at: "Listener#await", key, err: (error as Error).message },
+        "fulfil wait failed",
+      );
+    } finally {
+      this.waiting.delete(key);
+    }
+  }
+}

@@ -1,0 +1,300 @@
+/**
+ * RelayerService: wires the store, the inference engine, the enclave client, the pipeline, the
+ * batcher, the listener, the transaction sender and the HTTP API; starts and stops them in order.
+ * Shutdown: stop taking requests, let the listener and batcher finish their round, stop the
+ * sender, close the store.
+ */
+import type { DatabaseSync } from "node:sqlite";
+
+import {
+  AbiCoder,
+  Contract,
+  JsonRpcProvider,
+  Network,
+  getAddress,
+  keccak256,
+  type Provider,
+  type Wallet,
+} from "ethers";
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+
+import { loadAbi } from "../chain/artifacts.js";
+import { ledgerDomain, receiptStructHash } from "../chain/eip712.js";
+import { InputError } from "../common/errors.js";
+import { InferenceEngine } from "../inference/engine.js";
+import { EnclaveClient } from "../tee/client.js";
+import { createApi } from "./api.js";
+import { Batcher } from "./batcher.js";
+import type { RelayerConfig, RelayerSecrets } from "./config.js";
+import { openDatabase } from "./db.js";
+import { Listener } from "./listener.js";
+import { RelayerMetrics } from "./metrics.js";
+import { InferencePipeline } from "./pipeline.js";
+import { SimpleSender } from "./simple-sender.js";
+import { JobStore, type JobRecord } from "./store.js";
+import type { TxSenderLike } from "./tx.js";
+import { JobWriter } from "./writer.js";
+
+/** Offence.CONTRADICTED_RECEIPT in IInferenceLedger. */
+const CONTRADICTED_RECEIPT = 1;
+
+export interface ServiceDeps {
+  provider?: Provider;
+  /** Builds the sender (default: SimpleSender on the store's database). */
+  sender?: (db: DatabaseSync, wallet: Wallet, provider: Provider, log: Logger) => TxSenderLike;
+  metrics?: RelayerMetrics;
+}
+
+export class RelayerService {
+  private app: FastifyInstance | null = null;
+  private stopping = false;
+  url = "";
+
+  private constructor(
+    readonly config: RelayerConfig,
+    readonly db: DatabaseSync,
+    readonly store: JobStore,
+    readonly engine: InferenceEngine,
+    readonly provider: Provider,
+    readonly ledger: Contract,
+    readonly enclave: EnclaveClient,
+    readonly sender: TxSenderLike,
+    readonly batcher: Batcher,
+    readonly listener: Listener | null,
+    readonly pipeline: InferencePipeline,
+    readonly metrics: RelayerMetrics,
+    private readonly log: Logger,
+  ) {}
+
+  static async create(
+    config: RelayerConfig,
+    secrets: RelayerSecrets,
+    log: Logger,
+    deps: ServiceDeps = {},
+  ): Promise<RelayerService> {
+    const metrics = deps.metrics ?? new RelayerMetrics();
+    const chainId = BigInt(config.chain.chainId);
+    const provider =
+      deps.provider ??
+      new JsonRpcProvider(config.chain.rpcUrl, Network.from(chainId), {
+        staticNetwork: true,
+        pollingInterval: config.chain.pollIntervalMs,
+      });
+    const network = await provider.getNetwork();
+    if (network.chainId !== chainId) {
+      throw new InputError("the RPC's chain id is not the configured one", {
+        details: { configured: chainId, rpc: network.chainId },
+      });
+    }
+    const ledgerAddress = getAddress(config.chain.ledger);
+    if ((await provider.getCode(ledgerAddress)) === "0x") {
+      throw new InputError("no contract at the configured ledger address", {
+        details: { ledger: ledgerAddress },
+      });
+    }
+    const ledger = new Contract(
+      ledgerAddress,
+      loadAbi("contracts/anchoring/InferenceLedger.sol", "InferenceLedger"),
+      provider,
+    );
+    const domain = ledgerDomain(chainId, ledgerAddress);
+
+    // The enclave's address: from its /info, checked against the TeeRegistry as an active enclave.
+    const info = (await fetch(`${config.enclave.url}/info`)
+      .then((r) => r.json())
+      .catch((cause: unknown) => {
+        throw new InputError(`enclave at ${config.enclave.url} is unreachable`, { cause });
+      })) as { enclave: string; chainId: string | number; ledger: string };
+    if (BigInt(info.chainId) !== chainId || getAddress(info.ledger) !== ledgerAddress) {
+      throw new InputError("the enclave serves another chain or ledger", {
+        details: { enclaveChainId: info.chainId, enclaveLedger: info.ledger },
+      });
+    }
+    const enclave = new EnclaveClient(config.enclave.url, getAddress(info.enclave), domain);
+
+    const engine = new InferenceEngine({
+      config: config.models.engine,
+      logger: log.child({ part: "engine" }),
+    });
+    await engine.loadModelsDir(config.models.dir);
+
+    const db = openDatabase(config.store.path);
+    const store = new JobStore(db);
+    const txSigner = secrets.txSigner;
+    const sender = deps.sender
+      ? deps.sender(db, txSigner, provider, log)
+      : new SimpleSender(
+          db,
+          txSigner,
+          provider,
+          log.child({ part: "sender" }),
+          config.chain.pollIntervalMs,
+        );
+
+    const ledgerIface = ledger.interface;
+    sender.registerDoneCheck("evidence", async (intent) => {
+      const receiptHash = intent.key.slice("evidence:".length);
+      const key = keccak256(
+        AbiCoder.defaultAbiCoder().encode(
+          ["uint8", "bytes32"],
+          [CONTRADICTED_RECEIPT, receiptHash],
+        ),
+      );
+      return Boolean(await ledger.getFunction("isOffenceSlashed").staticCall(key));
+    });
+    const submitEvidence = (job: JobRecord): void => {
+      if (!config.evidence.submit || job.verdict === null || job.enclaveSignature === null) return;
+      const receiptHash = receiptStructHash(job.receipt);
+      sender.submit({
+        key: `evidence:${receiptHash}`,
+        kind: "evidence",
+        to: ledgerAddress,
+        data: ledgerIface.encodeFunctionData("reportContradictedReceipt", [
+          job.receipt,
+          job.nodeSignature,
+          job.verdict.outputHash,
+          job.enclaveSignature,
+        ]),
+      });
+      log.warn(
+        { at: "RelayerService#evidence", requestId: job.requestId, receiptHash },
+        "evidence submitted",
+      );
+    };
+
+    const pipeline = new InferencePipeline({
+      engine,
+      nodeSigner: secrets.nodeSigner,
+      node: getAddress(config.node.address),
+      domain,
+      enclave,
+      sampleRate: config.enclave.sampleRate,
+      corruptOutputs: config.faultInjection.corruptOutputs,
+      metrics,
+      log: log.child({ part: "pipeline" }),
+      onRejected: submitEvidence,
+    });
+    const batcher = new Batcher({
+      store,
+      enclave,
+      sender,
+      ledger,
+      provider,
+      maxSize: config.batch.maxSize,
+      maxAgeMs: config.batch.maxAgeMs,
+      deployBlock: config.chain.deployBlock,
+      maxBlockRange: config.listener.maxBlockRange,
+      pollMs: Math.min(
+        config.chain.pollIntervalMs,
+        Math.max(10, Math.floor(config.batch.maxAgeMs / 4)),
+      ),
+      metrics,
+      log: log.child({ part: "batcher" }),
+    });
+    const listener = config.listener.enabled
+      ? new Listener({
+          db,
+          store,
+          pipeline,
+          sender,
+          ledger,
+          provider,
+          confirmations: config.listener.confirmations,
+          deployBlock: config.chain.deployBlock,
+          maxBlockRange: config.listener.maxBlockRange,
+          pollMs: config.chain.pollIntervalMs,
+          metrics,
+          log: log.child({ part: "listener" }),
+        })
+      : null;
+    if (config.faultInjection.corruptOutputs) {
+      log.warn(
+        { at: "RelayerService#create" },
+        "FAULT INJECTION: the GPU node corrupts every output",
+      );
+    }
+    return new RelayerService(
+      config,
+      db,
+      store,
+      engine,
+      provider,
+      ledger,
+      enclave,
+      sender,
+      batcher,
+      listener,
+      pipeline,
+      metrics,
+      log,
+    );
+  }
+
+  /** Starts the sender, batcher and listener, then the API; resolves with the API's URL. */
+  async start(): Promise<string> {
+    const { config, metrics, store } = this;
+    metrics.queueSource = () => {
+      const s = store.stats();
+      const c = this.listener?.counts() ?? {};
+      return {
+        unbatched: s.jobs.pending,
+        open_batches: s.batches.built + s.batches.signed,
+        chain_requests: (c.new ?? 0) + (c.submitted ?? 0),
+      };
+    };
+    this.sender.start();
+    this.batcher.start();
+    this.listener?.start();
+    this.app = createApi({
+      pipeline: this.pipeline,
+      writer: new JobWriter(store),
+      store,
+      engine: this.engine,
+      metrics,
+      chainId: BigInt(config.chain.chainId),
+      ledger: getAddress(config.chain.ledger),
+      bodyLimit: config.api.bodyLimitBytes,
+      proofOf: (job) => this.batcher.proofOf(job),
+      notReady: () => this.notReady(),
+      onAccepted: () => {
+        if (store.pending().count >= config.batch.maxSize) this.batcher.poke();
+      },
+    });
+    this.url = await this.app.listen({ host: config.api.host, port: config.api.port });
+    this.log.info(
+      { at: "RelayerService#start", url: this.url, enclave: this.enclave.enclave },
+      "relayer listening",
+    );
+    return this.url;
+  }
+
+  private async notReady(): Promise<string | null> {
+    if (this.stopping) return "shutting down";
+    try {
+      await this.provider.getBlockNumber();
+    } catch {
+      return "chain RPC unreachable";
+    }
+    try {
+      const res = await fetch(`${this.config.enclave.url}/info`);
+      if (!res.ok) return `enclave answered ${res.status}`;
+    } catch {
+      return "enclave unreachable";
+    }
+    return null;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await this.app?.close();
+    await this.listener?.stop();
+    await this.batcher.stop();
+    await this.sender.stop();
+    await this.engine.close();
+    this.db.close();
+    if (this.provider instanceof JsonRpcProvider) this.provider.destroy();
+    this.log.info({ at: "RelayerService#stop" }, "relayer stopped");
+  }
+}

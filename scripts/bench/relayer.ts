@@ -1,0 +1,117 @@
+/**
+ * Relayer benchmark (npm run bench:relayer): a hardhat node, the enclave and the relayer as separate
+ * processes; OPG_BENCH_REQUESTS (default 10,000) HTTP requests per sampling rate (1.0, 0.1, 0.01)
+ * with OPG_BENCH_CONCURRENCY (default 32) in flight. Measures HTTP in → signed receipt out
+ * (throughput, p50/p99), then waits for every receipt to be anchored and reads receipts per
+ * anchoring transaction and gas per receipt. Writes reports/relayer.json.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { cpus } from "node:os";
+
+import { relayerStatus } from "../../offchain/cli/commands/relayer.js";
+import { loadRelayerConfig } from "../../offchain/relayer/config.js";
+import { startHardhatNode } from "../../test/helpers/processes.js";
+import {
+  RISK_MLP,
+  deploySystem,
+  postJson,
+  relayerEnv,
+  riskInput,
+  startEnclave,
+  startOpg,
+  stopProc,
+  writeRelayerConfig,
+} from "../../test/e2e/relayer-system.js";
+
+const N = Number(process.env.OPG_BENCH_REQUESTS ?? 10_000);
+const CONCURRENCY = Number(process.env.OPG_BENCH_CONCURRENCY ?? 32);
+const RATES = [1, 0.1, 0.01];
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+const node = await startHardhatNode();
+const system = await deploySystem(node.url);
+const enclave = await startEnclave(system);
+const rows = [];
+try {
+  for (const rate of RATES) {
+    const { file } = await writeRelayerConfig(system, enclave.url, node.url, {
+      enclave: { url: enclave.url, sampleRate: rate },
+      batch: { maxSize: 1024, maxAgeMs: 500 },
+      listener: { enabled: false },
+    });
+    const relayer = await startOpg(["relayer", "start", "--config", file], relayerEnv(system));
+    const url = String(relayer.line.url);
+    // Warm-up (not measured).
+    for (let i = 0; i < 200; i++)
+      await postJson(`${url}/v1/inferences`, { modelId: RISK_MLP.modelId, inputs: riskInput(i) });
+    const latencies: number[] = [];
+    let failed = 0;
+    let next = 0;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next < N) {
+          const i = next++;
+          const t = performance.now();
+          const res = await postJson(`${url}/v1/inferences`, {
+            modelId: RISK_MLP.modelId,
+            inputs: riskInput(i),
+          });
+          latencies.push(performance.now() - t);
+          if (res.status !== 200) failed++;
+        }
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    latencies.sort((a, b) => a - b);
+    const dbPath = loadRelayerConfig(file, {}).store.path;
+    const anchorStart = performance.now();
+    let status = relayerStatus(dbPath);
+    while (status.jobs.pending + status.jobs.batched > 0) {
+      await new Promise((r) => setTimeout(r, 200));
+      status = relayerStatus(dbPath);
+    }
+    const anchorDrain = (performance.now() - anchorStart) / 1000;
+    await stopProc(relayer);
+    const receipts = status.jobs.anchored;
+    const row = {
+      sampleRate: rate,
+      requests: N,
+      failed,
+      concurrency: CONCURRENCY,
+      receiptsPerSecond: Math.round(N / seconds),
+      p50Ms: Number(percentile(latencies, 50).toFixed(2)),
+      p99Ms: Number(percentile(latencies, 99).toFixed(2)),
+      receiptsAnchored: receipts,
+      anchoringTransactions: status.batches.anchored,
+      receiptsPerTransaction: Math.round(receipts / status.batches.anchored),
+      gasPerReceipt: Number((Number(status.gasUsed) / receipts).toFixed(1)),
+      secondsToDrainAnchoringAfterLastRequest: Number(anchorDrain.toFixed(2)),
+    };
+    console.log(JSON.stringify(row));
+    rows.push(row);
+  }
+} finally {
+  await stopProc(enclave);
+  system.provider.destroy();
+  await node.stop();
+}
+await mkdir("reports", { recursive: true });
+await writeFile(
+  "reports/relayer.json",
+  JSON.stringify(
+    {
+      machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "unknown", node: process.version },
+      model: "risk-mlp (1 row, 16 features)",
+      setup:
+        "hardhat node + enclave process + relayer process + load generator, all on this machine",
+      rows,
+    },
+    null,
+    2,
+  ) + "\n",
+);
+console.log("wrote reports/relayer.json");

@@ -1,0 +1,316 @@
+/**
+ * The relayer as a node operator runs it: a `hardhat node` chain, the enclave and the relayer as
+ * separate processes. Requests come over HTTP and on chain; every receipt ends anchored and
+ * verifies against the chain with `opg receipt verify`; a relayer killed with SIGKILL at random
+ * points loses nothing and anchors nothing twice; a lying GPU node is caught and slashed.
+ */
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+
+import { expect } from "chai";
+import { getBytes, keccak256 } from "ethers";
+
+import { parseReceiptBundle } from "../../offchain/chain/bundle.js";
+import { verifyReceiptProof } from "../../offchain/chain/merkle.js";
+import { encodeInputs, type InputTensor } from "../../offchain/inference/tensor.js";
+import type { HardhatNode } from "../helpers/processes.js";
+import { rpc, run, startHardhatNode } from "../helpers/processes.js";
+import {
+  RISK_MLP,
+  deploySystem,
+  getJson,
+  postJson,
+  relayerEnv,
+  riskInput,
+  startEnclave,
+  startOpg,
+  stopProc,
+  writeRelayerConfig,
+  type Proc,
+  type System,
+} from "./relayer-system.js";
+
+async function until<T>(what: string, fn: () => Promise<T | null>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== null) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe("e2e: relayer service on a hardhat node", function () {
+  this.timeout(480_000);
+  let node: HardhatNode;
+  let system: System;
+  let enclave: Awaited<ReturnType<typeof startEnclave>>;
+  const running: Proc[] = [];
+
+  before(async () => {
+    node = await startHardhatNode();
+    system = await deploySystem(node.url);
+    enclave = await startEnclave(system);
+  });
+  after(async () => {
+    for (const p of running) await stopProc(p, "SIGKILL");
+    if (enclave !== undefined) await stopProc(enclave, "SIGKILL");
+    system?.provider.destroy();
+    await node?.stop();
+  });
+
+  async function startRelayer(file: string): Promise<Proc & { url: string }> {
+    const proc = await startOpg(["relayer", "start", "--config", file], relayerEnv(system));
+    running.push(proc);
+    return { ...proc, url: String(proc.line.url) };
+  }
+
+  it("anchors HTTP and on-chain requests; every receipt verifies with opg receipt verify", async () => {
+    const { file, dir } = await writeRelayerConfig(system, enclave.url, node.url, {
+      log: { level: "warn" },
+    });
+    const relayer = await startRelayer(file);
+
+    const models = await getJson(`${relayer.url}/v1/models`);
+    expect((models.json.models as Array<{ modelId: string }>).map((m) => m.modelId)).to.include(
+      RISK_MLP.modelId,
+    );
+    // Clear 4xx errors.
+    expect((await postJson(`${relayer.url}/v1/inferences`, { modelId: "0x12" })).status).to.equal(
+      400,
+    );
+    const unknown = await postJson(`${relayer.url}/v1/inferences`, {
+      modelId: `0x${"ab".repeat(32)}`,
+      inputs: riskInput(0),
+    });
+    expect(unknown.status).to.equal(404);
+    expect((await getJson(`${relayer.url}/v1/receipts/0x${"00".repeat(32)}`)).status).to.equal(404);
+
+    // HTTP requests: answered with a signed receipt and the enclave's verdict.
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const res = await postJson(`${relayer.url}/v1/inferences`, {
+        modelId: RISK_MLP.modelId,
+        inputs: riskInput(i),
+      });
+      expect(res.status, JSON.stringify(res.json)).to.equal(200);
+      expect(res.json.status).to.equal("pending");
+      const v = res.json.verification as { selected: boolean; verdict: { agree: boolean } };
+      expect(v.selected).to.equal(true);
+      expect(v.verdict.agree).to.equal(true);
+      ids.push(String(res.json.requestId));
+    }
+
+    // On-chain requests: the input is the canonical encoding.
+    const tensors: InputTensor[] = [
+      {
+        name: "features",
+        dtype: "float32",
+        dims: [1, 16],
+        data: Float32Array.from(riskInput(99).features.data),
+      },
+    ];
+    const input = encodeInputs(tensors);
+    const ledger = system.ledger.connect(system.admin) as typeof system.ledger;
+    const chainIds: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const tx = await ledger.getFunction("requestInference")(RISK_MLP.modelId, input, 0, 3600, 0);
+      const receipt = await tx.wait();
+      const log = receipt!.logs
+        .map((l: { topics: string[]; data: string }) => ledger.interface.parseLog(l))
+        .find((p: { name: string } | null) => p?.name === "InferenceRequested");
+      chainIds.push(String(log!.args.requestId));
+    }
+    await rpc(node.url, "evm_mine"); // one confirmation
+    for (const id of chainIds) {
+      await until(`fulfilment of ${id}`, async () =>
+        BigInt(String(await system.ledger.getFunction("requestHashOf")(id))) === 0n ? true : null,
+      ).catch((e: unknown) => {
+        throw new Error(`${String(e)}\n${relayer.output().slice(-4000)}`);
+      });
+    }
+    expect(keccak256(input)).to.equal(keccak256(getBytes(input)));
+
+    // Everything anchors; each bundle verifies against the chain.
+    for (const id of [...ids, ...chainIds]) {
+      const res = await until(`anchoring of ${id}`, async () => {
+        const r = await getJson(`${relayer.url}/v1/receipts/${id}`);
+        return r.json.status === "anchored" ? r : null;
+      }).catch(async (e: unknown) => {
+        const r = await getJson(`${relayer.url}/v1/receipts/${id}`);
+        throw new Error(
+          `${String(e)}\n${JSON.stringify(r.json)}\n${relayer.output().slice(-4000)}`,
+        );
+      });
+      const bundle = parseReceiptBundle(JSON.stringify(res.json.bundle));
+      const root = String(await system.ledger.getFunction("rootOf")(bundle.batchId));
+      expect(verifyReceiptProof(root, bundle.receipt, bundle.proof)).to.equal(true);
+    }
+    for (const id of [ids[0]!, chainIds[0]!]) {
+      const r = await getJson(`${relayer.url}/v1/receipts/${id}`);
+      const bundleFile = path.join(dir, `${id}.json`);
+      await writeFile(bundleFile, JSON.stringify(r.json.bundle));
+      const verify = await run(process.execPath, [
+        "bin/opg.mjs",
+        "receipt",
+        "verify",
+        bundleFile,
+        "--rpc",
+        node.url,
+      ]);
+      expect(verify.code, verify.stdout + verify.stderr).to.equal(0);
+      expect(verify.stdout).to.not.match(/FAIL/);
+    }
+    const health = await getJson(`${relayer.url}/readyz`);
+    expect(health.json.ready).to.equal(true);
+    const metrics = await (await fetch(`${relayer.url}/metrics`)).text();
+    expect(metrics).to.match(/opg_relayer_receipts_anchored_total \d+/);
+    expect(metrics).to.match(/opg_relayer_queue_depth\{queue="unbatched"\} 0/);
+    const status = await run(process.execPath, [
+      "bin/opg.mjs",
+      "relayer",
+      "status",
+      "--config",
+      file,
+      "--json",
+    ]);
+    expect(status.code, status.stderr).to.equal(0);
+    expect((JSON.parse(status.stdout) as { jobs: { anchored: number } }).jobs.anchored).to.equal(
+      22,
+    );
+    await stopProc(relayer);
+  });
+
+  it("kill -9 at random points of a 2,000-request run: every accepted request is anchored exactly once", async () => {
+    const { file } = await writeRelayerConfig(system, enclave.url, node.url, {
+      batch: { maxSize: 128, maxAgeMs: 100 },
+    });
+    const fromBlock = (await system.provider.getBlockNumber()) + 1;
+    const total = 2_000;
+    const killAt = new Set([300, 900, 1500].map((n) => n + Math.floor(Math.random() * 200)));
+    let relayer = await startRelayer(file);
+    const accepted = new Set<string>();
+    let next = 0;
+    let kills = 0;
+    while (next < total) {
+      const wave = Array.from({ length: 16 }, () => next++).filter((i) => i < total);
+      const results = await Promise.allSettled(
+        wave.map((i) =>
+          postJson(`${relayer.url}/v1/inferences`, {
+            modelId: RISK_MLP.modelId,
+            inputs: riskInput(i),
+          }),
+        ),
+      );
+      for (const r of results)
+        if (r.status === "fulfilled" && r.value.status === 200)
+          accepted.add(String(r.value.json.requestId));
+      if ([...killAt].some((k) => k >= next - wave.length && k < next)) {
+        // Kill mid-flight: fire a wave and kill while it is being served.
+        const inflight = Promise.allSettled(
+          Array.from({ length: 16 }, (_, j) =>
+            postJson(`${relayer.url}/v1/inferences`, {
+              modelId: RISK_MLP.modelId,
+              inputs: riskInput(total + next + j),
+            }),
+          ),
+        );
+        await new Promise((r) => setTimeout(r, Math.random() * 20));
+        await stopProc(relayer, "SIGKILL");
+        kills++;
+        for (const r of await inflight)
+          if (r.status === "fulfilled" && r.value.status === 200)
+            accepted.add(String(r.value.json.requestId));
+        relayer = await startRelayer(file);
+      }
+    }
+    expect(kills).to.equal(3);
+    expect(accepted.size).to.be.greaterThanOrEqual(total);
+
+    const roots = new Map<bigint, string>();
+    for (const id of accepted) {
+      const res = await until(`anchoring of ${id}`, async () => {
+        const r = await getJson(`${relayer.url}/v1/receipts/${id}`);
+        return r.json.status === "anchored" ? r : null;
+      });
+      const bundle = parseReceiptBundle(JSON.stringify(res.json.bundle));
+      if (!roots.has(bundle.batchId))
+        roots.set(
+          bundle.batchId,
+          String(await system.ledger.getFunction("rootOf")(bundle.batchId)),
+        );
+      expect(verifyReceiptProof(roots.get(bundle.batchId)!, bundle.receipt, bundle.proof)).to.equal(
+        true,
+      );
+    }
+    // On chain: the anchored receipts of this run are exactly the store's jobs, each once.
+    const status = await run(process.execPath, [
+      "bin/opg.mjs",
+      "relayer",
+      "status",
+      "--config",
+      file,
+      "--json",
+    ]);
+    const jobs = (JSON.parse(status.stdout) as { jobs: Record<string, number> }).jobs;
+    await until("store fully anchored", async () => {
+      const s = await run(process.execPath, [
+        "bin/opg.mjs",
+        "relayer",
+        "status",
+        "--config",
+        file,
+        "--json",
+      ]);
+      const j = (JSON.parse(s.stdout) as { jobs: Record<string, number> }).jobs;
+      return j.pending === 0 && j.batched === 0 ? j : null;
+    });
+    const events = await system.ledger.queryFilter(
+      system.ledger.filters.BatchAnchored!(),
+      fromBlock,
+    );
+    const onChain = events.reduce(
+      (sum, e) => sum + Number((e as unknown as { args: { count: bigint } }).args.count),
+      0,
+    );
+    const final = await run(process.execPath, [
+      "bin/opg.mjs",
+      "relayer",
+      "status",
+      "--config",
+      file,
+      "--json",
+    ]);
+    const anchored =
+      (JSON.parse(final.stdout) as { jobs: Record<string, number> }).jobs.anchored ?? 0;
+    expect(onChain).to.equal(anchored);
+    expect(anchored).to.be.greaterThanOrEqual(accepted.size);
+    expect(jobs.rejected ?? 0).to.equal(0);
+    await stopProc(relayer);
+  });
+
+  it("a GPU node returning wrong outputs is caught by the enclave, reported and slashed", async () => {
+    const { file } = await writeRelayerConfig(system, enclave.url, node.url, {
+      faultInjection: { corruptOutputs: true },
+      listener: { enabled: false },
+    });
+    const relayer = await startRelayer(file);
+    const res = await postJson(`${relayer.url}/v1/inferences`, {
+      modelId: RISK_MLP.modelId,
+      inputs: riskInput(7),
+    });
+    expect(res.status).to.equal(200);
+    expect(res.json.status).to.equal("rejected");
+    const v = res.json.verification as { verdict: { agree: boolean; outputHash: string } };
+    expect(v.verdict.agree).to.equal(false);
+    await until("the slash", async () =>
+      BigInt(String(await system.staking.getFunction("slashCount")())) > 0n ? true : null,
+    );
+    const slashed = await system.ledger.queryFilter(system.ledger.filters.OffenceSlashed!());
+    expect(slashed).to.have.length(1);
+    expect(String((slashed[0] as unknown as { args: { node: string } }).args.node)).to.equal(
+      system.gpuNode,
+    );
+    await stopProc(relayer);
+  });
+});
