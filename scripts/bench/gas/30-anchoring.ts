@@ -2,7 +2,7 @@
  * Proof anchoring gas: anchorBatch over 1,024 receipts (per-receipt cost), and one on-chain
  * request + fulfilment side by side with one Ethereum Attestation Service attest of a comparable
  * record (EAS deployed from @ethereum-attestation-service/eas-contracts in the same run).
- * NodeStaking and TeeRegistry are the test doubles in contracts/mocks/ for now.
+ * Everything runs against the real NodeStaking, TeeRegistry and timelock (offchain/deploy/system.ts).
  */
 import { EAS__factory, SchemaRegistry__factory } from "@ethereum-attestation-service/eas-contracts";
 import {
@@ -16,7 +16,13 @@ import {
 } from "ethers";
 import type { Contract, ContractTransactionResponse } from "ethers";
 
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
 import { ledgerDomain } from "../../../offchain/chain/eip712.js";
+import { deploySystem } from "../../../offchain/deploy/system.js";
+import { loadPlan } from "../../../offchain/vesting/plan.js";
 import type { Receipt } from "../../../offchain/chain/eip712.js";
 import { buildReceiptBatch } from "../../../offchain/chain/merkle.js";
 import {
@@ -37,28 +43,64 @@ const EAS_SCHEMA =
 const h = (s: string) => keccak256(toUtf8Bytes(s));
 
 export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; checks: GasCheck[] }> {
-  const { ethers } = await ctx.connect();
-  const [admin, requester] = await ethers.getSigners();
-  if (admin === undefined || requester === undefined)
-    throw new Error("the bench needs two accounts");
+  const { ethers, networkHelpers } = await ctx.connect();
+  const signers = await ethers.getSigners();
+  const [admin, requester, teeSigner] = [signers[0], signers[1], signers[18]];
+  if (admin === undefined || requester === undefined || teeSigner === undefined)
+    throw new Error("the bench needs 19 accounts");
 
-  // --- Deploy the ledger with its dependencies (mocks for staking and TEE).
-  const token = await ethers.deployContract("OPGToken", [admin.address, 10n ** 27n]);
-  const staking = await ethers.deployContract("MockNodeStaking");
-  const tee = await ethers.deployContract("MockTeeRegistry");
-  const registry = await ethers.deployContract("ModelRegistry");
-  const ledger = await ethers.deployContract("InferenceLedger", [
-    admin.address,
-    await staking.getAddress(),
-    await tee.getAddress(),
-    await registry.getAddress(),
-    await token.getAddress(),
-  ]);
+  // --- The real protocol, deployed as production deploys it (governance in the timelock).
+  const dir = await mkdtemp(path.join(tmpdir(), "opg-bench-"));
+  const plan = await loadPlan("deployments/localhost/vesting-plan.json");
+  const system = await deploySystem(ethers, {
+    dir,
+    network: "bench",
+    plan,
+    planFile: "deployments/localhost/vesting-plan.json",
+    beneficiarySigners: signers,
+  });
+  await rm(dir, { recursive: true, force: true });
+  const { token, staking, tee, registry, ledger, timelock } = system;
+
+  // A GPU node and a TEE node staked in NodeStaking; the image approved through the timelock; the enclave
+  // registered in TeeRegistry, so anchorBatch pays for the real isActiveEnclave checks.
+  const params = await staking.params();
   const gpuSigner = Wallet.createRandom();
   const gpuNode = Wallet.createRandom().address;
+  const teeNode = Wallet.createRandom().address;
   const enclave = Wallet.createRandom();
-  await staking.setNode(gpuNode, 1, gpuSigner.address, true, 10n ** 22n);
-  await tee.setEnclave(enclave.address, Wallet.createRandom().address, true);
+  await (await token.approve(await staking.getAddress(), 2n ** 255n)).wait();
+  await (
+    await staking.register(
+      gpuNode,
+      1,
+      gpuSigner.address,
+      params.minStakeInference,
+      "https://gpu.bench",
+    )
+  ).wait();
+  await (
+    await staking.register(
+      teeNode,
+      2,
+      teeSigner.address,
+      params.minStakeVerifier,
+      "https://tee.bench",
+    )
+  ).wait();
+  const measurement = h("bench enclave image");
+  const data = tee.interface.encodeFunctionData("approveMeasurement", [measurement, "bench"]);
+  const delay = await timelock.getMinDelay();
+  await (
+    await timelock.schedule(await tee.getAddress(), 0n, data, ZeroHash, ZeroHash, delay)
+  ).wait();
+  await networkHelpers.time.increase(delay);
+  await (await timelock.execute(await tee.getAddress(), 0n, data, ZeroHash, ZeroHash)).wait();
+  await (
+    await tee.connect(teeSigner).registerEnclave(teeNode, enclave.address, measurement, "0x01")
+  ).wait();
+  if (!(await tee.isActiveEnclave(enclave.address)))
+    throw new Error("the bench enclave is not active");
   const modelIds = Array.from({ length: MODELS }, (_, i) => h(`model ${i}`));
   for (const id of modelIds)
     await registry.registerModel(id, "ipfs://m", h("spec"), [admin.address], [10_000]);
