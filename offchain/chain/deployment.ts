@@ -7,6 +7,8 @@
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 
+import { isAddress } from "ethers";
+
 import { InputError } from "../common/errors.js";
 import { stringifyJson } from "../common/json.js";
 
@@ -80,25 +82,70 @@ export async function writeRecord(dir: string, record: DeploymentRecord): Promis
   await atomicWrite(path.join(dir, "addresses.json"), stringifyJson(addresses) + "\n");
 }
 
-/** Reads addresses.json and returns the address of `name`, or a clear error saying how to get one. */
+/** Reads `dir`/addresses.json and returns the address of `name`, or a clear error saying how to get one. */
 export async function addressOf(dir: string, name: string): Promise<string> {
-  let addresses: Record<string, string>;
+  const network = path.basename(dir);
+  const root = path.dirname(path.dirname(dir));
+  const addresses = await readAddressesFile(path.join(dir, "addresses.json"), network, root);
+  return requireAddress(addresses, name, network);
+}
+
+export type Addresses = Record<string, string>;
+
+export function addressesPath(network: string, root: string = process.cwd()): string {
+  return path.join(root, "deployments", network, "addresses.json");
+}
+
+/** Reads and checks deployments/<network>/addresses.json. */
+export async function readAddresses(
+  network: string,
+  root: string = process.cwd(),
+): Promise<Addresses> {
+  return readAddressesFile(addressesPath(network, root), network, root);
+}
+
+/** Reads and checks an addresses.json: a JSON object name -> address. */
+async function readAddressesFile(file: string, network: string, root: string): Promise<Addresses> {
+  let text: string;
   try {
-    addresses = JSON.parse(await readFile(path.join(dir, "addresses.json"), "utf8")) as Record<
-      string,
-      string
-    >;
+    text = await readFile(file, "utf8");
   } catch (cause) {
-    throw new InputError(`no deployment record in ${dir}`, {
+    throw new InputError(`no deployment record for network "${network}"`, {
+      details: { file },
       cause,
-      hint: "deploy first: npx hardhat opg:deploy --network <network>",
+      hint: `deploy to ${network} first (the deploy script writes ${path.relative(root, file)})`,
     });
   }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    throw new InputError("the deployment record is not valid JSON", { details: { file }, cause });
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new InputError("the deployment record must be a JSON object name -> address", {
+      details: { file },
+    });
+  }
+  const addresses: Addresses = {};
+  for (const [name, value] of Object.entries(parsed as Record<string, unknown>)) {
+    if (typeof value !== "string" || !isAddress(value)) {
+      throw new InputError(`the deployment record has a bad address for ${name}`, {
+        details: { file, [name]: value },
+      });
+    }
+    addresses[name] = value;
+  }
+  return addresses;
+}
+
+/** The address of contract `name`, or an InputError saying the record lacks it. */
+export function requireAddress(addresses: Addresses, name: string, network: string): string {
   const address = addresses[name];
   if (address === undefined) {
-    throw new InputError(`${name} is not in ${path.join(dir, "addresses.json")}`, {
-      details: { known: Object.keys(addresses).join(", ") },
-      hint: "deploy it first: npx hardhat opg:deploy --network <network>",
+    throw new InputError(`the deployment record of "${network}" has no ${name}`, {
+      details: { known: Object.keys(addresses).join(", ") || "(none)" },
+      hint: `redeploy, or add "${name}" to deployments/${network}/addresses.json`,
     });
   }
   return address;
