@@ -4,7 +4,6 @@
  * the chain, a valid receipt verifies and an altered one fails with the failing step named, the rewards
  * root matches its recomputation. Screenshots of each view go to reports/explorer/.
  */
-import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -22,27 +21,11 @@ import { collectNodeStatuses, nodeState } from "../../offchain/staking/nodes.js"
 import { formatOpg } from "../../offchain/staking/units.js";
 import { ROOT } from "../helpers/processes.js";
 
+import { CHROMIUM, CHROMIUM_ARGS, DIST, ensureBuilt } from "./browser.js";
 import type { SeededChain } from "./seed.js";
 import { seedDemoChain } from "./seed.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const SHOTS = path.join(ROOT, "reports", "explorer");
-const DIST = path.join(ROOT, "explorer", "dist");
-
-/** Builds the page when explorer/dist is missing (a fresh checkout), as `npm run build:explorer` does. */
-function ensureBuilt(): void {
-  if (existsSync(path.join(DIST, "index.html"))) return;
-  const vite = path.join(ROOT, "node_modules", "vite", "bin", "vite.js");
-  const built = spawnSync(
-    process.execPath,
-    [vite, "build", "--config", "explorer/vite.config.ts"],
-    {
-      cwd: ROOT,
-      encoding: "utf8",
-    },
-  );
-  if (built.status !== 0) throw new Error(`vite build failed:\n${built.stdout}\n${built.stderr}`);
-}
 
 describe("explorer: the transparency pages in headless chromium", function () {
   this.timeout(180_000);
@@ -70,16 +53,7 @@ describe("explorer: the transparency pages in headless chromium", function () {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
+      args: CHROMIUM_ARGS,
       viewport: { width: 1280, height: 900 },
     });
     page = context.pages()[0] ?? (await context.newPage());

@@ -46,8 +46,10 @@ async function explorerCommand(options: ExplorerCliOptions): Promise<void> {
     port,
     host: options.host,
   });
-  console.log(`OPG explorer: ${explorer.url}`);
-  console.log(`  chain ${chainId} via ${options.rpc} (read methods only); record ${dir}`);
+  console.log(
+    `OPG explorer: ${explorer.url}\n` +
+      `  chain ${chainId} via ${options.rpc} (read methods only); record ${dir}`,
+  );
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();
   process.once("SIGINT", onSignal);
