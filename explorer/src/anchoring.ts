@@ -74,7 +74,14 @@ export async function renderAnchoring(ctx: ChainContext): Promise<void> {
       {
         width: Math.max(480, Math.min(1100, chartBox.clientWidth || 900)),
         height: 220,
-        scales: { x: { time: true } },
+        scales: {
+          x: {
+            time: true,
+            // One batch (or several in one second): a day either side, not uPlot's years.
+            range: (_u, min, max) =>
+              max - min < 86_400 ? [min - 86_400, max + 86_400] : [min, max],
+          },
+        },
         series: [
           { label: "Date" },
           {
