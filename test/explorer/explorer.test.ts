@@ -16,6 +16,7 @@ import { chromium } from "playwright-core";
 
 import { formatReceiptBundle } from "../../offchain/chain/bundle.js";
 import { startExplorer } from "../../offchain/explorer/server.js";
+import { computeRewards } from "../../offchain/rewards/compute.js";
 import type { RunningExplorer } from "../../offchain/explorer/server.js";
 import { collectNodeStatuses, nodeState } from "../../offchain/staking/nodes.js";
 import { formatOpg } from "../../offchain/staking/units.js";
@@ -183,6 +184,18 @@ describe("explorer: the transparency pages in headless chromium", function () {
       expect(claimed).to.be.greaterThan(0n);
       expect(await claim.innerText()).to.include(formatOpg(claimed));
       await page.locator("#rewards").screenshot({ path: path.join(SHOTS, "rewards.png") });
+
+      // The other contributor has not claimed: claimable = its cumulative in the recomputed tree (Node side).
+      const { table } = await computeRewards(seeded.rewardsSource, seeded.rewardsEpoch);
+      const earned = table.accounts.find((a) => a.account === seeded.unclaimed)?.cumulative ?? 0n;
+      expect(earned).to.be.greaterThan(0n);
+      await page.fill("#claim-address", seeded.unclaimed);
+      await page.click("#claim-form button[type=submit]");
+      await page.locator("[data-testid=claim-table]", { hasText: seeded.unclaimed }).waitFor();
+      const cells = await page.locator("[data-testid=claim-table] tbody tr").allInnerTexts();
+      expect(cells[0]).to.include(formatOpg(earned));
+      expect(cells[1]).to.include("\t0");
+      expect(cells[2]).to.include(formatOpg(earned));
     });
   });
 });

@@ -22,6 +22,7 @@ import { deploySystem } from "../../offchain/deploy/system.js";
 import type { System } from "../../offchain/deploy/system.js";
 import type { Eip1193Provider } from "../../offchain/explorer/server.js";
 import { InferenceEngine } from "../../offchain/inference/engine.js";
+import type { RewardsSource } from "../../offchain/rewards/chain.js";
 import { runRewardsDemo } from "../../offchain/rewards/demo.js";
 import { epochAt } from "../../offchain/rewards/epochs.js";
 import { resolveSource } from "../../offchain/rewards/source.js";
@@ -40,7 +41,12 @@ export interface SeededChain {
   deploymentDir: string;
   bundle: ReceiptBundle;
   gpuNode: string;
+  /** Claimed its rewards in the demo. */
   contributor: string;
+  /** Earned rewards and has not claimed them. */
+  unclaimed: string;
+  rewardsSource: RewardsSource;
+  rewardsEpoch: bigint;
 }
 
 export async function seedDemoChain(): Promise<SeededChain> {
@@ -121,6 +127,7 @@ export async function seedDemoChain(): Promise<SeededChain> {
     n,
   });
   const source = await resolveSource(ethers.provider, { deploymentDir: dir });
+  const rewardsEpoch = epochAt(source.config, anchored.anchoredAt);
   await runRewardsDemo({
     source,
     updater: at(0),
@@ -129,7 +136,7 @@ export async function seedDemoChain(): Promise<SeededChain> {
     chain,
     log: () => undefined,
     outDir: path.join(work, "rewards"),
-    epoch: epochAt(source.config, anchored.anchoredAt),
+    epoch: rewardsEpoch,
   });
   // The TEE operator keeps its node and enclave live after the weeks the rewards epoch took (as a running
   // enclave does), so the anchored batch's enclave is active when the page checks the receipt.
@@ -142,5 +149,8 @@ export async function seedDemoChain(): Promise<SeededChain> {
     bundle: anchored.bundle,
     gpuNode: staked.gpuNode,
     contributor,
+    unclaimed: at(12).address,
+    rewardsSource: source,
+    rewardsEpoch,
   };
 }
