@@ -111,15 +111,24 @@ export async function renderAnchoring(ctx: ChainContext): Promise<void> {
   );
 }
 
-async function bundleFrom(input: string, relayer: string): Promise<ReceiptBundle> {
+async function bundleFrom(
+  input: string,
+  relayer: string,
+  viaServer: boolean,
+): Promise<ReceiptBundle> {
   const text = input.trim();
   if (!BYTES32.test(text)) return parseReceiptBundle(text);
-  if (relayer.trim() === "") throw new Error("a receipt id needs the relayer's URL");
-  const url = new URL(`/v1/receipts/${text}`, relayer.trim());
+  // A receipt id: from the relayer the user names, else through this server's relayer passthrough.
+  let url: URL;
+  if (relayer.trim() !== "") url = new URL(`/v1/receipts/${text}`, relayer.trim());
+  else if (viaServer) url = new URL(`./relayer/v1/receipts/${text}`, window.location.href);
+  else
+    throw new Error("a receipt id needs the relayer's URL (or an explorer started with --relayer)");
   const response = await fetch(url);
   const body = (await response.json()) as { bundle?: unknown; message?: string };
-  if (!response.ok)
-    throw new Error(`relayer ${url.toString()}: ${body.message ?? response.status}`);
+  if (!response.ok) {
+    throw new Error(`relayer ${url.toString()}: ${body.message ?? `HTTP ${response.status}`}`);
+  }
   if (body.bundle === null || body.bundle === undefined) {
     throw new Error(`the relayer has receipt ${text} but has not anchored it yet`);
   }
@@ -158,7 +167,7 @@ export function setupVerifyForm(ctx: ChainContext): void {
     out.replaceChildren(el("p", {}, "Checking…"));
     out.dataset.state = "running";
     const run = async (): Promise<void> => {
-      const bundle = await bundleFrom(input.value, relayer.value);
+      const bundle = await bundleFrom(input.value, relayer.value, ctx.view.relayer);
       if (BYTES32.test(input.value.trim())) input.value = formatReceiptBundle(bundle);
       const checks = await verifyReceiptBundle(bundle, ctx.provider, abis);
       const failed = checks.filter((c) => !c.ok);

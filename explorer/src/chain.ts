@@ -10,6 +10,8 @@ export interface DeploymentView {
   };
   plan: unknown;
   rewards: unknown;
+  /** True when the server passes receipt lookups through to a relayer (opg explorer --relayer). */
+  relayer: boolean;
 }
 
 export interface ChainContext {

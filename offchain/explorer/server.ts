@@ -55,6 +55,11 @@ export interface ExplorerOptions {
   root?: string;
   /** Built page (npm run build:explorer); default explorer/dist. */
   distDir?: string;
+  /**
+   * The relayer's HTTP API (optional): GET /relayer/v1/receipts/<id> is passed through to it, so the
+   * page can look a receipt up by id without the relayer allowing other origins.
+   */
+  relayerUrl?: string;
   /** 0 picks a free port. */
   port?: number;
   host?: string;
@@ -279,7 +284,20 @@ export async function startExplorer(options: ExplorerOptions): Promise<RunningEx
         return;
       }
       if (url.pathname === "/deployment.json") {
-        sendJson(res, 200, await loadDeploymentView(deploymentDir, root));
+        const view = await loadDeploymentView(deploymentDir, root);
+        sendJson(res, 200, { ...view, relayer: options.relayerUrl !== undefined });
+        return;
+      }
+      const lookup = /^\/relayer\/v1\/receipts\/(0x[0-9a-fA-F]{64})$/.exec(url.pathname);
+      if (lookup !== null) {
+        if (options.relayerUrl === undefined) {
+          sendJson(res, 404, { message: "this explorer was started without --relayer" });
+          return;
+        }
+        const upstream = await fetch(new URL(`/v1/receipts/${lookup[1]!}`, options.relayerUrl), {
+          signal: AbortSignal.timeout(10_000),
+        });
+        send(res, upstream.status, "application/json", await upstream.text());
         return;
       }
       await serveStatic(res, distDir, url.pathname);

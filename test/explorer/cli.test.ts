@@ -189,6 +189,21 @@ describe("explorer: opg explorer --rpc against a hardhat node", function () {
       expect(r.stderr).to.include("--port must be an integer from 0 to 65535");
     });
 
+    it("exits 2 on a relayer that is not an http(s) URL", async () => {
+      const r = await run(process.execPath, [
+        OPG,
+        "explorer",
+        "--rpc",
+        node.url,
+        "--network",
+        "e2e",
+        "--relayer",
+        "ftp://relayer.example",
+      ]);
+      expect(r.code).to.equal(2);
+      expect(r.stderr).to.include("--relayer must be an http(s) URL");
+    });
+
     it("exits 2 naming the record file when the network has no deployment", async () => {
       const r = await run(process.execPath, [
         OPG,

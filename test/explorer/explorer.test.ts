@@ -6,6 +6,9 @@
  */
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -35,6 +38,7 @@ describe("explorer: the transparency pages in headless chromium", function () {
   let context: BrowserContext;
   let page: Page;
   let profile: string;
+  let relayer: Server;
 
   before(async function () {
     if (!existsSync(CHROMIUM)) {
@@ -45,7 +49,19 @@ describe("explorer: the transparency pages in headless chromium", function () {
     }
     ensureBuilt();
     seeded = await seedDemoChain();
+    // A stand-in for the relayer's GET /v1/receipts/:id (offchain/relayer/api.ts): the anchored bundle.
+    relayer = createServer((req, res) => {
+      const known = req.url === `/v1/receipts/${seeded.bundle.receipt.requestId}`;
+      res.writeHead(known ? 200 : 404, { "content-type": "application/json" });
+      res.end(
+        known
+          ? `{"status":"anchored","bundle":${formatReceiptBundle(seeded.bundle)}}`
+          : JSON.stringify({ error: "NotFound", message: `no receipt for ${req.url}` }),
+      );
+    });
+    await new Promise<void>((resolve) => relayer.listen(0, "127.0.0.1", resolve));
     explorer = await startExplorer({
+      relayerUrl: `http://127.0.0.1:${(relayer.address() as AddressInfo).port}`,
       provider: seeded.provider,
       deploymentDir: seeded.deploymentDir,
       distDir: DIST,
@@ -69,6 +85,7 @@ describe("explorer: the transparency pages in headless chromium", function () {
   after(async () => {
     await context?.close();
     await explorer?.close();
+    relayer?.close();
     if (profile !== undefined) await rm(profile, { recursive: true, force: true });
   });
 
@@ -161,6 +178,20 @@ describe("explorer: the transparency pages in headless chromium", function () {
       await page
         .locator("#anchoring")
         .screenshot({ path: path.join(SHOTS, "anchoring-altered.png") });
+    });
+
+    it("looks a receipt up by its id through the relayer passthrough and verifies it", async () => {
+      await page.fill("#verify-input", seeded.bundle.receipt.requestId);
+      await page.click("#verify-form button[type=submit]");
+      await page.waitForSelector("#verify-result:not([data-state=running])", { timeout: 30_000 });
+      expect(await page.locator("#verify-result").getAttribute("data-state")).to.equal("verified");
+      expect(await page.inputValue("#verify-input")).to.include(
+        '"format": "opg-receipt-bundle-v1"',
+      );
+      await page.fill("#verify-input", id("no such request"));
+      await page.click("#verify-form button[type=submit]");
+      await page.waitForSelector("#verify-result[data-state=error]", { timeout: 10_000 });
+      expect(await page.locator("#verify-result").innerText()).to.include("no receipt for");
     });
 
     it("reports malformed input by field instead of running checks", async () => {

@@ -19,6 +19,7 @@ interface ExplorerCliOptions {
   host: string;
   network: string;
   deployment?: string;
+  relayer?: string;
   dist: string;
 }
 
@@ -28,6 +29,22 @@ function parsePort(value: string): number {
     throw new InputError("--port must be an integer from 0 to 65535", { details: { port: value } });
   }
   return port;
+}
+
+function parseRelayer(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch (cause) {
+    throw new InputError("--relayer must be an http(s) URL", {
+      details: { relayer: value },
+      cause,
+    });
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new InputError("--relayer must be an http(s) URL", { details: { relayer: value } });
+  }
+  return url.toString();
 }
 
 async function explorerCommand(options: ExplorerCliOptions): Promise<void> {
@@ -45,6 +62,7 @@ async function explorerCommand(options: ExplorerCliOptions): Promise<void> {
     distDir: options.dist,
     port,
     host: options.host,
+    ...(options.relayer === undefined ? {} : { relayerUrl: parseRelayer(options.relayer) }),
   });
   console.log(
     `OPG explorer: ${explorer.url}\n` +
@@ -67,6 +85,7 @@ export function register(program: Command): void {
     .option("--host <address>", "address to listen on", "127.0.0.1")
     .option("--network <name>", "network whose record deployments/<name>/ is read", "localhost")
     .option("--deployment <dir>", "deployment record folder (overrides --network)")
+    .option("--relayer <url>", "relayer API whose receipts the page may look up by id")
     .option("--dist <dir>", "built page (npm run build:explorer)", DEFAULT_DIST_DIR)
     .action((options: ExplorerCliOptions) => explorerCommand(options));
 }
