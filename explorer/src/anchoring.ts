@@ -13,7 +13,7 @@ import type { Check } from "../../offchain/chain/verify.js";
 import { BaseError } from "../../offchain/common/errors.js";
 
 import type { ChainContext } from "./chain.js";
-import { code, el, fill, isoTime, table } from "./dom.js";
+import { code, count, el, fill, isoTime, table } from "./dom.js";
 
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
 
@@ -41,7 +41,7 @@ export async function renderAnchoring(ctx: ChainContext): Promise<void> {
     el(
       "p",
       {},
-      `${batches.length} batches anchored on ${ledger.target as string}: ${receipts} receipts, ${reexecuted} re-executed by an enclave (${receipts === 0 ? 0 : ((100 * reexecuted) / receipts).toFixed(1)} %).`,
+      `${count(batches.length, "batch", "batches")} anchored on ${ledger.target as string}: ${receipts} receipts, ${reexecuted} re-executed by an enclave (${receipts === 0 ? 0 : ((100 * reexecuted) / receipts).toFixed(1)} %).`,
     ),
     chartBox,
     table(

@@ -83,3 +83,8 @@ export function verdict(ok: boolean, text: string): HTMLElement {
     text,
   );
 }
+
+/** "1 batch", "2 batches". */
+export function count(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
+}

@@ -12,7 +12,7 @@ import {
 import { formatOpg } from "../../offchain/staking/units.js";
 
 import type { ChainContext } from "./chain.js";
-import { code, el, fill, isoTime, table } from "./dom.js";
+import { code, count, el, fill, isoTime, table } from "./dom.js";
 
 const OFFENCES = ["DOUBLE_RECEIPT", "CONTRADICTED_RECEIPT", "BATCH_EQUIVOCATION"];
 const ROLE_LABEL: Record<string, string> = {
@@ -75,7 +75,7 @@ export async function renderNodes(ctx: ChainContext): Promise<void> {
   fill(
     "nodes",
     table(
-      `${nodes.length} registered nodes (chain time ${isoTime(ctx.now)})`,
+      `${count(nodes.length, "registered node", "registered nodes")} (chain time ${isoTime(ctx.now)})`,
       [
         "Node",
         "Role",
@@ -111,7 +111,7 @@ export async function renderNodes(ctx: ChainContext): Promise<void> {
       { "data-testid": "node-table" },
     ),
     table(
-      `${enclaves.length} registered enclaves`,
+      count(enclaves.length, "registered enclave", "registered enclaves"),
       ["Enclave key", "TEE node", "Measurement", "Approved", "Attestation expires", "Active"],
       enclaves.map((e) => [
         code(e.enclaveKey),
@@ -124,7 +124,7 @@ export async function renderNodes(ctx: ChainContext): Promise<void> {
       { "data-testid": "enclave-table" },
     ),
     table(
-      `${slashes.length} slashes, with the evidence that caused each`,
+      `${count(slashes.length, "slash", "slashes")}, with the evidence that caused each`,
       [
         "Transaction",
         "Time",
