@@ -16,7 +16,7 @@ async function open(hre: HardhatRuntimeEnvironment, progress: boolean) {
   const [{ connect }, { resolveSource }, { terminalProgress }] = await Promise.all([
     import("./lib.js"),
     import("../offchain/rewards/source.js"),
-    import("../offchain/rewards/progress.js"),
+    import("../offchain/rewards/progress-bar.js"),
   ]);
   const { ethers, dir } = await connect(hre);
   const bar = terminalProgress(progress);

@@ -16,6 +16,7 @@ const registrations: Array<() => Promise<{ register: Register }>> = [
   () => import("./commands/receipt.js"),
   () => import("./commands/rewards.js"),
   () => import("./commands/relayer.js"),
+  () => import("./commands/explorer.js"),
 ];
 
 export async function main(argv: string[]): Promise<number> {

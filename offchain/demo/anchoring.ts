@@ -10,6 +10,7 @@ import type { Signer } from "ethers";
 import { id, keccak256, toUtf8Bytes } from "ethers";
 
 import { buildReceiptBundle } from "../chain/bundle.js";
+import type { ReceiptBundle } from "../chain/bundle.js";
 import { loadLedgerAbis } from "../chain/artifacts.js";
 import { receiptStructHash, type LedgerDomain, type Receipt } from "../chain/eip712.js";
 import { buildReceiptBatch } from "../chain/merkle.js";
@@ -48,6 +49,8 @@ export interface AnchoringDemoResult {
   batchId: bigint;
   anchoredAt: bigint;
   receipts: number;
+  /** The bundle of the receipt verified in the demo (for the explorer's "verify a receipt" box). */
+  bundle: ReceiptBundle;
 }
 
 /** Deterministic demo features: 16 values in [-1, 1) per row. */
@@ -221,5 +224,5 @@ export async function runAnchoringDemo(ctx: AnchoringDemoContext): Promise<Ancho
     `the same evidence again: ${again} (one slash per offence; receipt ${receiptStructHash(badReceipt).slice(0, 18)}...)`,
   );
 
-  return { modelId, batchId, anchoredAt: BigInt(block.timestamp), receipts: count };
+  return { modelId, batchId, anchoredAt: BigInt(block.timestamp), receipts: count, bundle };
 }

@@ -5,8 +5,6 @@
  * epoch its timestamp falls in. genesisTime, epochLength and the first block to scan come from the
  * network's committed config, deployments/<network>/rewards.json.
  */
-import { readFile } from "node:fs/promises";
-
 import { z } from "zod";
 
 import { InputError } from "../common/errors.js";
@@ -58,6 +56,8 @@ export function parseEpochConfig(value: unknown, source = "rewards config"): Epo
 export async function loadEpochConfig(file: string): Promise<EpochConfig> {
   let text: string;
   try {
+    // Imported here, not at the top: the rest of this module runs in the browser (explorer/).
+    const { readFile } = await import("node:fs/promises");
     text = await readFile(file, "utf8");
   } catch (cause) {
     throw new InputError("cannot read the rewards config", {

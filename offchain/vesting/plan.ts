@@ -7,8 +7,6 @@
  *   addresses EIP-55 checksummed
  * Everything the vault checks on chain is checked here first, with the JSON path of each problem.
  */
-import { readFile } from "node:fs/promises";
-
 import { encodeBytes32String, getAddress, isAddress, parseUnits } from "ethers";
 import { z } from "zod";
 
@@ -249,6 +247,8 @@ export function parsePlan(json: unknown, source = "<plan>"): Plan {
 export async function loadPlan(path: string): Promise<Plan> {
   let text: string;
   try {
+    // Imported here, not at the top: the rest of this module runs in the browser (explorer/).
+    const { readFile } = await import("node:fs/promises");
     text = await readFile(path, "utf8");
   } catch (cause) {
     throw new InputError(`cannot read the vesting plan ${path}`, {

@@ -21,7 +21,7 @@ import {
   readProofFile,
   verifyRewards,
 } from "../../rewards/onchain.js";
-import { terminalProgress } from "../../rewards/progress.js";
+import { terminalProgress } from "../../rewards/progress-bar.js";
 import { formatChecks, opg, summarise } from "../../rewards/report.js";
 import { resolveSource } from "../../rewards/source.js";
 
