@@ -2,13 +2,14 @@
  * `npm run demo`: the end-to-end flow of DESIGN.md on an embedded (in-process) chain, in readable steps,
  * every figure read back from the chain. Each step lives in offchain/demo/ (or its domain's demo.ts).
  */
-import { rm } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 
 import { ZeroHash } from "ethers";
 import { network } from "hardhat";
 import pino from "pino";
 
+import { formatReceiptBundle } from "../offchain/chain/bundle.js";
 import { ledgerDomain } from "../offchain/chain/eip712.js";
 import { deploymentDir } from "../offchain/chain/deployment.js";
 import { runAnchoringDemo } from "../offchain/demo/anchoring.js";
@@ -16,6 +17,7 @@ import { Narrator } from "../offchain/demo/narrator.js";
 import type { ChainControl } from "../offchain/demo/vesting.js";
 import { runVestingAudit, runVestingDemo } from "../offchain/demo/vesting.js";
 import { deploySystem } from "../offchain/deploy/system.js";
+import { startExplorer } from "../offchain/explorer/server.js";
 import { InferenceEngine } from "../offchain/inference/engine.js";
 import { resolveSource } from "../offchain/rewards/source.js";
 import { runRewardsDemo } from "../offchain/rewards/demo.js";
@@ -27,7 +29,7 @@ import { Enclave } from "../offchain/tee/enclave.js";
 import { loadPlan } from "../offchain/vesting/plan.js";
 
 const root = process.cwd();
-const { ethers, networkHelpers } = await network.create();
+const { ethers, networkHelpers, provider } = await network.create();
 const signers = await ethers.getSigners();
 const at = (i: number) => signers[i]!;
 const deployer = at(0);
@@ -149,8 +151,31 @@ await runRewardsDemo({
 // 6. The auditor's view of the vesting plan, after all of the above.
 await runVestingAudit({ vault: system.vault, token: system.token, plan }, n);
 
+// 7. The transparency explorer on the same chain: see it and check it in a browser.
+n.section("The transparency explorer");
+const bundleFile = path.join("reports", "demo-receipt.json");
+await mkdir(path.dirname(bundleFile), { recursive: true });
+await writeFile(bundleFile, formatReceiptBundle(anchored.bundle));
+const explorer = await startExplorer({
+  provider,
+  deploymentDir: dir,
+  port: Number(process.env.OPG_EXPLORER_PORT ?? 0),
+});
+const page = await fetch(explorer.url);
+n.say(
+  `explorer: ${explorer.url} (HTTP ${page.status}); it reads only this chain and the deployment record`,
+);
+n.say(`paste ${bundleFile} into its "verify a receipt" box to check the receipt in the browser`);
+
 n.section("Done");
 n.say(
   "Every step above can be checked against a JSON-RPC chain: see the README (npx hardhat node, opg:deploy,",
 );
-n.say("opg:vesting:calendar / audit, opg:stake:status, opg receipt verify, opg rewards verify).");
+n.say(
+  "opg:vesting:calendar / audit, opg:stake:status, opg receipt verify, opg rewards verify, opg explorer).",
+);
+if (process.stdout.isTTY && process.env.CI === undefined) {
+  n.say(`The explorer stays up at ${explorer.url}; press Ctrl-C to stop.`);
+  await new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));
+}
+await explorer.close();
