@@ -96,7 +96,7 @@ try {
   }
 } finally {
   await stopProc(enclave);
-  system.provider.destroy();
+  await system.close();
   await node.stop();
 }
 await mkdir("reports", { recursive: true });
