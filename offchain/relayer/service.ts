@@ -27,6 +27,7 @@ import { createApi } from "./api.js";
 import { Batcher } from "./batcher.js";
 import type { RelayerConfig, RelayerSecrets } from "./config.js";
 import { openDatabase } from "./db.js";
+import { KeepAliveEnclaveVerifier } from "./enclave-http.js";
 import { Listener } from "./listener.js";
 import { RelayerMetrics } from "./metrics.js";
 import { InferencePipeline } from "./pipeline.js";
@@ -69,6 +70,7 @@ export class RelayerService {
     readonly pipeline: InferencePipeline,
     readonly metrics: RelayerMetrics,
     private readonly log: Logger,
+    private readonly verifier: KeepAliveEnclaveVerifier,
   ) {}
 
   static async create(
@@ -116,6 +118,7 @@ export class RelayerService {
       });
     }
     const enclave = new EnclaveClient(config.enclave.url, getAddress(info.enclave), domain);
+    const verifier = new KeepAliveEnclaveVerifier(config.enclave.url, enclave.enclave, domain);
 
     const engine = new InferenceEngine({
       config: config.models.engine,
@@ -188,7 +191,7 @@ export class RelayerService {
       nodeSigner: secrets.nodeSigner,
       node: getAddress(config.node.address),
       domain,
-      enclave,
+      enclave: verifier,
       sampleRate: config.enclave.sampleRate,
       corruptOutputs: config.faultInjection.corruptOutputs,
       metrics,
@@ -248,6 +251,7 @@ export class RelayerService {
       pipeline,
       metrics,
       log,
+      verifier,
     );
   }
 
@@ -312,6 +316,7 @@ export class RelayerService {
     await this.listener?.stop();
     await this.batcher.stop();
     await this.sender.stop();
+    this.verifier.close();
     await this.engine.close();
     this.db.close();
     this.provider.destroy();
