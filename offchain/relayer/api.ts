@@ -118,7 +118,13 @@ function view(job: StoredJob, chainId: bigint, ledger: string, proofOf: ApiOptio
 }
 
 export function createApi(o: ApiOptions): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: o.bodyLimit });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: o.bodyLimit,
+    // Fastify's defaults strip unknown fields and coerce types (true -> 1, "2" -> 2) silently; a
+    // request that does not match the schema is refused instead (400), as documented.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
+  });
   const send = (reply: { type(t: string): unknown; send(b: string): unknown }, body: unknown) => {
     reply.type("application/json");
     return reply.send(stringifyJson(body, 0));

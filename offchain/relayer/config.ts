@@ -75,6 +75,22 @@ export const relayerConfigSchema = z.strictObject({
     })
     .prefault({}),
   store: z.strictObject({ path: z.string().min(1) }),
+  /** The transaction sender (offchain/relayer/sender/, docs/relayer-sender.md). */
+  sender: z
+    .strictObject({
+      /** Blocks on top of and including a transaction's block before its outcome is final. */
+      confirmations: z.number().int().min(1).max(1_000).default(1),
+      /** A transaction not mined this long is replaced with bumped fees (same nonce). */
+      stuckAfterMs: z.number().int().min(1_000).max(3_600_000).default(60_000),
+      /** Fee raise on a replacement, percent (>= 10, the nodes' replacement rule). */
+      feeBumpPercent: z.number().int().min(10).max(1_000).default(12),
+      /** Never pay more than this max fee per gas (wei, decimal string). */
+      maxFeePerGasWei: z
+        .string()
+        .regex(/^[1-9][0-9]*$/, "expected a positive decimal integer (wei)")
+        .optional(),
+    })
+    .prefault({}),
   /** Submit reportContradictedReceipt when the enclave disagrees with a receipt. */
   evidence: z.strictObject({ submit: z.boolean().default(true) }).prefault({}),
   /** Debugging only: refused unless chainId is 31337 (a local Hardhat chain). */

@@ -13,7 +13,6 @@ import {
   Network,
   getAddress,
   keccak256,
-  type Provider,
   type Wallet,
 } from "ethers";
 import type { FastifyInstance } from "fastify";
@@ -28,10 +27,11 @@ import { createApi } from "./api.js";
 import { Batcher } from "./batcher.js";
 import type { RelayerConfig, RelayerSecrets } from "./config.js";
 import { openDatabase } from "./db.js";
+import { KeepAliveEnclaveVerifier } from "./enclave-http.js";
 import { Listener } from "./listener.js";
 import { RelayerMetrics } from "./metrics.js";
 import { InferencePipeline } from "./pipeline.js";
-import { SimpleSender } from "./simple-sender.js";
+import { TxSender } from "./sender/index.js";
 import { JobStore, type JobRecord } from "./store.js";
 import type { TxSenderLike } from "./tx.js";
 import { JobWriter } from "./writer.js";
@@ -40,9 +40,14 @@ import { JobWriter } from "./writer.js";
 const CONTRADICTED_RECEIPT = 1;
 
 export interface ServiceDeps {
-  provider?: Provider;
-  /** Builds the sender (default: SimpleSender on the store's database). */
-  sender?: (db: DatabaseSync, wallet: Wallet, provider: Provider, log: Logger) => TxSenderLike;
+  provider?: JsonRpcProvider;
+  /** Builds the sender (default: TxSender on the store's database, configured by `config.sender`). */
+  sender?: (
+    db: DatabaseSync,
+    wallet: Wallet,
+    provider: JsonRpcProvider,
+    log: Logger,
+  ) => TxSenderLike;
   metrics?: RelayerMetrics;
 }
 
@@ -56,7 +61,7 @@ export class RelayerService {
     readonly db: DatabaseSync,
     readonly store: JobStore,
     readonly engine: InferenceEngine,
-    readonly provider: Provider,
+    readonly provider: JsonRpcProvider,
     readonly ledger: Contract,
     readonly enclave: EnclaveClient,
     readonly sender: TxSenderLike,
@@ -65,6 +70,7 @@ export class RelayerService {
     readonly pipeline: InferencePipeline,
     readonly metrics: RelayerMetrics,
     private readonly log: Logger,
+    private readonly verifier: KeepAliveEnclaveVerifier,
   ) {}
 
   static async create(
@@ -112,6 +118,7 @@ export class RelayerService {
       });
     }
     const enclave = new EnclaveClient(config.enclave.url, getAddress(info.enclave), domain);
+    const verifier = new KeepAliveEnclaveVerifier(config.enclave.url, enclave.enclave, domain);
 
     const engine = new InferenceEngine({
       config: config.models.engine,
@@ -124,13 +131,29 @@ export class RelayerService {
     const txSigner = secrets.txSigner;
     const sender = deps.sender
       ? deps.sender(db, txSigner, provider, log)
-      : new SimpleSender(
+      : new TxSender({
           db,
-          txSigner,
           provider,
-          log.child({ part: "sender" }),
-          config.chain.pollIntervalMs,
-        );
+          signer: txSigner,
+          confirmations: config.sender.confirmations,
+          pollIntervalMs: config.chain.pollIntervalMs,
+          stuckAfterMs: config.sender.stuckAfterMs,
+          feeBumpPercent: config.sender.feeBumpPercent,
+          ...(config.sender.maxFeePerGasWei === undefined
+            ? {}
+            : { maxFeePerGasCap: BigInt(config.sender.maxFeePerGasWei) }),
+          revertInterface: ledger.interface,
+          logger: log.child({ part: "sender" }),
+          // Anchor and fulfil failures are counted by their waiters; evidence has none.
+          metrics: {
+            onFailed: (kind) => {
+              if (kind === "evidence") metrics.failures.inc({ stage: "evidence" });
+            },
+            gasUsed: (kind, gas) => {
+              if (kind === "evidence") metrics.gasSpent.inc({ kind }, Number(gas));
+            },
+          },
+        });
 
     const ledgerIface = ledger.interface;
     sender.registerDoneCheck("evidence", async (intent) => {
@@ -168,7 +191,7 @@ export class RelayerService {
       nodeSigner: secrets.nodeSigner,
       node: getAddress(config.node.address),
       domain,
-      enclave,
+      enclave: verifier,
       sampleRate: config.enclave.sampleRate,
       corruptOutputs: config.faultInjection.corruptOutputs,
       metrics,
@@ -228,6 +251,7 @@ export class RelayerService {
       pipeline,
       metrics,
       log,
+      verifier,
     );
   }
 
@@ -292,9 +316,10 @@ export class RelayerService {
     await this.listener?.stop();
     await this.batcher.stop();
     await this.sender.stop();
+    this.verifier.close();
     await this.engine.close();
     this.db.close();
-    if (this.provider instanceof JsonRpcProvider) this.provider.destroy();
+    this.provider.destroy();
     this.log.info({ at: "RelayerService#stop" }, "relayer stopped");
   }
 }

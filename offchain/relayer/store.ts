@@ -165,10 +165,11 @@ export class JobStore {
 
   constructor(readonly db: DatabaseSync) {
     migrate(db, "jobs", JOB_MIGRATIONS);
-    this.insert = db.prepare(`INSERT OR IGNORE INTO jobs
+    // Only a duplicate request id is skipped (OR IGNORE would also skip a CHECK violation silently).
+    this.insert = db.prepare(`INSERT INTO jobs
       (request_id, source, model_id, receipt, node_signature, outputs, enclave, selected, verdict,
        enclave_signature, state, created_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING`);
     this.byId = db.prepare("SELECT * FROM jobs WHERE request_id = ?");
     this.batchOf = db.prepare("SELECT * FROM batches WHERE enclave = ? AND sequence = ?");
   }

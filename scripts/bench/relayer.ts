@@ -25,7 +25,9 @@ import {
 
 const N = Number(process.env.OPG_BENCH_REQUESTS ?? 10_000);
 const CONCURRENCY = Number(process.env.OPG_BENCH_CONCURRENCY ?? 32);
-const RATES = [1, 0.1, 0.01];
+const RATES = (process.env.OPG_BENCH_RATES ?? "1,0.1,0.01").split(",").map(Number);
+/** Directory for a V8 CPU profile of each relayer process (`node --cpu-prof`), when set. */
+const PROFILE_DIR = process.env.OPG_BENCH_PROFILE_DIR;
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -42,7 +44,12 @@ try {
       batch: { maxSize: 1024, maxAgeMs: 500 },
       listener: { enabled: false },
     });
-    const relayer = await startOpg(["relayer", "start", "--config", file], relayerEnv(system));
+    const relayer = await startOpg(["relayer", "start", "--config", file], {
+      ...relayerEnv(system),
+      ...(PROFILE_DIR === undefined
+        ? {}
+        : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${PROFILE_DIR}` }),
+    });
     const url = String(relayer.line.url);
     // Warm-up (not measured).
     for (let i = 0; i < 200; i++)
@@ -96,7 +103,7 @@ try {
   }
 } finally {
   await stopProc(enclave);
-  system.provider.destroy();
+  await system.close();
   await node.stop();
 }
 await mkdir("reports", { recursive: true });

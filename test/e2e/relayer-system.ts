@@ -1,7 +1,10 @@
 /**
- * Shared setup for the relayer's end-to-end tests: a `hardhat node`, the anchoring contracts
- * (InferenceLedger with the NodeStaking / TeeRegistry test doubles until the real ones land), the
- * enclave and the relayer as separate processes (`opg enclave start`, `opg relayer start`).
+ * Shared setup for the relayer's end-to-end tests and benchmark: a `hardhat node` with the whole
+ * protocol deployed on it as production deploys it (offchain/deploy/system.ts: NodeStaking,
+ * TeeRegistry with the development attestation verifier, ModelRegistry, InferenceLedger, governance
+ * in the timelock); a GPU node and a TEE node staked in NodeStaking; the enclave image's measurement
+ * approved through the timelock; the enclave (`opg enclave start`) registered in TeeRegistry with its
+ * own attestation document; and the relayer (`opg relayer start`), each a separate process.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -9,19 +12,29 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import {
-  Contract,
-  ContractFactory,
-  HDNodeWallet,
-  JsonRpcProvider,
-  NonceManager,
-  Wallet,
-  type InterfaceAbi,
-} from "ethers";
+import { HDNodeWallet, JsonRpcProvider, NonceManager, Wallet, ZeroHash, id } from "ethers";
+import { network } from "hardhat";
 
+import { readRecord } from "../../offchain/chain/deployment.js";
+import { deploySystem as deployProtocol } from "../../offchain/deploy/system.js";
+import * as actions from "../../offchain/staking/actions.js";
+import { measurementFromPcrs } from "../../offchain/staking/units.js";
+import { devPcrs } from "../../offchain/tee/devAttestation.js";
+import { loadPlan } from "../../offchain/vesting/plan.js";
+import type {
+  InferenceLedger,
+  NodeStaking,
+  OPGToken,
+  TeeRegistry,
+} from "../../types/ethers-contracts/index.js";
 import { ROOT, freePort } from "../helpers/processes.js";
 
 const MNEMONIC = "test test test test test test test test test test test junk";
+const INFERENCE = 1;
+const VERIFIER = 2;
+/** The image `opg enclave start` attests to by default (offchain/tee/devAttestation.ts). */
+const ENCLAVE_IMAGE = "opg-enclave-dev";
+
 export const RISK_MLP = JSON.parse(
   readFileSync(path.join(ROOT, "models", "risk-mlp", "manifest.json"), "utf8"),
 ) as { modelId: string };
@@ -29,96 +42,128 @@ export const SEQ_CNN = JSON.parse(
   readFileSync(path.join(ROOT, "models", "seq-cnn", "manifest.json"), "utf8"),
 ) as { modelId: string };
 
-function artifact(source: string, name: string): { abi: InterfaceAbi; bytecode: string } {
-  return JSON.parse(readFileSync(path.join(ROOT, "artifacts", source, `${name}.json`), "utf8")) as {
-    abi: InterfaceAbi;
-    bytecode: string;
-  };
-}
-
 export function account(index: number): Wallet {
   const w = HDNodeWallet.fromPhrase(MNEMONIC, undefined, `m/44'/60'/0'/0/${index}`);
   return new Wallet(w.privateKey);
 }
 
+/** The image measurement of the development enclave, as TeeRegistry.measurementOf computes it. */
+export function devMeasurement(): string {
+  const pcrs = devPcrs(ENCLAVE_IMAGE);
+  return measurementFromPcrs(
+    [0, 1, 2].map((i) => Buffer.from(pcrs.get(i) as Uint8Array).toString("hex")),
+  );
+}
+
 export interface System {
   provider: JsonRpcProvider;
+  /** Account 0 (the deployer) behind a NonceManager, for the tests' own transactions. */
   admin: NonceManager;
   adminAddress: string;
-  ledger: Contract;
-  staking: Contract;
-  tee: Contract;
-  token: Contract;
+  ledger: InferenceLedger;
+  staking: NodeStaking;
+  tee: TeeRegistry;
+  token: OPGToken;
+  /** The GPU node's id in NodeStaking (role INFERENCE), staked at the minimum. */
   gpuNode: string;
+  /** The GPU node's signer key (NodeStaking.signerOf(gpuNode)): signs receipts. */
   nodeSigner: Wallet;
+  /** The relayer's transaction key (account 1). */
   txKey: Wallet;
+  /** The TEE node's id in NodeStaking (role VERIFIER) that the enclave is registered under. */
+  teeNode: string;
+  /** Registers an enclave key for the TEE node with an attestation document. */
+  registerEnclave: (enclaveKey: string, attestation: Uint8Array) => Promise<void>;
   deployBlock: number;
+  close: () => Promise<void>;
 }
 
-async function deploy(
-  admin: NonceManager,
-  source: string,
-  name: string,
-  args: unknown[] = [],
-): Promise<Contract> {
-  const a = artifact(source, name);
-  const c = await new ContractFactory(a.abi, a.bytecode, admin).deploy(...args);
-  await c.waitForDeployment();
-  return new Contract(await c.getAddress(), a.abi, admin);
-}
-
+/** Deploys the protocol with offchain/deploy/system.ts on the node at `url` and stakes both nodes. */
 export async function deploySystem(url: string): Promise<System> {
+  const connection = await network.create({ network: "e2e", override: { url } });
+  const { ethers, networkHelpers } = connection;
+  const signers = await ethers.getSigners();
+  const [deployer, gpuOperator, teeOperator] = [signers[0]!, signers[14]!, signers[15]!];
+  const dir = await mkdtemp(path.join(tmpdir(), "opg-e2e-deploy-"));
+  const plan = await loadPlan(path.join(ROOT, "deployments/localhost/vesting-plan.json"));
+  const deployed = await deployProtocol(ethers, {
+    dir,
+    network: "e2e",
+    plan,
+    planFile: "plan",
+    beneficiarySigners: signers,
+  });
+  const { token, staking, tee, ledger, registry, timelock } = deployed;
+  const deployBlock = (await readRecord(dir))?.contracts.InferenceLedger?.block ?? 0;
+
+  // Both nodes staked at their role's minimum, with fresh signer keys.
+  const params = await staking.params();
+  const nodeSigner = Wallet.createRandom() as unknown as Wallet;
+  const gpuNode = Wallet.createRandom().address;
+  const teeNode = Wallet.createRandom().address;
+  await (await token.transfer(gpuOperator.address, params.minStakeInference)).wait();
+  await (await token.transfer(teeOperator.address, params.minStakeVerifier)).wait();
+  const h = { token, staking };
+  await actions.registerNode(h, gpuOperator, {
+    node: gpuNode,
+    role: INFERENCE,
+    signer: nodeSigner.address,
+    amount: params.minStakeInference,
+    metadataURI: "https://gpu.opg.test",
+  });
+  await actions.registerNode(h, teeOperator, {
+    node: teeNode,
+    role: VERIFIER,
+    signer: Wallet.createRandom().address,
+    amount: params.minStakeVerifier,
+    metadataURI: "https://tee.opg.test",
+  });
+
+  // The enclave image's measurement, approved by governance (through the timelock and its delay).
+  const measurement = devMeasurement();
+  const data = tee.interface.encodeFunctionData("approveMeasurement", [measurement, "dev"]);
+  const target = await tee.getAddress();
+  const delay = await timelock.getMinDelay();
+  await (await timelock.schedule(target, 0n, data, ZeroHash, id(data), delay)).wait();
+  await networkHelpers.time.increase(delay);
+  await (await timelock.execute(target, 0n, data, ZeroHash, id(data))).wait();
+
+  for (const m of [RISK_MLP, SEQ_CNN]) {
+    await (
+      await registry.registerModel(m.modelId, "ipfs://m", m.modelId, [deployer.address], [10_000])
+    ).wait();
+  }
+
   const provider = new JsonRpcProvider(url, undefined, {
     staticNetwork: true,
     pollingInterval: 50,
   });
-  const adminWallet = account(0).connect(provider);
-  const admin = new NonceManager(adminWallet);
-  const txKey = account(1);
-  const token = await deploy(admin, "contracts/token/OPGToken.sol", "OPGToken", [
-    adminWallet.address,
-    10n ** 27n,
-  ]);
-  const staking = await deploy(admin, "contracts/mocks/MockNodeStaking.sol", "MockNodeStaking");
-  const tee = await deploy(admin, "contracts/mocks/MockTeeRegistry.sol", "MockTeeRegistry");
-  const registry = await deploy(admin, "contracts/registry/ModelRegistry.sol", "ModelRegistry");
-  const deployBlock = await provider.getBlockNumber();
-  const ledger = await deploy(admin, "contracts/anchoring/InferenceLedger.sol", "InferenceLedger", [
-    adminWallet.address,
-    await staking.getAddress(),
-    await tee.getAddress(),
-    await registry.getAddress(),
-    await token.getAddress(),
-  ]);
-  await (await staking.getFunction("setSlasher")(await ledger.getAddress(), true)).wait();
-  const nodeSigner = Wallet.createRandom() as unknown as Wallet;
-  const gpuNode = Wallet.createRandom().address;
-  await (
-    await staking.getFunction("setNode")(gpuNode, 1, nodeSigner.address, true, 10n ** 22n)
-  ).wait();
-  for (const m of [RISK_MLP, SEQ_CNN]) {
-    await (
-      await registry.getFunction("registerModel")(
-        m.modelId,
-        "ipfs://m",
-        m.modelId,
-        [adminWallet.address],
-        [10_000],
-      )
-    ).wait();
-  }
+  const admin = new NonceManager(account(0).connect(provider));
   return {
     provider,
     admin,
-    adminAddress: adminWallet.address,
-    ledger,
-    staking,
-    tee,
-    token,
+    adminAddress: deployer.address,
+    ledger: ledger.connect(provider),
+    staking: staking.connect(provider),
+    tee: tee.connect(provider),
+    token: token.connect(provider),
     gpuNode,
     nodeSigner,
-    txKey,
+    txKey: account(1),
+    teeNode,
+    registerEnclave: async (enclaveKey, attestation) => {
+      await actions.registerEnclave(tee, staking, teeOperator, {
+        node: teeNode,
+        enclaveKey,
+        measurement,
+        attestation,
+      });
+    },
     deployBlock,
+    close: async () => {
+      provider.destroy();
+      await connection.close();
+    },
   };
 }
 
@@ -179,12 +224,14 @@ export async function startEnclave(
     await system.ledger.getAddress(),
   ]);
   const address = String(proc.line.enclave);
-  const verifierNode = Wallet.createRandom().address;
-  await (
-    await system.staking.getFunction("setNode")(verifierNode, 2, verifierNode, true, 10n ** 22n)
-  ).wait();
-  await (await system.tee.getFunction("setEnclave")(address, verifierNode, true)).wait();
-  return { ...proc, url: String(proc.line.url), address };
+  const url = String(proc.line.url);
+  // The enclave's own attestation document (binding its key), registered in TeeRegistry.
+  const nonce = Buffer.from(id(`e2e-${address}`).slice(2), "hex").toString("hex");
+  const res = await fetch(`${url}/attestation?nonce=${nonce}`);
+  const body = (await res.json()) as { document: string; enclave: string };
+  if (body.enclave !== address) throw new Error(`enclave ${address} attested ${body.enclave}`);
+  await system.registerEnclave(address, Buffer.from(body.document, "base64"));
+  return { ...proc, url, address };
 }
 
 export async function writeRelayerConfig(

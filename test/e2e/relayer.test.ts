@@ -55,7 +55,7 @@ describe("e2e: relayer service on a hardhat node", function () {
   after(async () => {
     for (const p of running) await stopProc(p, "SIGKILL");
     if (enclave !== undefined) await stopProc(enclave, "SIGKILL");
-    system?.provider.destroy();
+    await system?.close();
     await node?.stop();
   });
 
@@ -111,14 +111,14 @@ describe("e2e: relayer service on a hardhat node", function () {
       },
     ];
     const input = encodeInputs(tensors);
-    const ledger = system.ledger.connect(system.admin) as typeof system.ledger;
+    const ledger = system.ledger.connect(system.admin);
     const chainIds: string[] = [];
     for (let i = 0; i < 2; i++) {
       const tx = await ledger.getFunction("requestInference")(RISK_MLP.modelId, input, 0, 3600, 0);
       const receipt = await tx.wait();
       const log = receipt!.logs
-        .map((l: { topics: string[]; data: string }) => ledger.interface.parseLog(l))
-        .find((p: { name: string } | null) => p?.name === "InferenceRequested");
+        .map((l) => ledger.interface.parseLog(l))
+        .find((p) => p?.name === "InferenceRequested");
       chainIds.push(String(log!.args.requestId));
     }
     await rpc(node.url, "evm_mine"); // one confirmation
@@ -266,7 +266,7 @@ describe("e2e: relayer service on a hardhat node", function () {
       return j.pending === 0 && j.batched === 0 ? j : null;
     });
     const events = await system.ledger.queryFilter(
-      system.ledger.filters.BatchAnchored!(),
+      system.ledger.filters.BatchAnchored(),
       fromBlock,
     );
     const onChain = events.reduce(
@@ -294,6 +294,8 @@ describe("e2e: relayer service on a hardhat node", function () {
       faultInjection: { corruptOutputs: true },
       listener: { enabled: false },
     });
+    const before = await system.staking.getNode(system.gpuNode);
+    expect(before.jailed).to.equal(false);
     const relayer = await startRelayer(file);
     const res = await postJson(`${relayer.url}/v1/inferences`, {
       modelId: RISK_MLP.modelId,
@@ -303,10 +305,14 @@ describe("e2e: relayer service on a hardhat node", function () {
     expect(res.json.status).to.equal("rejected");
     const v = res.json.verification as { verdict: { agree: boolean; outputHash: string } };
     expect(v.verdict.agree).to.equal(false);
-    await until("the slash", async () =>
-      BigInt(String(await system.staking.getFunction("slashCount")())) > 0n ? true : null,
-    );
-    const slashed = await system.ledger.queryFilter(system.ledger.filters.OffenceSlashed!());
+    // The real NodeStaking: the GPU node loses the CONTRADICTED_RECEIPT share of its stake and is jailed.
+    const after = await until("the slash", async () => {
+      const n = await system.staking.getNode(system.gpuNode);
+      return n.jailed ? n : null;
+    });
+    expect(after.active < before.active).to.equal(true);
+    expect(await system.staking.isActive(system.gpuNode)).to.equal(false);
+    const slashed = await system.ledger.queryFilter(system.ledger.filters.OffenceSlashed());
     expect(slashed).to.have.length(1);
     expect(String((slashed[0] as unknown as { args: { node: string } }).args.node)).to.equal(
       system.gpuNode,

@@ -1,0 +1,181 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+import { expect } from "chai";
+
+import { InputError } from "../../../offchain/common/errors.js";
+import {
+  applyEnvOverrides,
+  loadRelayerConfig,
+  loadSecrets,
+  parseRelayerConfig,
+} from "../../../offchain/relayer/config.js";
+
+const GOOD = {
+  chain: {
+    rpcUrl: "http://127.0.0.1:8545",
+    chainId: 31337,
+    ledger: "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+  },
+  node: { address: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" },
+  enclave: { url: "http://127.0.0.1:7000" },
+  models: { dir: "models" },
+  store: { path: "relayer.db" },
+};
+
+/** The InputError thrown by `fn` (fails the test if none is thrown). */
+function inputErrorOf(fn: () => unknown): InputError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).to.be.instanceOf(InputError);
+    return error as InputError;
+  }
+  expect.fail("expected an InputError");
+}
+
+function problemsOf(input: unknown): string[] {
+  const error = inputErrorOf(() => parseRelayerConfig(input, "test.json"));
+  expect(error.message).to.contain("test.json");
+  return (error.details as { problems: string[] }).problems;
+}
+
+describe("offchain/relayer/config", () => {
+  describe("parseRelayerConfig", () => {
+    it("fills every default of a minimal config", () => {
+      const config = parseRelayerConfig(GOOD);
+      expect(config.enclave.sampleRate).to.equal(1);
+      expect(config.batch).to.deep.equal({ maxSize: 1024, maxAgeMs: 2000 });
+      expect(config.sender).to.deep.equal({
+        confirmations: 1,
+        stuckAfterMs: 60_000,
+        feeBumpPercent: 12,
+      });
+      expect(config.api.bodyLimitBytes).to.equal(256 * 1024);
+    });
+
+    describe("when a field is wrong", () => {
+      const cases: Array<[string, unknown, string]> = [
+        [
+          "a malformed ledger address",
+          { chain: { ...GOOD.chain, ledger: "0x1234" } },
+          "chain.ledger",
+        ],
+        [
+          "a URL that is not one",
+          { chain: { ...GOOD.chain, rpcUrl: "localhost" } },
+          "chain.rpcUrl",
+        ],
+        [
+          "a sample rate above 1",
+          { enclave: { ...GOOD.enclave, sampleRate: 1.5 } },
+          "enclave.sampleRate",
+        ],
+        ["a fractional batch size", { batch: { maxSize: 10.5 } }, "batch.maxSize"],
+        [
+          "a fee bump below the replacement rule",
+          { sender: { feeBumpPercent: 5 } },
+          "sender.feeBumpPercent",
+        ],
+        [
+          "a fee cap that is not wei",
+          { sender: { maxFeePerGasWei: "1.5" } },
+          "sender.maxFeePerGasWei",
+        ],
+        ["an unknown key", { chain: { ...GOOD.chain, rpc: "x" } }, "chain"],
+        ["a port out of range", { api: { port: 70_000 } }, "api.port"],
+      ];
+      for (const [what, patch, field] of cases) {
+        it(`throws an InputError naming ${field} for ${what}`, () => {
+          const problems = problemsOf({ ...GOOD, ...(patch as object) });
+          expect(problems.some((p) => p.startsWith(`${field}:`))).to.equal(
+            true,
+            problems.join("; "),
+          );
+        });
+      }
+
+      it("lists every problem at once, each with its path", () => {
+        const rest: Record<string, unknown> = { ...GOOD };
+        delete rest.node;
+        const problems = problemsOf({ ...rest, store: { path: "" } });
+        expect(problems.some((p) => p.startsWith("node:"))).to.equal(true);
+        expect(problems.some((p) => p.startsWith("store.path:"))).to.equal(true);
+      });
+    });
+
+    it("refuses fault injection off a local chain, naming the chain id", () => {
+      const error = inputErrorOf(() =>
+        parseRelayerConfig({
+          ...GOOD,
+          chain: { ...GOOD.chain, chainId: 1 },
+          faultInjection: { corruptOutputs: true },
+        }),
+      );
+      expect(error.message).to.contain("faultInjection.corruptOutputs");
+      expect(error.details).to.deep.equal({ chainId: 1 });
+    });
+  });
+
+  describe("environment overrides", () => {
+    it("override one field each, typed", () => {
+      const out = applyEnvOverrides(GOOD, {
+        OPG_RELAYER_PORT: "9090",
+        OPG_RELAYER_SAMPLE_RATE: "0.25",
+      });
+      const config = parseRelayerConfig(out);
+      expect(config.api.port).to.equal(9090);
+      expect(config.enclave.sampleRate).to.equal(0.25);
+      expect(GOOD).to.not.have.property("api"); // the input is not modified
+    });
+
+    it("name the variable when a number does not parse", () => {
+      const error = inputErrorOf(() => applyEnvOverrides(GOOD, { OPG_RELAYER_PORT: "eighty" }));
+      expect(error.message).to.contain("OPG_RELAYER_PORT");
+      expect(error.details).to.deep.equal({ OPG_RELAYER_PORT: "eighty" });
+    });
+  });
+
+  describe("loadRelayerConfig", () => {
+    let dir: string;
+    beforeEach(async () => (dir = await mkdtemp(path.join(tmpdir(), "opg-relayer-config-"))));
+    afterEach(async () => rm(dir, { recursive: true, force: true }));
+
+    it("names the file when it is not JSON or missing", async () => {
+      const file = path.join(dir, "relayer.json");
+      await writeFile(file, "{ not json");
+      expect(inputErrorOf(() => loadRelayerConfig(file, {})).message).to.contain("not valid JSON");
+      const missing = path.join(dir, "missing.json");
+      expect(inputErrorOf(() => loadRelayerConfig(missing, {})).details).to.deep.equal({
+        file: missing,
+      });
+    });
+
+    it("applies the environment over the file", async () => {
+      const file = path.join(dir, "relayer.json");
+      await writeFile(file, JSON.stringify(GOOD));
+      const config = loadRelayerConfig(file, { OPG_RELAYER_DB: "/tmp/other.db" });
+      expect(config.store.path).to.equal("/tmp/other.db");
+    });
+  });
+
+  describe("loadSecrets", () => {
+    const key = `0x${"11".repeat(32)}`;
+
+    it("names the missing variable", () => {
+      const error = inputErrorOf(() => loadSecrets({ OPG_NODE_SIGNER_KEY: key }));
+      expect(error.message).to.contain("OPG_RELAYER_TX_KEY");
+    });
+
+    it("reports a malformed key by its length only, never its value", () => {
+      const bad = "0xdeadbeef";
+      const error = inputErrorOf(() =>
+        loadSecrets({ OPG_NODE_SIGNER_KEY: bad, OPG_RELAYER_TX_KEY: key }),
+      );
+      expect(error.message).to.contain("OPG_NODE_SIGNER_KEY");
+      expect(error.details).to.deep.equal({ length: bad.length });
+      expect(JSON.stringify({ m: error.message, d: error.details })).to.not.contain("deadbeef");
+    });
+  });
+});
