@@ -75,6 +75,8 @@ export interface System {
   /** Registers an enclave key for the TEE node with an attestation document. */
   registerEnclave: (enclaveKey: string, attestation: Uint8Array) => Promise<void>;
   deployBlock: number;
+  /** deployments/<network>-like folder of this deployment: addresses.json, rewards.json. */
+  deploymentDir: string;
   close: () => Promise<void>;
 }
 
@@ -95,6 +97,12 @@ export async function deploySystem(url: string): Promise<System> {
   });
   const { token, staking, tee, ledger, registry, timelock } = deployed;
   const deployBlock = (await readRecord(dir))?.contracts.InferenceLedger?.block ?? 0;
+  // Move past the rewards pool's start (rewards epoch 1 begins there), so the anchored usage of the
+  // runs below falls in a rewards epoch that the rewards test can close and recompute.
+  const pool = plan.schedules.find((s) => s.categoryName === "rewards-pool")!;
+  if (BigInt(await networkHelpers.time.latest()) < pool.params.start) {
+    await networkHelpers.time.increaseTo(pool.params.start + 3_600n);
+  }
 
   // Both nodes staked at their role's minimum, with fresh signer keys.
   const params = await staking.params();
@@ -160,6 +168,7 @@ export async function deploySystem(url: string): Promise<System> {
       });
     },
     deployBlock,
+    deploymentDir: dir,
     close: async () => {
       provider.destroy();
       await connection.close();

@@ -4,19 +4,24 @@
  * verifies against the chain with `opg receipt verify`; a relayer killed with SIGKILL at random
  * points loses nothing and anchors nothing twice; a lying GPU node is caught and slashed.
  */
-import { writeFile } from "node:fs/promises";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { expect } from "chai";
-import { getBytes, keccak256 } from "ethers";
+import { JsonRpcProvider, NonceManager, getBytes, keccak256 } from "ethers";
 
 import { parseReceiptBundle } from "../../offchain/chain/bundle.js";
 import { verifyReceiptProof } from "../../offchain/chain/merkle.js";
 import { encodeInputs, type InputTensor } from "../../offchain/inference/tensor.js";
+import { runRewardsDemo } from "../../offchain/rewards/demo.js";
+import { epochAt } from "../../offchain/rewards/epochs.js";
+import { resolveSource } from "../../offchain/rewards/source.js";
 import type { HardhatNode } from "../helpers/processes.js";
 import { rpc, run, startHardhatNode } from "../helpers/processes.js";
 import {
   RISK_MLP,
+  account,
   deploySystem,
   getJson,
   postJson,
@@ -318,5 +323,42 @@ describe("e2e: relayer service on a hardhat node", function () {
       system.gpuNode,
     );
     await stopProc(relayer);
+  });
+
+  it("rewards for the epoch of the relayer's anchored usage: computed from the chain, proposed, verified", async () => {
+    // The runs above anchored real usage through the relayer; close that epoch and recompute it.
+    // A provider without ethers' short result cache: the test mines blocks and reads them right away.
+    const provider = new JsonRpcProvider(node.url, undefined, {
+      staticNetwork: true,
+      cacheTimeout: -1,
+    });
+    const source = await resolveSource(provider, { deploymentDir: system.deploymentDir });
+    const latest = await provider.getBlock("latest");
+    const epoch = epochAt(source.config, BigInt(latest!.timestamp));
+    expect(epoch, "the runs happened after the rewards genesis").to.be.greaterThan(0n);
+    const lines: string[] = [];
+    const summary = await runRewardsDemo({
+      source,
+      updater: new NonceManager(account(0).connect(provider)),
+      sender: account(2).connect(provider),
+      contributor: system.adminAddress,
+      chain: {
+        now: async () => BigInt((await provider.getBlock("latest"))!.timestamp),
+        mineAt: async (t) => {
+          await rpc(node.url, "evm_setNextBlockTimestamp", [Number(t)]);
+          await rpc(node.url, "evm_mine");
+        },
+      },
+      log: (line) => lines.push(line),
+      outDir: await mkdtemp(path.join(tmpdir(), "opg-e2e-rewards-")),
+      epoch,
+    });
+    // The relayer's anchored receipts are the usage the rewards were computed from.
+    const anchored = await system.ledger.queryFilter(system.ledger.filters.BatchAnchored(), 0);
+    const receipts = anchored.reduce((sum, log) => sum + Number(log.args.count), 0);
+    expect(lines.join("\n")).to.contain(`usage: ${receipts} receipts`);
+    expect(summary.verified, lines.join("\n")).to.equal(true);
+    expect(summary.claimed).to.be.greaterThan(0n);
+    provider.destroy();
   });
 });
