@@ -5,7 +5,6 @@
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 
-import { ZeroHash } from "ethers";
 import { network } from "hardhat";
 import pino from "pino";
 
@@ -17,6 +16,7 @@ import { Narrator } from "../offchain/demo/narrator.js";
 import type { ChainControl } from "../offchain/demo/vesting.js";
 import { runVestingAudit, runVestingDemo } from "../offchain/demo/vesting.js";
 import { deploySystem } from "../offchain/deploy/system.js";
+import { executeThroughTimelock } from "../offchain/deploy/governance.js";
 import { startExplorer } from "../offchain/explorer/server.js";
 import { InferenceEngine } from "../offchain/inference/engine.js";
 import { resolveSource } from "../offchain/rewards/source.js";
@@ -59,7 +59,6 @@ const system = await deploySystem(ethers, {
   beneficiarySigners: signers,
   log: (m) => n.say(m),
 });
-const timelockDelay = await system.timelock.getMinDelay();
 
 // 2. Vesting: the calendar and the 8.08M tranche to the second.
 await runVestingDemo({ vault: system.vault, token: system.token, plan }, deployer, at(7), chain, n);
@@ -96,17 +95,18 @@ const staked = await stakingDemo(
     attestation: enclave.attestation(Buffer.from("opg-demo-registration-nonce")),
     approveMeasurement: async (m, label) => {
       // Governance is the timelock: schedule, wait out its delay in public, execute.
-      const target = await system.tee.getAddress();
       const data = system.tee.interface.encodeFunctionData("approveMeasurement", [m, label]);
-      const salt = ZeroHash;
-      await (
-        await system.timelock.schedule(target, 0n, data, ZeroHash, salt, timelockDelay)
-      ).wait();
-      n.say(
-        `timelock: approveMeasurement(${m.slice(0, 18)}...) scheduled, executable in ${timelockDelay / 3600n} h`,
+      await executeThroughTimelock(
+        system.timelock,
+        await system.tee.getAddress(),
+        data,
+        async (s) => {
+          n.say(
+            `timelock: approveMeasurement(${m.slice(0, 18)}...) scheduled, executable in ${s / 3600n} h`,
+          );
+          await networkHelpers.time.increase(s);
+        },
       );
-      await networkHelpers.time.increase(timelockDelay);
-      await (await system.timelock.execute(target, 0n, data, ZeroHash, salt)).wait();
     },
   },
   (line) => n.say(line),

@@ -37,10 +37,14 @@ import { ensureDeployed } from "../chain/deploy.js";
 import { readRecord } from "../chain/deployment.js";
 import { DEFAULT_REGISTRATION_TTL, DEFAULT_STAKING_PARAMS } from "../staking/deploy.js";
 import { deployVesting } from "../vesting/deploy.js";
+
+import { executeThroughTimelock } from "./governance.js";
 import type { Plan } from "../vesting/plan.js";
 
 export const LOCAL_CHAIN_IDS = [31337n, 1337n];
 const DAY = 86_400n;
+/** The timelock has no delay yet while the deployment hands over governance. */
+const noWait = async (): Promise<void> => {};
 
 export interface SystemDeployOptions {
   /** deployments/<network> */
@@ -214,10 +218,11 @@ export async function deploySystem(
     if ((await vesting.vault.pendingOwner()) !== timelockAddress) {
       await send(vesting.vault.transferOwnership(timelockAddress));
     }
-    await timelockCall(
+    await executeThroughTimelock(
       timelock,
       await vesting.vault.getAddress(),
       vesting.vault.interface.encodeFunctionData("acceptOwnership"),
+      noWait,
     );
     log("VestingVault ownership -> OPGTimelock");
   }
@@ -234,10 +239,11 @@ export async function deploySystem(
   }
   const delay = options.timelockDelay ?? 2n * DAY;
   if ((await timelock.getMinDelay()) !== delay) {
-    await timelockCall(
+    await executeThroughTimelock(
       timelock,
       timelockAddress,
       timelock.interface.encodeFunctionData("updateDelay", [delay]),
+      noWait,
     );
     log(`OPGTimelock delay set to ${delay} s: every governance change now waits that long`);
   }
@@ -284,16 +290,6 @@ async function grant(
   if (await contract.hasRole(role, account)) return;
   await send(contract.grantRole(role, account));
   log(label);
-}
-
-/** Schedules and executes one call through the timelock (it must still have no delay). */
-async function timelockCall(timelock: OPGTimelock, target: string, data: string): Promise<void> {
-  const salt = keccakId(`opg-deploy:${target}:${data}`);
-  const id = await timelock.hashOperation(target, 0n, data, ZeroHash, salt);
-  if (await timelock.isOperationDone(id)) return;
-  if (!(await timelock.isOperation(id)))
-    await send(timelock.schedule(target, 0n, data, ZeroHash, salt, 0n));
-  await send(timelock.execute(target, 0n, data, ZeroHash, salt));
 }
 
 /**

@@ -12,11 +12,12 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { HDNodeWallet, JsonRpcProvider, NonceManager, Wallet, ZeroHash, id } from "ethers";
+import { HDNodeWallet, JsonRpcProvider, NonceManager, Wallet, id } from "ethers";
 import { network } from "hardhat";
 
 import { readRecord } from "../../offchain/chain/deployment.js";
 import { deploySystem as deployProtocol } from "../../offchain/deploy/system.js";
+import { executeThroughTimelock } from "../../offchain/deploy/governance.js";
 import * as actions from "../../offchain/staking/actions.js";
 import { measurementFromPcrs } from "../../offchain/staking/units.js";
 import { devPcrs } from "../../offchain/tee/devAttestation.js";
@@ -130,11 +131,9 @@ export async function deploySystem(url: string): Promise<System> {
   // The enclave image's measurement, approved by governance (through the timelock and its delay).
   const measurement = devMeasurement();
   const data = tee.interface.encodeFunctionData("approveMeasurement", [measurement, "dev"]);
-  const target = await tee.getAddress();
-  const delay = await timelock.getMinDelay();
-  await (await timelock.schedule(target, 0n, data, ZeroHash, id(data), delay)).wait();
-  await networkHelpers.time.increase(delay);
-  await (await timelock.execute(target, 0n, data, ZeroHash, id(data))).wait();
+  await executeThroughTimelock(timelock, await tee.getAddress(), data, (s) =>
+    networkHelpers.time.increase(s).then(() => undefined),
+  );
 
   for (const m of [RISK_MLP, SEQ_CNN]) {
     await (

@@ -8,7 +8,6 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { ZeroHash } from "ethers";
 import { network } from "hardhat";
 import pino from "pino";
 
@@ -19,6 +18,7 @@ import { Narrator } from "../../offchain/demo/narrator.js";
 import type { ChainControl } from "../../offchain/demo/vesting.js";
 import { runVestingDemo } from "../../offchain/demo/vesting.js";
 import { deploySystem } from "../../offchain/deploy/system.js";
+import { executeThroughTimelock } from "../../offchain/deploy/governance.js";
 import type { System } from "../../offchain/deploy/system.js";
 import type { Eip1193Provider } from "../../offchain/explorer/server.js";
 import { InferenceEngine } from "../../offchain/inference/engine.js";
@@ -69,7 +69,6 @@ export async function seedDemoChain(): Promise<SeededChain> {
     planFile: PLAN_FILE,
     beneficiarySigners: signers,
   });
-  const timelockDelay = await system.timelock.getMinDelay();
   await runVestingDemo({ vault: system.vault, token: system.token, plan }, at(0), at(7), chain, n);
 
   const { chainId } = await ethers.provider.getNetwork();
@@ -99,13 +98,10 @@ export async function seedDemoChain(): Promise<SeededChain> {
       enclaveKey: enclave.address,
       attestation: enclave.attestation(Buffer.from("opg-explorer-registration-nonce")),
       approveMeasurement: async (m, label) => {
-        const target = await system.tee.getAddress();
         const data = system.tee.interface.encodeFunctionData("approveMeasurement", [m, label]);
-        await (
-          await system.timelock.schedule(target, 0n, data, ZeroHash, ZeroHash, timelockDelay)
-        ).wait();
-        await networkHelpers.time.increase(timelockDelay);
-        await (await system.timelock.execute(target, 0n, data, ZeroHash, ZeroHash)).wait();
+        await executeThroughTimelock(system.timelock, await system.tee.getAddress(), data, (s) =>
+          networkHelpers.time.increase(s).then(() => undefined),
+        );
       },
     },
     () => undefined,

@@ -22,6 +22,7 @@ import path from "node:path";
 
 import { ledgerDomain } from "../../../offchain/chain/eip712.js";
 import { deploySystem } from "../../../offchain/deploy/system.js";
+import { executeThroughTimelock } from "../../../offchain/deploy/governance.js";
 import { loadPlan } from "../../../offchain/vesting/plan.js";
 import type { Receipt } from "../../../offchain/chain/eip712.js";
 import { buildReceiptBatch } from "../../../offchain/chain/merkle.js";
@@ -90,12 +91,9 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
   ).wait();
   const measurement = h("bench enclave image");
   const data = tee.interface.encodeFunctionData("approveMeasurement", [measurement, "bench"]);
-  const delay = await timelock.getMinDelay();
-  await (
-    await timelock.schedule(await tee.getAddress(), 0n, data, ZeroHash, ZeroHash, delay)
-  ).wait();
-  await networkHelpers.time.increase(delay);
-  await (await timelock.execute(await tee.getAddress(), 0n, data, ZeroHash, ZeroHash)).wait();
+  await executeThroughTimelock(timelock, await tee.getAddress(), data, (s) =>
+    networkHelpers.time.increase(s).then(() => undefined),
+  );
   await (
     await tee.connect(teeSigner).registerEnclave(teeNode, enclave.address, measurement, "0x01")
   ).wait();

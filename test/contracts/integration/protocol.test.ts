@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { expect } from "chai";
-import { Wallet, ZeroHash, id } from "ethers";
+import { Wallet, id } from "ethers";
 import { network } from "hardhat";
 
 import type { Receipt } from "../../../offchain/chain/eip712.js";
@@ -16,6 +16,7 @@ import { ledgerDomain, receiptStructHash } from "../../../offchain/chain/eip712.
 import { buildReceiptBatch } from "../../../offchain/chain/merkle.js";
 import { signBatch, signReceipt, signVerdict } from "../../../offchain/chain/receipts.js";
 import { deploySystem } from "../../../offchain/deploy/system.js";
+import { executeThroughTimelock } from "../../../offchain/deploy/governance.js";
 import * as actions from "../../../offchain/staking/actions.js";
 import { loadPlan } from "../../../offchain/vesting/plan.js";
 
@@ -47,13 +48,10 @@ describe("integration: InferenceLedger with NodeStaking and TeeRegistry", functi
       beneficiarySigners: signers,
     });
     const { token, staking, tee, ledger, timelock } = system;
-    const delay = await timelock.getMinDelay();
-    const governance = async (target: string, data: string) => {
-      const salt = id(data);
-      await (await timelock.schedule(target, 0n, data, ZeroHash, salt, delay)).wait();
-      await networkHelpers.time.increase(delay);
-      await (await timelock.execute(target, 0n, data, ZeroHash, salt)).wait();
-    };
+    const governance = (target: string, data: string) =>
+      executeThroughTimelock(timelock, target, data, (s) =>
+        networkHelpers.time.increase(s).then(() => undefined),
+      );
 
     const params = await staking.params();
     const gpuSigner = Wallet.createRandom().connect(ethers.provider);
