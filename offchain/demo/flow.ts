@@ -1,0 +1,196 @@
+/**
+ * The end-to-end flow of DESIGN.md on one chain, step by step: deploy the protocol and hand governance
+ * to the timelock; the vesting calendar and the 8.08M tranche; two operators stake a GPU node and a
+ * TEE node and the enclave registers; inference is anchored, verified and a lie slashed; the rewards
+ * epoch closes. `npm run demo` narrates it; the explorer's browser tests seed their chain with it.
+ */
+import { rm } from "node:fs/promises";
+import path from "node:path";
+
+import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
+import type { NetworkHelpers } from "@nomicfoundation/hardhat-network-helpers/types";
+import pino from "pino";
+
+import { ledgerDomain } from "../chain/eip712.js";
+import { executeThroughTimelock } from "../deploy/governance.js";
+import type { System } from "../deploy/system.js";
+import { deploySystem } from "../deploy/system.js";
+import { InferenceEngine } from "../inference/engine.js";
+import type { RewardsSource } from "../rewards/chain.js";
+import { runRewardsDemo } from "../rewards/demo.js";
+import { epochAt } from "../rewards/epochs.js";
+import { resolveSource } from "../rewards/source.js";
+import type { DemoResult as StakingDemoResult } from "../staking/demo.js";
+import { stakingDemo } from "../staking/demo.js";
+import { measurementFromPcrs } from "../staking/units.js";
+import { DevAttestor } from "../tee/devAttestation.js";
+import { Enclave } from "../tee/enclave.js";
+import type { Plan } from "../vesting/plan.js";
+import { loadPlan } from "../vesting/plan.js";
+
+import type { AnchoringDemoResult } from "./anchoring.js";
+import { runAnchoringDemo } from "./anchoring.js";
+import type { Narrator } from "./narrator.js";
+import type { ChainControl } from "./vesting.js";
+import { runVestingDemo } from "./vesting.js";
+
+export const DEMO_PLAN_FILE = path.join("deployments", "localhost", "vesting-plan.json");
+
+export interface DemoFlowOptions {
+  /** Repository root (plan file, models). */
+  root: string;
+  /** Where the deployment record goes (emptied first: the chain is new). */
+  deploymentDir: string;
+  /** Where the rewards step writes its reward table and proofs. */
+  rewardsOutDir: string;
+  n: Narrator;
+  /** The GPU node's execution provider: "auto" (cuda when present) or "cpu". */
+  gpuProvider: "auto" | "cpu";
+}
+
+export interface DemoFlowResult {
+  plan: Plan;
+  system: System;
+  staked: StakingDemoResult;
+  anchored: AnchoringDemoResult;
+  rewardsSource: RewardsSource;
+  rewardsEpoch: bigint;
+  /** Earned rewards in the epoch and claimed them. */
+  contributor: string;
+  /** Earned rewards in the epoch and has not claimed them. */
+  unclaimed: string;
+}
+
+export async function runDemoFlow(
+  connection: { ethers: HardhatEthers; networkHelpers: NetworkHelpers },
+  options: DemoFlowOptions,
+): Promise<DemoFlowResult> {
+  const { ethers, networkHelpers } = connection;
+  const { root, n } = options;
+  const dir = options.deploymentDir;
+  const signers = await ethers.getSigners();
+  const at = (i: number) => signers[i]!;
+  const chain: ChainControl = {
+    now: async () => BigInt(await networkHelpers.time.latest()),
+    mineAt: async (t) => networkHelpers.time.increaseTo(t),
+    nextBlockAt: async (t) => networkHelpers.time.setNextBlockTimestamp(t),
+  };
+
+  // 1. Deploy everything, seal the plan, hand governance to the timelock.
+  n.section(
+    "Deploy the protocol; create and seal the published vesting plan; governance to the timelock",
+  );
+  const plan = await loadPlan(path.join(root, DEMO_PLAN_FILE));
+  await rm(dir, { recursive: true, force: true });
+  const system = await deploySystem(ethers, {
+    dir,
+    network: "default",
+    plan,
+    planFile: DEMO_PLAN_FILE,
+    beneficiarySigners: signers,
+    log: (m) => n.say(m),
+  });
+
+  // 2. Vesting: the calendar and the 8.08M tranche to the second.
+  await runVestingDemo({ vault: system.vault, token: system.token, plan }, at(0), at(7), chain, n);
+
+  // 3. Staking: two operators, a GPU node and a TEE node; the enclave registers with its attestation.
+  n.section(
+    "Operators stake a GPU node and a TEE node; the enclave registers with its attestation",
+  );
+  const { chainId } = await ethers.provider.getNetwork();
+  const domain = ledgerDomain(chainId, await system.ledger.getAddress());
+  const attestor = new DevAttestor({
+    now: () => new Date(Number(BigInt(Date.now()) / 1000n) * 1000),
+  });
+  // The GPU node's engine and the enclave's own (always cpu); quiet logs.
+  const quiet = pino({ level: "warn" }, pino.destination(2));
+  const engine = new InferenceEngine({ config: { provider: options.gpuProvider }, logger: quiet });
+  const enclaveEngine = new InferenceEngine({ config: { provider: "cpu" }, logger: quiet });
+  await enclaveEngine.loadModelsDir(path.join(root, "models"));
+  const enclave = new Enclave({
+    engine: enclaveEngine,
+    attestor,
+    chainId,
+    ledger: domain.verifyingContract,
+  });
+  const pcrs = attestor.measurement();
+  const staked = await stakingDemo(
+    ethers,
+    networkHelpers,
+    {
+      token: system.token,
+      staking: system.staking,
+      tee: system.tee,
+      measurement: measurementFromPcrs([pcrs[0]!, pcrs[1]!, pcrs[2]!]),
+      enclaveKey: enclave.address,
+      attestation: enclave.attestation(Buffer.from("opg-demo-registration-nonce")),
+      approveMeasurement: async (m, label) => {
+        // Governance is the timelock: schedule, wait out its delay in public, execute.
+        const data = system.tee.interface.encodeFunctionData("approveMeasurement", [m, label]);
+        await executeThroughTimelock(
+          system.timelock,
+          await system.tee.getAddress(),
+          data,
+          async (s) => {
+            n.say(
+              `timelock: approveMeasurement(${m.slice(0, 18)}...) scheduled, executable in ${s / 3600n} h`,
+            );
+            await networkHelpers.time.increase(s);
+          },
+        );
+      },
+    },
+    (line) => n.say(line),
+  );
+  n.block(staked.table);
+
+  // 4. Proof anchoring, verification by anyone, and a slash on evidence.
+  const contributor = at(11).address;
+  const anchored = await runAnchoringDemo({
+    system,
+    engine,
+    enclave,
+    domain,
+    gpuNode: staked.gpuNode,
+    gpuSigner: staked.gpuSigner,
+    modelOwner: at(10),
+    contributors: [contributor, at(12).address],
+    relayer: at(13),
+    watcher: at(8),
+    modelsDir: path.join(root, "models"),
+    now: () => chain.now(),
+    n,
+  });
+
+  // 5. The epoch closes: rewards from anchored usage, proposed, accepted after the timelock, claimed, verified.
+  n.section(
+    "The epoch closes: rewards computed from the chain, proposed, accepted, claimed, verified",
+  );
+  const rewardsSource = await resolveSource(ethers.provider, { deploymentDir: dir });
+  const rewardsEpoch = epochAt(rewardsSource.config, anchored.anchoredAt);
+  n.say(
+    `the batch was anchored in rewards epoch ${rewardsEpoch} (${path.join(path.relative(root, dir), "rewards.json")})`,
+  );
+  await runRewardsDemo({
+    source: rewardsSource,
+    updater: at(0),
+    sender: at(9),
+    contributor,
+    chain,
+    log: (line) => n.say(line),
+    outDir: options.rewardsOutDir,
+    epoch: rewardsEpoch,
+  });
+
+  return {
+    plan,
+    system,
+    staked,
+    anchored,
+    rewardsSource,
+    rewardsEpoch,
+    contributor,
+    unclaimed: at(12).address,
+  };
+}
