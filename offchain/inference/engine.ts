@@ -90,6 +90,7 @@ export class InferenceEngine {
   private readonly models = new Map<string, LoadedModel>();
   private readonly limiter: Semaphore;
   private readonly log: Logger;
+  private hashed: { provider: ProviderName; hash: string } | null = null;
 
   constructor(options: EngineOptions = {}) {
     this.config = parseEngineConfig(options.config ?? {});
@@ -114,8 +115,12 @@ export class InferenceEngine {
     return execConfig(this.config, this.providerName);
   }
 
+  /** Hashed once per provider (it goes into every receipt; hashing costs ~20 µs in JavaScript). */
   get execConfigHash(): string {
-    return execConfigHash(this.execConfig);
+    if (this.hashed?.provider !== this.providerName) {
+      this.hashed = { provider: this.providerName, hash: execConfigHash(this.execConfig) };
+    }
+    return this.hashed.hash;
   }
 
   /** Loads models/<name>/ (manifest.json + the ONNX file it names); returns the loaded model. */

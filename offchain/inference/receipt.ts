@@ -24,10 +24,22 @@ export function receiptFor(
     modelId: result.modelId,
     inputHash: result.inputHash,
     outputHash: result.outputHash,
-    node: getAddress(fields.node),
+    node: checksumOf(fields.node),
     execConfigHash: result.execConfigHash,
     timestamp: fields.timestamp,
   };
+}
+
+/** getAddress, remembered: a relayer names the same node in every receipt. */
+const checksums = new Map<string, string>();
+function checksumOf(address: string): string {
+  let known = checksums.get(address);
+  if (known === undefined) {
+    known = getAddress(address);
+    if (checksums.size >= 1024) checksums.clear();
+    checksums.set(address, known);
+  }
+  return known;
 }
 
 /** The node signer's EIP-712 signature over the receipt in the ledger's domain. */

@@ -3,7 +3,7 @@
  * encoding that inputHash and outputHash are taken over (docs/inference-tee.md, "Canonical
  * encoding"), and the tolerance comparison an enclave uses to judge a re-execution.
  */
-import { keccak256 } from "ethers";
+import { keccak256 as keccakBytes } from "../../native/index.js";
 
 import { InferenceInputError, InferenceOutputError } from "./errors.js";
 import type { InputDtype, ModelManifest, TensorSpec } from "./manifest.js";
@@ -271,12 +271,17 @@ export function encodeOutputs(tensors: readonly QuantisedTensor[]): Buffer {
   return Buffer.concat(parts);
 }
 
+/** keccak-256 (native/, on every request twice) as 0x-prefixed lowercase hex. */
+function keccakHex(bytes: Uint8Array): string {
+  return `0x${Buffer.from(keccakBytes(bytes)).toString("hex")}`;
+}
+
 export function inputHash(tensors: readonly InputTensor[]): string {
-  return keccak256(encodeInputs(tensors));
+  return keccakHex(encodeInputs(tensors));
 }
 
 export function outputHash(tensors: readonly QuantisedTensor[]): string {
-  return keccak256(encodeOutputs(tensors));
+  return keccakHex(encodeOutputs(tensors));
 }
 
 // ---------------------------------------------------------------- JSON forms of quantised outputs

@@ -5,7 +5,9 @@
 import { hexlify, randomBytes, type Wallet } from "ethers";
 import type { Logger } from "pino";
 
+import { DigestSigner } from "../chain/ecdsa.js";
 import type { LedgerDomain } from "../chain/eip712.js";
+import { LedgerHasher } from "../chain/hasher.js";
 import type { InferenceEngine } from "../inference/engine.js";
 import { receiptFor } from "../inference/receipt.js";
 import {
@@ -16,7 +18,6 @@ import {
   type TensorJson,
 } from "../inference/tensor.js";
 import type { NotSelected, SignedVerdict } from "../tee/enclave.js";
-import { ReceiptHasher } from "./digest.js";
 import type { RelayerMetrics } from "./metrics.js";
 import type { JobRecord, JobSource } from "./store.js";
 
@@ -67,14 +68,16 @@ function corrupt(outputs: QuantisedTensor[]): QuantisedTensor[] {
 }
 
 export class InferencePipeline {
-  private readonly hasher: ReceiptHasher;
+  private readonly hasher: LedgerHasher;
+  private readonly signer: DigestSigner;
 
   constructor(private readonly options: PipelineOptions) {
-    this.hasher = new ReceiptHasher(options.domain);
+    this.hasher = new LedgerHasher(options.domain);
+    this.signer = new DigestSigner(options.nodeSigner.signingKey);
   }
 
   async execute(job: InferenceJob): Promise<JobRecord> {
-    const { engine, nodeSigner, metrics } = this.options;
+    const { engine, metrics } = this.options;
     let result;
     try {
       result = await engine.run(job.modelId, job.inputs);
@@ -96,7 +99,7 @@ export class InferencePipeline {
         timestamp: BigInt(Math.floor(Date.now() / 1000)),
       },
     );
-    const nodeSignature = nodeSigner.signingKey.sign(this.hasher.digest(receipt)).serialized;
+    const nodeSignature = this.signer.sign(this.hasher.receiptDigest(receipt));
     const outputsJson = outputsToJson(outputs);
     let check: SignedVerdict | NotSelected;
     try {

@@ -23,17 +23,16 @@ import {
 } from "ethers";
 
 import { BaseError, InputError, VerificationError } from "../common/errors.js";
+import { DigestSigner } from "../chain/ecdsa.js";
 import {
   batchDigest,
   ledgerDomain,
-  receiptDigest,
-  receiptStructHash,
-  verdictDigest,
   type Batch,
   type LedgerDomain,
   type Receipt,
   type Verdict,
 } from "../chain/eip712.js";
+import { LedgerHasher } from "../chain/hasher.js";
 import type { InferenceEngine } from "../inference/engine.js";
 import {
   compareOutputs,
@@ -45,7 +44,7 @@ import {
 } from "../inference/tensor.js";
 import type { AttestationRequest } from "./devAttestation.js";
 import { isSelected, sampleThreshold } from "./sampling.js";
-import type { BatchRequest } from "./schemas.js";
+import { parseWith, verifyRequestSchema, type BatchRequest } from "./schemas.js";
 
 /** Issues attestation documents (DevAttestor here; the Nitro NSM device inside a real enclave). */
 export interface Attestor {
@@ -78,6 +77,17 @@ export interface SignedVerdict {
   maxDiff: string | null;
   where: string | null;
 }
+
+/** One answer of `verifyMany`: the verdict, or the error that request alone would have answered. */
+export type VerifyOutcome =
+  | { ok: true; result: SignedVerdict | NotSelected }
+  | {
+      ok: false;
+      status: number;
+      error: string;
+      message: string;
+      details: Record<string, unknown>;
+    };
 
 export interface NotSelected {
   selected: false;
@@ -132,6 +142,8 @@ export function readBinding(
 export class Enclave {
   readonly domain: LedgerDomain;
   readonly #wallet: Wallet;
+  readonly #signer: DigestSigner;
+  readonly #hasher: LedgerHasher;
   readonly #secret: Uint8Array;
   readonly #signedBatches = new Map<bigint, SignedBatch>();
   readonly #engine: InferenceEngine;
@@ -147,6 +159,8 @@ export class Enclave {
     this.#attestor = options.attestor;
     this.domain = ledgerDomain(options.chainId, getAddress(options.ledger));
     this.#wallet = new Wallet(hexlify(randomBytes(32)));
+    this.#signer = new DigestSigner(this.#wallet.signingKey);
+    this.#hasher = new LedgerHasher(this.domain);
     this.#secret = randomBytes(32);
   }
 
@@ -184,7 +198,7 @@ export class Enclave {
 
   /** Whether this enclave re-executes the receipt at `rate` (see sampling.ts). */
   isSelected(receipt: Receipt, rate: number): boolean {
-    return isSelected(this.#secret, receiptDigest(this.domain, receipt), rate);
+    return isSelected(this.#secret, this.#hasher.receiptDigest(receipt), rate);
   }
 
   /**
@@ -203,7 +217,7 @@ export class Enclave {
     if (request.sampleRate !== undefined) {
       sampleThreshold(request.sampleRate);
       if (!this.isSelected(receipt, request.sampleRate))
-        return { selected: false, receiptDigest: receiptDigest(this.domain, receipt) };
+        return { selected: false, receiptDigest: this.#hasher.receiptDigest(receipt) };
     }
     const model = this.#engine.get(receipt.modelId);
     const tensors = validateInputs(model.manifest, request.inputs);
@@ -238,20 +252,45 @@ export class Enclave {
     // Agreeing endorses the GPU node's output (the hash InferenceLedger rebuilds the verdict with);
     // disagreeing names the output the enclave computed, which is the evidence.
     const verdict: Verdict = {
-      receiptHash: receiptStructHash(receipt),
+      receiptHash: this.#hasher.receiptStructHash(receipt),
       agree,
       outputHash: agree ? receipt.outputHash.toLowerCase() : result.outputHash,
     };
-    const digest = verdictDigest(this.domain, verdict);
+    const digest = this.#hasher.verdictDigest(verdict);
     return {
       selected: true,
       verdict,
       digest,
-      signature: this.#wallet.signingKey.sign(digest).serialized,
+      signature: this.#signer.sign(digest),
       enclave: this.address,
       maxDiff,
       where,
     };
+  }
+
+  /**
+   * `verify` for many receipts at once (one HTTP round trip from the relayer for all the receipts it
+   * holds at that moment). Each request is judged on its own: a bad one answers its own error and
+   * does not affect the others.
+   */
+  async verifyMany(requests: unknown[]): Promise<VerifyOutcome[]> {
+    return Promise.all(
+      requests.map(async (raw, index): Promise<VerifyOutcome> => {
+        try {
+          const request = parseWith(verifyRequestSchema, raw, `verify request ${index}`);
+          return { ok: true, result: await this.verify(request) };
+        } catch (error) {
+          if (!(error instanceof BaseError)) throw error;
+          return {
+            ok: false,
+            status: error.httpStatus,
+            error: error.name,
+            message: error.message,
+            details: error.details,
+          };
+        }
+      }),
+    );
   }
 
   /** Signs a batch; the same batch again returns the same signature, a different one is refused. */
@@ -282,7 +321,7 @@ export class Enclave {
     const signed: SignedBatch = {
       batch,
       digest,
-      signature: this.#wallet.signingKey.sign(digest).serialized,
+      signature: this.#signer.sign(digest),
     };
     this.#signedBatches.set(batch.sequence, signed);
     return signed;

@@ -7,8 +7,7 @@
  * leave the enclave, and receiptDigest only exists once the GPU node has signed, so the node
  * cannot know in advance which receipts will be checked.
  */
-import { concat, keccak256 } from "ethers";
-
+import { keccak256 } from "../../native/index.js";
 import { InputError } from "../common/errors.js";
 
 const TWO_53 = 2 ** 53;
@@ -38,5 +37,8 @@ export function isSelected(
       details: { receiptDigest },
     });
   }
-  return BigInt(keccak256(concat([enclaveSecret, receiptDigest]))) < sampleThreshold(rate);
+  const hash = keccak256(
+    Buffer.concat([enclaveSecret, Buffer.from(receiptDigest.slice(2), "hex")]),
+  );
+  return BigInt(`0x${Buffer.from(hash).toString("hex")}`) < sampleThreshold(rate);
 }
