@@ -1,20 +1,42 @@
 /**
- * The pipeline's enclave check over one pool of keep-alive HTTP connections (node:http), one call per
- * receipt. Same answers and checks as EnclaveClient#verify (offchain/tee/client.ts), which uses
- * fetch: profiling the relayer under the benchmark showed fetch's per-request cost (undici, web
- * streams, a chunked body write) at ~20 % of the service's CPU; a plain request with one
- * Content-Length body on a reused socket costs a fraction of that.
+ * The pipeline's enclave check: every receipt the pipeline hands over in one event-loop turn goes to
+ * the enclave in one POST /verify-batch over a pool of keep-alive HTTP connections (node:http).
+ * Same answers and checks as EnclaveClient#verify (offchain/tee/client.ts), which sends one receipt
+ * per request with fetch: profiling the relayer under the benchmark put fetch's per-request cost
+ * (undici, web streams) at ~20 % of the service's CPU, and one round trip per receipt at most of
+ * the enclave's; a batch costs one round trip for all the receipts in flight.
+ *
+ * Each verdict is checked here (its digest recomputed, its signature recovered to the enclave
+ * address the caller verified) before the pipeline sees it; one bad answer fails only its receipt.
  */
 import { Agent, request } from "node:http";
 
-import { getAddress, recoverAddress } from "ethers";
+import { getAddress } from "ethers";
 
 import { VerificationError } from "../common/errors.js";
-import { verdictDigest, type LedgerDomain, type Receipt } from "../chain/eip712.js";
+import { recoverSigner } from "../chain/ecdsa.js";
+import type { LedgerDomain, Receipt } from "../chain/eip712.js";
+import { LedgerHasher } from "../chain/hasher.js";
 import type { QuantisedTensorJson, TensorJson } from "../inference/tensor.js";
 import { EnclaveRequestError } from "../tee/client.js";
-import type { NotSelected, SignedVerdict } from "../tee/enclave.js";
+import type { NotSelected, SignedVerdict, VerifyOutcome } from "../tee/enclave.js";
 import type { EnclaveVerifier } from "./pipeline.js";
+
+type VerifyBody = {
+  receipt: Receipt;
+  inputs: Record<string, TensorJson>;
+  outputs?: QuantisedTensorJson[];
+  sampleRate?: number;
+};
+
+/** Under the enclave server's 4 MiB body limit, with room to spare. */
+const MAX_PAYLOAD_BYTES = 3 * 1024 * 1024;
+
+interface Waiting {
+  body: VerifyBody;
+  resolve: (v: SignedVerdict | NotSelected) => void;
+  reject: (e: unknown) => void;
+}
 
 function bigintReplacer(_key: string, value: unknown): unknown {
   return typeof value === "bigint" ? value.toString() : value;
@@ -26,29 +48,97 @@ export class KeepAliveEnclaveVerifier implements EnclaveVerifier {
   private readonly agent: Agent;
   private readonly target: URL;
   private readonly expected: string;
+  private readonly hasher: LedgerHasher;
+  private queue: Waiting[] = [];
+  private scheduled = false;
 
   constructor(
     url: string,
     /** The enclave address the caller has verified (attestation + registry). */
     readonly enclave: string,
-    private readonly domain: LedgerDomain,
-    maxSockets = 64,
+    domain: LedgerDomain,
+    private readonly maxBatch = 256,
+    maxSockets = 16,
   ) {
-    this.target = new URL("/verify", url);
+    this.target = new URL("/verify-batch", url);
     this.expected = getAddress(enclave);
+    this.hasher = new LedgerHasher(domain);
     this.agent = new Agent({ keepAlive: true, maxSockets });
   }
 
-  async verify(body: {
-    receipt: Receipt;
-    inputs: Record<string, TensorJson>;
-    outputs?: QuantisedTensorJson[];
-    sampleRate?: number;
-  }): Promise<SignedVerdict | NotSelected> {
-    const json = (await this.post(body)) as unknown as SignedVerdict | NotSelected;
+  /** Resolves with the enclave's checked answer for this receipt (sent with the others of this turn). */
+  verify(body: VerifyBody): Promise<SignedVerdict | NotSelected> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ body, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    while (this.queue.length > 0) void this.sendBatch(this.queue.splice(0, this.maxBatch));
+  }
+
+  private async sendBatch(batch: Waiting[]): Promise<void> {
+    const payload = Buffer.from(
+      JSON.stringify({ requests: batch.map((w) => w.body) }, bigintReplacer),
+    );
+    if (payload.length > MAX_PAYLOAD_BYTES && batch.length > 1) {
+      // Large inputs: halves until each request body fits the enclave's limit.
+      const half = Math.ceil(batch.length / 2);
+      await Promise.all([this.sendBatch(batch.slice(0, half)), this.sendBatch(batch.slice(half))]);
+      return;
+    }
+    let results: unknown;
+    try {
+      const json = await this.post(payload);
+      results = json.results;
+    } catch (error) {
+      for (const w of batch) w.reject(error);
+      return;
+    }
+    if (!Array.isArray(results) || results.length !== batch.length) {
+      const error = new EnclaveRequestError(
+        "enclave answered a verify batch with the wrong number of results",
+        {
+          details: {
+            requests: batch.length,
+            results: Array.isArray(results) ? results.length : typeof results,
+          },
+        },
+      );
+      for (const w of batch) w.reject(error);
+      return;
+    }
+    batch.forEach((w, i) => {
+      try {
+        w.resolve(this.check(results[i] as VerifyOutcome));
+      } catch (error) {
+        w.reject(error);
+      }
+    });
+  }
+
+  private check(outcome: VerifyOutcome): SignedVerdict | NotSelected {
+    if (!outcome.ok) {
+      throw new EnclaveRequestError(
+        `enclave answered ${outcome.status} to a verify request: ${outcome.message}`,
+        {
+          details: {
+            status: outcome.status,
+            error: outcome.error,
+            enclaveDetails: outcome.details,
+          },
+        },
+      );
+    }
+    const json = outcome.result;
     if (!json.selected) return json;
-    const digest = verdictDigest(this.domain, json.verdict);
-    if (digest !== json.digest || recoverAddress(digest, json.signature) !== this.expected) {
+    const digest = this.hasher.verdictDigest(json.verdict);
+    if (digest !== json.digest || recoverSigner(digest, json.signature) !== this.expected) {
       throw new VerificationError("verdict is not signed by the expected enclave", {
         details: { expected: this.expected, digest },
       });
@@ -61,13 +151,12 @@ export class KeepAliveEnclaveVerifier implements EnclaveVerifier {
     this.agent.destroy();
   }
 
-  private async post(body: unknown): Promise<Record<string, unknown>> {
-    const payload = Buffer.from(JSON.stringify(body, bigintReplacer));
+  private async post(payload: Buffer): Promise<Record<string, unknown>> {
     try {
       return await this.send(payload);
     } catch (error) {
       // A kept-alive socket the enclave closed just as we reused it: the request never reached it
-      // (and /verify is deterministic anyway), so it is sent once more on a fresh connection.
+      // (and verifying is deterministic anyway), so it is sent once more on a fresh connection.
       if (error instanceof StaleSocketError) return await this.send(payload);
       throw error;
     }
@@ -97,7 +186,7 @@ export class KeepAliveEnclaveVerifier implements EnclaveVerifier {
             if (status < 200 || status >= 300) {
               reject(
                 new EnclaveRequestError(
-                  `enclave answered ${status} to POST /verify: ${typeof json.message === "string" ? json.message : ""}`,
+                  `enclave answered ${status} to POST /verify-batch: ${typeof json.message === "string" ? json.message : ""}`,
                   { details: { status, error: json.error, enclaveDetails: json.details } },
                 ),
               );
@@ -114,7 +203,7 @@ export class KeepAliveEnclaveVerifier implements EnclaveVerifier {
         }
         reject(
           new EnclaveRequestError(`enclave at ${this.target.origin} is unreachable`, {
-            details: { path: "/verify" },
+            details: { path: "/verify-batch" },
             cause,
           }),
         );

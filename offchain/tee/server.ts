@@ -5,6 +5,9 @@
  *   GET  /attestation?nonce=<hex>  -> { document (base64), enclave, publicKey, userData }
  *   GET  /info                     -> { enclave, chainId, ledger, models, devRootPem? }
  *   POST /verify      { receipt, inputs, outputs?, sampleRate? } -> signed verdict | { selected: false }
+ *   POST /verify-batch { requests: [verify request, ...] } (1..MAX_VERIFY_BATCH)
+ *                      -> { results: [{ ok: true, result } | { ok: false, status, error, message, details }] }
+ *                      in the same order; a bad request answers its own error, the others still count
  *   POST /sign-batch  { sequence, root, count, reexecuted, usageHash } -> { batch, digest, signature }
  *
  * Errors answer { error, message, details } with the error's HTTP status (400 bad input,
@@ -21,6 +24,8 @@ import type { Enclave } from "./enclave.js";
 import { batchRequestSchema, parseWith, verifyRequestSchema } from "./schemas.js";
 
 const MAX_BODY = 4 * 1024 * 1024;
+/** Most requests in one POST /verify-batch. */
+export const MAX_VERIFY_BATCH = 1024;
 
 export interface EnclaveServerOptions {
   enclave: Enclave;
@@ -102,6 +107,43 @@ export function createEnclaveServer(options: EnclaveServerOptions): Server {
           "verify",
         );
         return send(res, 200, result);
+      }
+      case "POST /verify-batch": {
+        const body = (await readJson(req)) as { requests?: unknown } | null;
+        const requests = body?.requests;
+        if (
+          !Array.isArray(requests) ||
+          requests.length === 0 ||
+          requests.length > MAX_VERIFY_BATCH ||
+          Object.keys(body ?? {}).length !== 1
+        ) {
+          throw new InputError(
+            `verify-batch body must be { requests: [...] } with 1..${MAX_VERIFY_BATCH} requests`,
+            {
+              details: {
+                requests: Array.isArray(requests) ? requests.length : typeof requests,
+                keys: Object.keys(body ?? {}),
+              },
+            },
+          );
+        }
+        const results = await enclave.verifyMany(requests);
+        const failed = results.filter((r) => !r.ok).length;
+        const disagreed = results.filter(
+          (r) => r.ok && r.result.selected && !r.result.verdict.agree,
+        ).length;
+        if (failed > 0 || disagreed > 0) {
+          logger.warn(
+            { at: "EnclaveServer#verifyBatch", requests: results.length, failed, disagreed },
+            "verify batch with failures or disagreements",
+          );
+        } else {
+          logger.debug(
+            { at: "EnclaveServer#verifyBatch", requests: results.length },
+            "verify batch",
+          );
+        }
+        return send(res, 200, { results });
       }
       case "POST /sign-batch": {
         const body = parseWith(batchRequestSchema, await readJson(req), "batch");

@@ -17,7 +17,8 @@ import { EnclaveClient, EnclaveRequestError } from "../../../offchain/tee/client
 import { verifyAttestation } from "../../../offchain/tee/attestation.js";
 import { DevAttestor } from "../../../offchain/tee/devAttestation.js";
 import { Enclave, readBinding } from "../../../offchain/tee/enclave.js";
-import { createEnclaveServer, listen } from "../../../offchain/tee/server.js";
+import { MAX_VERIFY_BATCH, createEnclaveServer, listen } from "../../../offchain/tee/server.js";
+import { KeepAliveEnclaveVerifier } from "../../../offchain/relayer/enclave-http.js";
 import { MODELS_DIR } from "../../../scripts/models/generate.js";
 import { sampleInputs } from "../inference/reference.js";
 
@@ -256,6 +257,128 @@ describe("enclave HTTP API", () => {
         () => expect.fail("expected EnclaveRequestError"),
         (e: unknown) => expect((e as Error).message).to.contain("is unreachable"),
       );
+    });
+  });
+
+  describe("POST /verify-batch and the relayer's KeepAliveEnclaveVerifier", () => {
+    async function honest(seed: number) {
+      const inputs = { signal: { dims: [1, 1, 32], data: sampleInputs(seed, 32) } };
+      const result = await engine.run(cnn.modelId, inputs);
+      const receipt = receiptFor(result, {
+        requestId: keccak256(toBeHex(seed, 32)),
+        node: NODE,
+        timestamp: 1_770_000_000n,
+      });
+      return { receipt, inputs, outputs: outputsToJson(result.outputs) };
+    }
+
+    it("answers each request in order, a bad one with its own error and the rest still judged", async () => {
+      const good = await honest(31);
+      const other = await honest(32);
+      const mismatched = { ...other, receipt: { ...other.receipt, inputHash: keccak256("0x77") } };
+      const { status, json } = await call("POST", "/verify-batch", {
+        requests: [good, { receipt: { requestId: "0x12" }, inputs: {} }, mismatched, other],
+      });
+      expect(status).to.equal(200);
+      const results = json.results as Array<Record<string, unknown>>;
+      expect(results.map((r) => r.ok)).to.deep.equal([true, false, false, true]);
+      const first = results[0]!.result as Record<string, unknown>;
+      expect(first.verdict).to.deep.include({ agree: true, outputHash: good.receipt.outputHash });
+      expect(recoverAddress(first.digest as string, first.signature as string)).to.equal(
+        first.enclave,
+      );
+      expect(results[1]).to.include({ status: 400, error: "InputError" });
+      expect(JSON.stringify(results[1]!.details)).to.contain("receipt.requestId");
+      expect(results[2]).to.include({ status: 422, error: "InputMismatchError" });
+      // Same answer as POST /verify for the same request.
+      const single = await call("POST", "/verify", other);
+      expect((results[3]!.result as Record<string, unknown>).signature).to.equal(
+        single.json.signature,
+      );
+    });
+
+    it("answers 400 for an empty, oversized or malformed batch", async () => {
+      for (const body of [{ requests: [] }, { requests: "x" }, {}, { requests: [1], more: 1 }]) {
+        const res = await call("POST", "/verify-batch", body);
+        expect(res.status, JSON.stringify(body)).to.equal(400);
+        expect(res.json.message).to.contain("verify-batch body must be { requests: [...] }");
+      }
+      const tooMany = await call("POST", "/verify-batch", {
+        requests: Array.from({ length: MAX_VERIFY_BATCH + 1 }, () => ({})),
+      });
+      expect(tooMany.status).to.equal(400);
+    });
+
+    it("sends the receipts of one event-loop turn in one request and checks every verdict", async () => {
+      const info = await call("GET", "/info");
+      const enclave = info.json.enclave as string;
+      const domain = ledgerDomain(31337n, LEDGER);
+      let posts = 0;
+      const counting = (req: { url?: string }) => {
+        if (req.url === "/verify-batch") posts++;
+      };
+      server.on("request", counting);
+      const verifier = new KeepAliveEnclaveVerifier(url, enclave, domain);
+      try {
+        const jobs = await Promise.all([33, 34, 35, 36, 37].map(honest));
+        const bad = { ...jobs[4]!, receipt: { ...jobs[4]!.receipt, inputHash: keccak256("0x78") } };
+        const answers = await Promise.allSettled(
+          [...jobs.slice(0, 4), bad].map((j) => verifier.verify(j)),
+        );
+        expect(posts).to.equal(1);
+        expect(answers.map((a) => a.status)).to.deep.equal([
+          "fulfilled",
+          "fulfilled",
+          "fulfilled",
+          "fulfilled",
+          "rejected",
+        ]);
+        const rejected = answers[4] as PromiseRejectedResult;
+        expect(rejected.reason).to.be.instanceOf(EnclaveRequestError);
+        expect((rejected.reason as EnclaveRequestError).message).to.contain(
+          "enclave answered 422 to a verify request",
+        );
+        // Sampled: not selected answers carry no verdict; selected ones are checked as above.
+        const sampled = await verifier.verify({ ...jobs[0]!, sampleRate: 0 });
+        expect(sampled.selected).to.equal(false);
+      } finally {
+        server.off("request", counting);
+        verifier.close();
+      }
+    });
+
+    it("refuses verdicts signed by another key than the attested enclave", async () => {
+      const verifier = new KeepAliveEnclaveVerifier(
+        url,
+        Wallet.createRandom().address,
+        ledgerDomain(31337n, LEDGER),
+      );
+      try {
+        await verifier.verify(await honest(38)).then(
+          () => expect.fail("expected VerificationError"),
+          (e: unknown) => {
+            expect(e).to.be.instanceOf(VerificationError);
+            expect((e as Error).message).to.equal("verdict is not signed by the expected enclave");
+          },
+        );
+      } finally {
+        verifier.close();
+      }
+    });
+
+    it("reports an unreachable enclave for every receipt of the batch", async () => {
+      const verifier = new KeepAliveEnclaveVerifier(
+        "http://127.0.0.1:1",
+        NODE,
+        ledgerDomain(31337n, LEDGER),
+      );
+      const job = await honest(39);
+      const answers = await Promise.allSettled([verifier.verify(job), verifier.verify(job)]);
+      for (const a of answers) {
+        expect(a.status).to.equal("rejected");
+        expect(((a as PromiseRejectedResult).reason as Error).message).to.contain("is unreachable");
+      }
+      verifier.close();
     });
   });
 
