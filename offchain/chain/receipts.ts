@@ -89,7 +89,7 @@ export interface UsageSummary {
   counts: number[];
 }
 
-export function usageSummary(receipts: readonly Receipt[]): UsageSummary {
+export function usageSummary(receipts: readonly Pick<Receipt, "modelId">[]): UsageSummary {
   const counts = new Map<string, number>();
   for (const r of receipts) {
     const id = r.modelId.toLowerCase();

@@ -13,7 +13,7 @@
 import type { Contract, Provider } from "ethers";
 import type { Logger } from "pino";
 
-import { buildTree, type MerkleTree } from "../../native/index.js";
+import { buildTree, buildTreeFromHashes, type MerkleTree } from "../../native/index.js";
 import { RECEIPT_LEAF_TYPES, receiptLeafValues, usageHash } from "../chain/eip712.js";
 import { usageSummary } from "../chain/receipts.js";
 import type { SignedBatch } from "../tee/enclave.js";
@@ -121,11 +121,12 @@ export class Batcher {
     const onChain = await this.chainNext(enclave);
     const sequence = local !== null && local > onChain ? local : onChain;
     const batch = this.o.store.cutBatch(enclave, sequence, this.o.maxSize, (jobs) => {
-      const receipts = jobs.map((j) => j.receipt);
-      const tree = receiptTree(receipts);
-      const usage = usageSummary(receipts);
+      // The leaf hashes were computed when each job was stored: only the inner nodes are hashed
+      // here, while requests wait on the event loop.
+      const root = buildTreeFromHashes(jobs.map((j) => j.leafHash)).root;
+      const usage = usageSummary(jobs);
       return {
-        root: tree.root,
+        root,
         reexecuted: jobs.filter((j) => j.selected).length,
         modelIds: usage.modelIds,
         counts: usage.counts,

@@ -10,6 +10,7 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 
 import type { Receipt, Verdict } from "../chain/eip712.js";
 import type { QuantisedTensorJson } from "../inference/tensor.js";
+import { receiptLeafHash } from "../chain/hasher.js";
 import { migrate, transaction, type Migration } from "./db.js";
 
 export const JOB_MIGRATIONS: Migration[] = [
@@ -58,6 +59,12 @@ export const JOB_MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    description: "jobs.leaf_hash: the receipt's Merkle leaf hash, written with the job",
+    // NULL for jobs stored before this migration: cutBatch hashes those from their receipt.
+    sql: "ALTER TABLE jobs ADD COLUMN leaf_hash TEXT",
+  },
 ];
 
 export type JobSource = "http" | "chain";
@@ -99,6 +106,15 @@ export interface BatchRecord {
 
 export interface StoredJob extends JobRecord {
   batch: (BatchRecord & { leafIndex: number }) | null;
+}
+
+/** What a batch is built from, per job in leaf order. */
+export interface BatchJob {
+  /** The receipt's Merkle leaf hash (receiptLeafHash). */
+  leafHash: string;
+  modelId: string;
+  /** Whether the enclave re-executed it. */
+  selected: boolean;
 }
 
 export interface BatchContents {
@@ -158,45 +174,63 @@ function jobFromRow(row: Row): JobRecord {
   };
 }
 
+/**
+ * The statement that stores a job; `jobParams` gives its parameters. Only a duplicate request id
+ * is skipped (OR IGNORE would also skip a CHECK violation silently).
+ */
+export const INSERT_JOB_SQL = `INSERT INTO jobs
+  (request_id, source, model_id, receipt, node_signature, outputs, enclave, selected, verdict,
+   enclave_signature, state, created_at, leaf_hash)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING`;
+
+export type JobParams = Array<string | number | null>;
+
+export function jobParams(job: JobRecord): JobParams {
+  return [
+    job.requestId,
+    job.source,
+    job.receipt.modelId,
+    receiptToJson(job.receipt),
+    job.nodeSignature,
+    JSON.stringify(job.outputs),
+    job.enclave,
+    job.selected ? 1 : 0,
+    job.verdict === null ? null : JSON.stringify(job.verdict),
+    job.enclaveSignature,
+    job.state,
+    job.createdAt,
+    receiptLeafHash(job.receipt),
+  ];
+}
+
 export class JobStore {
   private readonly insert: StatementSync;
   private readonly byId: StatementSync;
   private readonly batchOf: StatementSync;
+  private readonly pendingForBatch: StatementSync;
+  private readonly assign: StatementSync;
 
   constructor(readonly db: DatabaseSync) {
     migrate(db, "jobs", JOB_MIGRATIONS);
-    // Only a duplicate request id is skipped (OR IGNORE would also skip a CHECK violation silently).
-    this.insert = db.prepare(`INSERT INTO jobs
-      (request_id, source, model_id, receipt, node_signature, outputs, enclave, selected, verdict,
-       enclave_signature, state, created_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING`);
+    this.insert = db.prepare(INSERT_JOB_SQL);
     this.byId = db.prepare("SELECT * FROM jobs WHERE request_id = ?");
     this.batchOf = db.prepare("SELECT * FROM batches WHERE enclave = ? AND sequence = ?");
+    this.pendingForBatch = db.prepare(
+      "SELECT seq, leaf_hash, model_id, selected FROM jobs WHERE state = 'pending' ORDER BY seq LIMIT ?",
+    );
+    this.assign = db.prepare(
+      "UPDATE jobs SET state = 'batched', batch_enclave = ?, batch_sequence = ?, leaf_index = ? WHERE seq = ?",
+    );
   }
 
   /** Inserts jobs (a request id already stored is left as it was); call inside a transaction for many. */
   insertJob(job: JobRecord): boolean {
-    const result = this.insert.run(
-      job.requestId,
-      job.source,
-      job.receipt.modelId,
-      receiptToJson(job.receipt),
-      job.nodeSignature,
-      JSON.stringify(job.outputs),
-      job.enclave,
-      job.selected ? 1 : 0,
-      job.verdict === null ? null : JSON.stringify(job.verdict),
-      job.enclaveSignature,
-      job.state,
-      job.createdAt,
-    );
-    return Number(result.changes) === 1;
+    return Number(this.insert.run(...jobParams(job)).changes) === 1;
   }
 
-  insertJobs(jobs: readonly JobRecord[]): void {
-    transaction(this.db, () => {
-      for (const job of jobs) this.insertJob(job);
-    });
+  /** Inserts jobs in one transaction; says for each whether it was stored (false: id already stored). */
+  insertJobs(jobs: readonly JobRecord[]): boolean[] {
+    return transaction(this.db, () => jobs.map((job) => this.insertJob(job)));
   }
 
   getJob(requestId: string): StoredJob | null {
@@ -225,14 +259,23 @@ export class JobStore {
     enclave: string,
     sequence: bigint,
     maxSize: number,
-    build: (jobs: JobRecord[]) => BatchContents,
+    build: (jobs: BatchJob[]) => BatchContents,
   ): BatchRecord | null {
     return transaction(this.db, () => {
-      const rows = this.db
-        .prepare("SELECT * FROM jobs WHERE state = 'pending' ORDER BY seq LIMIT ?")
-        .all(maxSize) as Row[];
+      // Only what a batch is built from: this runs on the event loop with requests waiting, and
+      // reading whole jobs (outputs, verdicts) cost ~40 µs each.
+      const rows = this.pendingForBatch.all(maxSize) as Array<{
+        seq: number;
+        leaf_hash: string | null;
+        model_id: string;
+        selected: number;
+      }>;
       if (rows.length === 0) return null;
-      const jobs = rows.map(jobFromRow);
+      const jobs = rows.map((r) => ({
+        leafHash: r.leaf_hash ?? this.leafHashOf(r.seq),
+        modelId: r.model_id,
+        selected: r.selected === 1,
+      }));
       const contents = build(jobs);
       const now = Date.now();
       this.db
@@ -251,12 +294,17 @@ export class JobStore {
           contents.usageHash,
           now,
         );
-      const assign = this.db.prepare(
-        "UPDATE jobs SET state = 'batched', batch_enclave = ?, batch_sequence = ?, leaf_index = ? WHERE seq = ?",
-      );
-      rows.forEach((row, i) => assign.run(enclave, sequence, i, row.seq!));
+      rows.forEach((row, i) => this.assign.run(enclave, sequence, i, row.seq));
       return this.getBatch(enclave, sequence)!;
     });
+  }
+
+  /** The leaf hash of a job stored before leaf hashes were (migration 2), from its receipt. */
+  private leafHashOf(seq: number): string {
+    const row = this.db.prepare("SELECT receipt FROM jobs WHERE seq = ?").get(seq) as {
+      receipt: string;
+    };
+    return receiptLeafHash(receiptFromJson(row.receipt));
   }
 
   getBatch(enclave: string, sequence: bigint): BatchRecord | null {

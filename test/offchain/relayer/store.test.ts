@@ -5,6 +5,11 @@ import path from "node:path";
 import { expect } from "chai";
 import { Wallet, id } from "ethers";
 
+import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
+
+import { buildTreeFromHashes } from "../../../native/index.js";
+import { RECEIPT_LEAF_TYPES, receiptLeafValues } from "../../../offchain/chain/eip712.js";
+import { receiptLeafHash } from "../../../offchain/chain/hasher.js";
 import { openDatabase } from "../../../offchain/relayer/db.js";
 import { JobStore, type BatchContents, type JobRecord } from "../../../offchain/relayer/store.js";
 
@@ -71,8 +76,10 @@ describe("offchain/relayer/store (JobStore)", () => {
     it("leaves a request id already stored as it was (idempotent submit)", () => {
       const db = openDatabase(file);
       const store = new JobStore(db);
-      store.insertJobs([job(1)]);
-      store.insertJobs([job(1, { nodeSignature: `0x${"cd".repeat(65)}` })]);
+      expect(store.insertJobs([job(1)])).to.deep.equal([true]);
+      expect(
+        store.insertJobs([job(2), job(1, { nodeSignature: `0x${"cd".repeat(65)}` })]),
+      ).to.deep.equal([true, false]);
       expect(store.getJob(job(1).requestId)!.nodeSignature).to.equal(job(1).nodeSignature);
       db.close();
     });
@@ -94,10 +101,10 @@ describe("offchain/relayer/store (JobStore)", () => {
       store.insertJobs([job(1), job(2), job(3), job(4)]);
       let seen: string[] = [];
       const batch = store.cutBatch(ENCLAVE, 0n, 3, (jobs) => {
-        seen = jobs.map((j) => j.requestId);
+        seen = jobs.map((j) => j.leafHash);
         return CONTENTS;
       });
-      expect(seen).to.deep.equal([job(1), job(2), job(3)].map((j) => j.requestId));
+      expect(seen).to.deep.equal([job(1), job(2), job(3)].map((j) => receiptLeafHash(j.receipt)));
       expect(batch).to.include({ count: 3, state: "built", root: CONTENTS.root });
       for (const [i, j] of [job(1), job(2), job(3)].entries()) {
         const stored = store.getJob(j.requestId)!;
@@ -133,6 +140,41 @@ describe("offchain/relayer/store (JobStore)", () => {
       expect(store.openBatches().map((b) => b.sequence)).to.deep.equal([5n]);
       expect(store.getJob(job(2).requestId)!.batch).to.include({ sequence: 5n, leafIndex: 1 });
       reopened.close();
+    });
+
+    it("builds from stored leaf hashes the root of the receipts' StandardMerkleTree", () => {
+      const db = openDatabase(file);
+      const store = new JobStore(db);
+      const jobs = Array.from({ length: 37 }, (_, i) => job(i));
+      store.insertJobs(jobs);
+      let root = "";
+      store.cutBatch(ENCLAVE, 0n, 100, (batchJobs) => {
+        root = buildTreeFromHashes(batchJobs.map((j) => j.leafHash)).root;
+        return CONTENTS;
+      });
+      const reference = StandardMerkleTree.of(
+        jobs.map((j) => receiptLeafValues(j.receipt)),
+        [...RECEIPT_LEAF_TYPES],
+      );
+      expect(root).to.equal(reference.root);
+      db.close();
+    });
+
+    it("hashes the leaves of jobs stored before leaf hashes were kept (migration 2)", () => {
+      const db = openDatabase(file);
+      const store = new JobStore(db);
+      store.insertJobs([job(1), job(2)]);
+      db.exec("UPDATE jobs SET leaf_hash = NULL WHERE request_id = '" + job(1).requestId + "'");
+      let seen: string[] = [];
+      store.cutBatch(ENCLAVE, 0n, 10, (batchJobs) => {
+        seen = batchJobs.map((j) => j.leafHash);
+        return CONTENTS;
+      });
+      expect(seen).to.deep.equal([
+        receiptLeafHash(job(1).receipt),
+        receiptLeafHash(job(2).receipt),
+      ]);
+      db.close();
     });
 
     it("returns null when nothing is pending", () => {
