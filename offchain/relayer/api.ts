@@ -18,11 +18,11 @@ import type { InferenceEngine } from "../inference/engine.js";
 import type { RelayerMetrics } from "./metrics.js";
 import { newRequestId, type InferencePipeline } from "./pipeline.js";
 import type { JobStore, StoredJob } from "./store.js";
-import type { JobWriter } from "./writer.js";
+import type { JobSink } from "./writer.js";
 
 export interface ApiOptions {
   pipeline: InferencePipeline;
-  writer: JobWriter;
+  writer: JobSink;
   store: JobStore;
   engine: InferenceEngine;
   metrics: RelayerMetrics;
@@ -196,10 +196,12 @@ export function createApi(o: ApiOptions): FastifyInstance {
       inputs: body.inputs,
       source: "http",
     });
-    await o.writer.write(job);
+    const inserted = await o.writer.write(job);
     o.onAccepted?.();
     o.metrics.submitLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    const stored = o.store.getJob(requestId);
+    // Stored now: answered as computed. Not stored: the same request id arrived twice at once and
+    // the other copy was stored first; that one is the answer (the same job for every caller).
+    const stored = inserted ? null : o.store.getJob(requestId);
     return send(reply, view(stored ?? { ...job, batch: null }, o.chainId, o.ledger, o.proofOf));
   });
 

@@ -34,7 +34,7 @@ import { InferencePipeline } from "./pipeline.js";
 import { TxSender } from "./sender/index.js";
 import { JobStore, type JobRecord } from "./store.js";
 import type { TxSenderLike } from "./tx.js";
-import { JobWriter } from "./writer.js";
+import { JobWriter, type JobSink } from "./writer.js";
 
 /** Offence.CONTRADICTED_RECEIPT in IInferenceLedger. */
 const CONTRADICTED_RECEIPT = 1;
@@ -54,6 +54,8 @@ export interface ServiceDeps {
 export class RelayerService {
   private app: FastifyInstance | null = null;
   private stopping = false;
+  private acceptedSincePoke = 0;
+  private writer: JobSink | null = null;
   url = "";
 
   private constructor(
@@ -270,9 +272,10 @@ export class RelayerService {
     this.sender.start();
     this.batcher.start();
     this.listener?.start();
+    this.writer = new JobWriter(store);
     this.app = createApi({
       pipeline: this.pipeline,
-      writer: new JobWriter(store),
+      writer: this.writer,
       store,
       engine: this.engine,
       metrics,
@@ -281,8 +284,14 @@ export class RelayerService {
       bodyLimit: config.api.bodyLimitBytes,
       proofOf: (job) => this.batcher.proofOf(job),
       notReady: () => this.notReady(),
+      // A full batch's worth accepted since the last hint: wake the batcher now rather than at
+      // its next poll (it counts what is really pending itself; this is only a hint, and an
+      // in-memory count rather than a COUNT(*) per request).
       onAccepted: () => {
-        if (store.pending().count >= config.batch.maxSize) this.batcher.poke();
+        if (++this.acceptedSincePoke >= config.batch.maxSize) {
+          this.acceptedSincePoke = 0;
+          this.batcher.poke();
+        }
       },
     });
     this.url = await this.app.listen({ host: config.api.host, port: config.api.port });
@@ -313,6 +322,7 @@ export class RelayerService {
     if (this.stopping) return;
     this.stopping = true;
     await this.app?.close();
+    await this.writer?.close();
     await this.listener?.stop();
     await this.batcher.stop();
     await this.sender.stop();
