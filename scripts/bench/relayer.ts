@@ -5,7 +5,9 @@
  * (throughput, p50/p99), then waits for every receipt to be anchored and reads receipts per
  * anchoring transaction and gas per receipt. Writes reports/relayer.json.
  */
+import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
+import { Agent, request } from "node:http";
 import { cpus } from "node:os";
 
 import { relayerStatus } from "../../offchain/cli/commands/relayer.js";
@@ -14,7 +16,6 @@ import { startHardhatNode } from "../../test/helpers/processes.js";
 import {
   RISK_MLP,
   deploySystem,
-  postJson,
   relayerEnv,
   riskInput,
   startEnclave,
@@ -28,6 +29,54 @@ const CONCURRENCY = Number(process.env.OPG_BENCH_CONCURRENCY ?? 32);
 const RATES = (process.env.OPG_BENCH_RATES ?? "1,0.1,0.01").split(",").map(Number);
 /** Directory for a V8 CPU profile of each relayer process (`node --cpu-prof`), when set. */
 const PROFILE_DIR = process.env.OPG_BENCH_PROFILE_DIR;
+
+/**
+ * The load generator: POSTs over CONCURRENCY kept-alive connections (node:http). It shares the
+ * machine's cores with the relayer, so it is kept lean (fetch costs several times more per request).
+ */
+function client(concurrency: number) {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  return {
+    post(url: string, body: unknown): Promise<{ status: number; body: string }> {
+      const payload = Buffer.from(JSON.stringify(body));
+      return new Promise((resolve, reject) => {
+        const req = request(
+          url,
+          {
+            method: "POST",
+            agent,
+            headers: { "content-type": "application/json", "content-length": payload.length },
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on("data", (c: Buffer) => chunks.push(c));
+            res.on("error", reject);
+            res.on("end", () =>
+              resolve({
+                status: res.statusCode ?? 0,
+                body: Buffer.concat(chunks).toString("utf8"),
+              }),
+            );
+          },
+        );
+        req.on("error", reject);
+        req.end(payload);
+      });
+    },
+    close: () => agent.destroy(),
+  };
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); null elsewhere. */
+function cpuSeconds(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -51,19 +100,27 @@ try {
         : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${PROFILE_DIR}` }),
     });
     const url = String(relayer.line.url);
+    const http = client(CONCURRENCY);
     // Warm-up (not measured).
-    for (let i = 0; i < 200; i++)
-      await postJson(`${url}/v1/inferences`, { modelId: RISK_MLP.modelId, inputs: riskInput(i) });
+    for (let i = 0; i < 200; i++) {
+      const res = await http.post(`${url}/v1/inferences`, {
+        modelId: RISK_MLP.modelId,
+        inputs: riskInput(i),
+      });
+      if (res.status !== 200)
+        throw new Error(`warm-up request answered ${res.status}: ${res.body}`);
+    }
     const latencies: number[] = [];
     let failed = 0;
     let next = 0;
+    const cpuBefore = [cpuSeconds(relayer.child.pid), cpuSeconds(enclave.child.pid)];
     const started = performance.now();
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
         while (next < N) {
           const i = next++;
           const t = performance.now();
-          const res = await postJson(`${url}/v1/inferences`, {
+          const res = await http.post(`${url}/v1/inferences`, {
             modelId: RISK_MLP.modelId,
             inputs: riskInput(i),
           });
@@ -73,6 +130,13 @@ try {
       }),
     );
     const seconds = (performance.now() - started) / 1000;
+    const cpuAfter = [cpuSeconds(relayer.child.pid), cpuSeconds(enclave.child.pid)];
+    const cpuMsPerRequest = cpuAfter.map((after, i) =>
+      after === null || cpuBefore[i] === null
+        ? null
+        : Number((((after - cpuBefore[i]!) * 1000) / N).toFixed(3)),
+    );
+    http.close();
     latencies.sort((a, b) => a - b);
     const dbPath = loadRelayerConfig(file, {}).store.path;
     const anchorStart = performance.now();
@@ -92,6 +156,8 @@ try {
       receiptsPerSecond: Math.round(N / seconds),
       p50Ms: Number(percentile(latencies, 50).toFixed(2)),
       p99Ms: Number(percentile(latencies, 99).toFixed(2)),
+      relayerCpuMsPerRequest: cpuMsPerRequest[0],
+      enclaveCpuMsPerRequest: cpuMsPerRequest[1],
       receiptsAnchored: receipts,
       anchoringTransactions: status.batches.anchored,
       receiptsPerTransaction: Math.round(receipts / status.batches.anchored),
