@@ -1,24 +1,44 @@
 /**
  * The relayer's configuration: one JSON file validated with zod, then environment overrides
  * (OPG_RELAYER_*). Keys never live in the file: the GPU node's signing key and the transaction key
- * come from OPG_NODE_SIGNER_KEY and OPG_RELAYER_TX_KEY (see `loadSecrets`) and are never logged.
+ * come from the environment (OPG_NODE_SIGNER_KEY, OPG_RELAYER_TX_KEY) or from the Hardhat keystore
+ * (`keys.source: "keystore"`), see `loadSecrets`, and are never logged.
  */
 import { readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { Writable } from "node:stream";
 
 import { Wallet, isAddress, isHexString } from "ethers";
 import { z } from "zod";
 
 import { InputError } from "../common/errors.js";
+import {
+  KEYSTORE_KEY_NAME,
+  KeystoreError,
+  defaultKeystorePath,
+  unlockKeystore,
+} from "../common/hardhat-keystore.js";
 import { engineConfigSchema } from "../inference/provider.js";
 
 const address = z.string().refine((v) => isAddress(v), "expected an address (0x + 40 hex digits)");
 const port = z.number().int().min(0).max(65_535);
+const keyName = z
+  .string()
+  .regex(KEYSTORE_KEY_NAME, "expected a name of letters, digits and _ (not starting with a digit)");
+
+/** The trusted root for Nitro attestations meaning the AWS Nitro Enclaves root G1. */
+export const AWS_NITRO_ROOT = "aws-nitro";
 
 export const relayerConfigSchema = z.strictObject({
   chain: z.strictObject({
     rpcUrl: z.url(),
     chainId: z.number().int().positive(),
     ledger: address,
+    /**
+     * TeeRegistry the enclave must be active in. Optional: it is read from the ledger
+     * (TEE_REGISTRY); when given, the ledger's must be this one.
+     */
+    teeRegistry: address.optional(),
     /** Block the ledger was deployed at: where event scans start. */
     deployBlock: z.number().int().min(0).default(0),
     pollIntervalMs: z.number().int().min(10).max(60_000).default(500),
@@ -32,6 +52,18 @@ export const relayerConfigSchema = z.strictObject({
      * (1 = all; 0.01 = one in a hundred). On-chain requests are always re-executed (fulfil needs a verdict).
      */
     sampleRate: z.number().min(0).max(1).default(1),
+    /** How the enclave's attestation is checked at start-up (offchain/relayer/enclave-check.ts). */
+    attestation: z
+      .strictObject({
+        /**
+         * Trusted root certificate: "aws-nitro" (the AWS Nitro Enclaves root G1, for real enclaves)
+         * or a PEM file (a development enclave's root: `GET /info` -> devRootPem).
+         */
+        root: z.string().min(1).default(AWS_NITRO_ROOT),
+        /** Largest accepted age of the document the enclave answers with. */
+        maxAgeSeconds: z.number().int().min(1).max(3_600).default(60),
+      })
+      .prefault({}),
   }),
   models: z.strictObject({
     dir: z.string().min(1),
@@ -75,6 +107,20 @@ export const relayerConfigSchema = z.strictObject({
     })
     .prefault({}),
   store: z.strictObject({ path: z.string().min(1) }),
+  /**
+   * Where the GPU node's signing key and the transaction key come from: environment variables, or
+   * entries of the Hardhat keystore (`npx hardhat keystore set <name>`), password from
+   * OPG_KEYSTORE_PASSWORD or a prompt on the terminal. The names are the variables' or the entries'.
+   */
+  keys: z
+    .strictObject({
+      source: z.enum(["env", "keystore"]).default("env"),
+      /** The keystore file; default: Hardhat's (what `npx hardhat keystore path` prints). */
+      keystorePath: z.string().min(1).optional(),
+      nodeSignerKeyName: keyName.default("OPG_NODE_SIGNER_KEY"),
+      txKeyName: keyName.default("OPG_RELAYER_TX_KEY"),
+    })
+    .prefault({}),
   /** The transaction sender (offchain/relayer/sender/, docs/relayer-sender.md). */
   sender: z
     .strictObject({
@@ -118,14 +164,18 @@ export const ENV_OVERRIDES: Record<
   OPG_RELAYER_RPC_URL: { path: ["chain", "rpcUrl"], type: "string" },
   OPG_RELAYER_CHAIN_ID: { path: ["chain", "chainId"], type: "number" },
   OPG_RELAYER_LEDGER: { path: ["chain", "ledger"], type: "string" },
+  OPG_RELAYER_TEE_REGISTRY: { path: ["chain", "teeRegistry"], type: "string" },
   OPG_RELAYER_NODE: { path: ["node", "address"], type: "string" },
   OPG_RELAYER_ENCLAVE_URL: { path: ["enclave", "url"], type: "string" },
   OPG_RELAYER_SAMPLE_RATE: { path: ["enclave", "sampleRate"], type: "number" },
+  OPG_RELAYER_ENCLAVE_ROOT: { path: ["enclave", "attestation", "root"], type: "string" },
   OPG_RELAYER_HOST: { path: ["api", "host"], type: "string" },
   OPG_RELAYER_PORT: { path: ["api", "port"], type: "number" },
   OPG_RELAYER_DB: { path: ["store", "path"], type: "string" },
   OPG_RELAYER_MODELS: { path: ["models", "dir"], type: "string" },
   OPG_RELAYER_LOG_LEVEL: { path: ["log", "level"], type: "string" },
+  OPG_RELAYER_KEYS_SOURCE: { path: ["keys", "source"], type: "string" },
+  OPG_RELAYER_KEYSTORE: { path: ["keys", "keystorePath"], type: "string" },
 };
 
 function problems(error: z.ZodError): string[] {
@@ -203,22 +253,39 @@ export function loadRelayerConfig(
   return parseRelayerConfig(applyEnvOverrides(json as Record<string, unknown>, env), file);
 }
 
-/** The service's keys. Held as Wallets only; `toJSON` hides them from any log or dump. */
+/** The service's keys. Held as Wallets only; their values never appear in a log or an error. */
 export interface RelayerSecrets {
   nodeSigner: Wallet;
   txSigner: Wallet;
 }
 
-function walletFrom(name: string, env: NodeJS.ProcessEnv): Wallet {
+/** The environment variable holding the keystore password. */
+export const KEYSTORE_PASSWORD_ENV = "OPG_KEYSTORE_PASSWORD";
+
+export interface SecretSources {
+  env?: NodeJS.ProcessEnv;
+  /**
+   * Asks for the keystore password when OPG_KEYSTORE_PASSWORD is not set. Default: a hidden
+   * prompt on the terminal if stdin is one, else none (the password is then an error).
+   */
+  askPassword?: ((question: string) => Promise<string>) | null;
+}
+
+/** A 0x-prefixed 32-byte key from `raw`, or null (never echo `raw`: it is (almost) a private key). */
+function privateKey(raw: string): string | null {
+  const key = raw.startsWith("0x") ? raw : `0x${raw}`;
+  return isHexString(key, 32) ? key : null;
+}
+
+function walletFromEnv(name: string, env: NodeJS.ProcessEnv): Wallet {
   const raw = env[name];
   if (raw === undefined || raw === "") {
     throw new InputError(`${name} is not set`, {
-      hint: `export ${name}=0x<64 hex digits> (or put it in the Hardhat keystore and export it from there)`,
+      hint: `export ${name}=0x<64 hex digits>, or keep it in the Hardhat keystore (keys.source "keystore")`,
     });
   }
-  const key = raw.startsWith("0x") ? raw : `0x${raw}`;
-  if (!isHexString(key, 32)) {
-    // Never echo the value: it is (almost) a private key.
+  const key = privateKey(raw);
+  if (key === null) {
     throw new InputError(`${name} must be a 32-byte hex private key`, {
       details: { length: raw.length },
     });
@@ -226,10 +293,83 @@ function walletFrom(name: string, env: NodeJS.ProcessEnv): Wallet {
   return new Wallet(key);
 }
 
-/** Keys from the environment (OPG_NODE_SIGNER_KEY, OPG_RELAYER_TX_KEY); their values never appear in errors. */
-export function loadSecrets(env: NodeJS.ProcessEnv = process.env): RelayerSecrets {
+/** A hidden prompt on the terminal (stderr: stdout carries the service's own output). */
+export async function promptHidden(question: string): Promise<string> {
+  let muted = false;
+  const output = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      if (!muted) process.stderr.write(chunk);
+      callback();
+    },
+  });
+  const rl = createInterface({ input: process.stdin, output, terminal: true });
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      rl.on("SIGINT", () => reject(new KeystoreError("no-password", "password prompt cancelled")));
+      rl.question(question, (answer) => resolve(answer));
+      muted = true;
+    });
+  } finally {
+    rl.close();
+    process.stderr.write("\n");
+  }
+}
+
+async function keystorePassword(file: string, sources: SecretSources): Promise<string> {
+  const fromEnv = (sources.env ?? process.env)[KEYSTORE_PASSWORD_ENV];
+  if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
+  const ask =
+    sources.askPassword !== undefined
+      ? sources.askPassword
+      : process.stdin.isTTY
+        ? promptHidden
+        : null;
+  if (ask === null) {
+    throw new KeystoreError("no-password", `the keystore ${file} needs its password`, {
+      details: { path: file },
+      hint: `set ${KEYSTORE_PASSWORD_ENV}, or start the relayer in a terminal to be asked for it`,
+    });
+  }
+  return ask(`Password for the Hardhat keystore ${file}: `);
+}
+
+async function secretsFromKeystore(
+  keys: RelayerConfig["keys"],
+  sources: SecretSources,
+): Promise<RelayerSecrets> {
+  const file = keys.keystorePath ?? defaultKeystorePath(sources.env ?? process.env);
+  const keystore = await unlockKeystore(file, await keystorePassword(file, sources));
+  try {
+    const wallet = (name: string): Wallet => {
+      const raw = keystore.get(name);
+      const key = privateKey(raw);
+      if (key === null) {
+        throw new KeystoreError(
+          "malformed-key",
+          `${name} in the keystore ${file} must be a 32-byte hex private key`,
+          { details: { path: file, key: name, length: raw.length } },
+        );
+      }
+      return new Wallet(key);
+    };
+    return { nodeSigner: wallet(keys.nodeSignerKeyName), txSigner: wallet(keys.txKeyName) };
+  } finally {
+    keystore.close();
+  }
+}
+
+/**
+ * The service's keys, from the environment (variables named by `keys`) or the Hardhat keystore.
+ * Errors name the variable or entry and the file, never a key's value or the password.
+ */
+export async function loadSecrets(
+  keys: RelayerConfig["keys"],
+  sources: SecretSources = {},
+): Promise<RelayerSecrets> {
+  if (keys.source === "keystore") return secretsFromKeystore(keys, sources);
+  const env = sources.env ?? process.env;
   return {
-    nodeSigner: walletFrom("OPG_NODE_SIGNER_KEY", env),
-    txSigner: walletFrom("OPG_RELAYER_TX_KEY", env),
+    nodeSigner: walletFromEnv(keys.nodeSignerKeyName, env),
+    txSigner: walletFromEnv(keys.txKeyName, env),
   };
 }

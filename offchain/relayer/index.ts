@@ -1,6 +1,7 @@
 /**
- * `opg relayer start`: load and validate the config, load the keys, start the service; stop on
- * SIGINT/SIGTERM (or `signal`). Prints one JSON line when listening.
+ * `opg relayer start`: load and validate the config, load the keys (environment or Hardhat
+ * keystore), start the service (which first checks the enclave: offchain/relayer/enclave-check.ts);
+ * stop on SIGINT/SIGTERM (or `signal`). Prints one JSON line when listening.
  */
 import { pino } from "pino";
 
@@ -13,7 +14,7 @@ export async function runRelayer(
   signal?: AbortSignal,
 ): Promise<void> {
   const config = loadRelayerConfig(configFile, env);
-  const secrets = loadSecrets(env);
+  const secrets = await loadSecrets(config.keys, { env });
   const log = pino({ name: "relayer", level: config.log.level }, pino.destination(2));
   const service = await RelayerService.create(config, secrets, log);
   const url = await service.start();

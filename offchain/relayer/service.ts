@@ -27,6 +27,7 @@ import { createApi } from "./api.js";
 import { Batcher } from "./batcher.js";
 import type { RelayerConfig, RelayerSecrets } from "./config.js";
 import { openDatabase } from "./db.js";
+import { checkEnclave, enclaveCheckOptions } from "./enclave-check.js";
 import { KeepAliveEnclaveVerifier } from "./enclave-http.js";
 import { Listener } from "./listener.js";
 import { RelayerMetrics } from "./metrics.js";
@@ -108,18 +109,14 @@ export class RelayerService {
     );
     const domain = ledgerDomain(chainId, ledgerAddress);
 
-    // The enclave's address: from its /info, checked against the TeeRegistry as an active enclave.
-    const info = (await fetch(`${config.enclave.url}/info`)
-      .then((r) => r.json())
-      .catch((cause: unknown) => {
-        throw new InputError(`enclave at ${config.enclave.url} is unreachable`, { cause });
-      })) as { enclave: string; chainId: string | number; ledger: string };
-    if (BigInt(info.chainId) !== chainId || getAddress(info.ledger) !== ledgerAddress) {
-      throw new InputError("the enclave serves another chain or ledger", {
-        details: { enclaveChainId: info.chainId, enclaveLedger: info.ledger },
-      });
-    }
-    const enclave = new EnclaveClient(config.enclave.url, getAddress(info.enclave), domain);
+    // The enclave's address: from its attestation (fresh nonce, trusted root), bound to this chain
+    // and ledger, and active in the ledger's TeeRegistry with the attested image (enclave-check.ts).
+    const checked = await checkEnclave({
+      ...enclaveCheckOptions(config),
+      provider,
+      log: log.child({ part: "enclave-check" }),
+    });
+    const enclave = new EnclaveClient(config.enclave.url, checked.address, domain);
     const verifier = new KeepAliveEnclaveVerifier(config.enclave.url, enclave.enclave, domain);
 
     const engine = new InferenceEngine({

@@ -242,6 +242,19 @@ export async function startEnclave(
   return { ...proc, url, address };
 }
 
+/**
+ * The development enclave's root certificate (its `GET /info` publishes it), written to
+ * `<dir>/enclave-root.pem` for the relayer's `enclave.attestation.root`. The test started that
+ * enclave itself, so it may take the root from it; an operator copies it once the same way.
+ */
+export async function writeDevRoot(enclaveUrl: string, dir: string): Promise<string> {
+  const info = (await (await fetch(`${enclaveUrl}/info`)).json()) as { devRootPem?: string };
+  if (info.devRootPem === undefined) throw new Error(`enclave ${enclaveUrl} publishes no dev root`);
+  const file = path.join(dir, "enclave-root.pem");
+  await writeFile(file, info.devRootPem);
+  return file;
+}
+
 export async function writeRelayerConfig(
   system: System,
   enclaveUrl: string,
@@ -251,6 +264,13 @@ export async function writeRelayerConfig(
 ): Promise<{ file: string; dir: string; port: number }> {
   const d = dir ?? (await mkdtemp(path.join(tmpdir(), "opg-relayer-")));
   const port = await freePort();
+  // An `enclave` override keeps the trusted root unless it names one.
+  const enclave = {
+    url: enclaveUrl,
+    sampleRate: 1,
+    attestation: { root: await writeDevRoot(enclaveUrl, d) },
+    ...(overrides.enclave as object | undefined),
+  };
   const config = {
     chain: {
       rpcUrl,
@@ -260,7 +280,6 @@ export async function writeRelayerConfig(
       pollIntervalMs: 50,
     },
     node: { address: system.gpuNode },
-    enclave: { url: enclaveUrl, sampleRate: 1 },
     models: { dir: path.join(ROOT, "models") },
     api: { port },
     batch: { maxSize: 256, maxAgeMs: 200 },
@@ -268,6 +287,7 @@ export async function writeRelayerConfig(
     store: { path: path.join(d, "relayer.db") },
     log: { level: "warn" },
     ...overrides,
+    enclave,
   };
   const file = path.join(d, "relayer.json");
   await writeFile(file, JSON.stringify(config, null, 2));

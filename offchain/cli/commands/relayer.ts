@@ -85,7 +85,7 @@ export function register(program: Command): void {
   relayer
     .command("start")
     .description(
-      "start the relayer: HTTP API, listener, batcher, anchoring (keys from OPG_NODE_SIGNER_KEY, OPG_RELAYER_TX_KEY)",
+      "check the enclave (attestation, TeeRegistry), then start the relayer: HTTP API, listener, batcher, anchoring (keys from OPG_NODE_SIGNER_KEY, OPG_RELAYER_TX_KEY or the Hardhat keystore: keys.source)",
     )
     .requiredOption("--config <file>", "relayer config (JSON; see docs/relayer.md)")
     .action(async (flags: { config: string }) => {

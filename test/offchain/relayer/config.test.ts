@@ -53,6 +53,9 @@ describe("offchain/relayer/config", () => {
         feeBumpPercent: 12,
       });
       expect(config.api.bodyLimitBytes).to.equal(256 * 1024);
+      // Real enclaves by default: a development root must be named.
+      expect(config.enclave.attestation).to.deep.equal({ root: "aws-nitro", maxAgeSeconds: 60 });
+      expect(config.chain.teeRegistry).to.equal(undefined);
     });
 
     describe("when a field is wrong", () => {
@@ -130,6 +133,25 @@ describe("offchain/relayer/config", () => {
       expect(GOOD).to.not.have.property("api"); // the input is not modified
     });
 
+    it("choose the keystore, the enclave's root and the TeeRegistry", () => {
+      const registry = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0";
+      const config = parseRelayerConfig(
+        applyEnvOverrides(GOOD, {
+          OPG_RELAYER_KEYS_SOURCE: "keystore",
+          OPG_RELAYER_KEYSTORE: "/secure/keystore.json",
+          OPG_RELAYER_ENCLAVE_ROOT: "/etc/opg/dev-root.pem",
+          OPG_RELAYER_TEE_REGISTRY: registry,
+        }),
+      );
+      expect(config.keys.source).to.equal("keystore");
+      expect(config.keys.keystorePath).to.equal("/secure/keystore.json");
+      expect(config.enclave.attestation.root).to.equal("/etc/opg/dev-root.pem");
+      expect(config.chain.teeRegistry).to.equal(registry);
+      expect(problemsOf(applyEnvOverrides(GOOD, { OPG_RELAYER_KEYS_SOURCE: "vault" }))[0]).to.match(
+        /^keys\.source:/,
+      );
+    });
+
     it("name the variable when a number does not parse", () => {
       const error = inputErrorOf(() => applyEnvOverrides(GOOD, { OPG_RELAYER_PORT: "eighty" }));
       expect(error.message).to.contain("OPG_RELAYER_PORT");
@@ -160,22 +182,61 @@ describe("offchain/relayer/config", () => {
     });
   });
 
-  describe("loadSecrets", () => {
+  describe("loadSecrets from the environment", () => {
     const key = `0x${"11".repeat(32)}`;
+    const keys = parseRelayerConfig(GOOD).keys;
 
-    it("names the missing variable", () => {
-      const error = inputErrorOf(() => loadSecrets({ OPG_NODE_SIGNER_KEY: key }));
+    /** The InputError `promise` rejects with. */
+    async function rejectionOf(promise: Promise<unknown>): Promise<InputError> {
+      return promise.then(
+        () => expect.fail("expected an InputError"),
+        (error: unknown) => {
+          expect(error).to.be.instanceOf(InputError);
+          return error as InputError;
+        },
+      );
+    }
+
+    it("is the default source, reading OPG_NODE_SIGNER_KEY and OPG_RELAYER_TX_KEY", async () => {
+      expect(keys).to.deep.equal({
+        source: "env",
+        nodeSignerKeyName: "OPG_NODE_SIGNER_KEY",
+        txKeyName: "OPG_RELAYER_TX_KEY",
+      });
+      const other = `0x${"22".repeat(32)}`;
+      const secrets = await loadSecrets(keys, {
+        env: { OPG_NODE_SIGNER_KEY: key, OPG_RELAYER_TX_KEY: other },
+      });
+      expect(secrets.nodeSigner.privateKey).to.equal(key);
+      expect(secrets.txSigner.privateKey).to.equal(other);
+    });
+
+    it("reads the variables the config names", async () => {
+      const secrets = await loadSecrets(
+        { ...keys, nodeSignerKeyName: "GPU_KEY", txKeyName: "TX_KEY" },
+        { env: { GPU_KEY: key, TX_KEY: key } },
+      );
+      expect(secrets.txSigner.privateKey).to.equal(key);
+    });
+
+    it("names the missing variable", async () => {
+      const error = await rejectionOf(loadSecrets(keys, { env: { OPG_NODE_SIGNER_KEY: key } }));
       expect(error.message).to.contain("OPG_RELAYER_TX_KEY");
     });
 
-    it("reports a malformed key by its length only, never its value", () => {
+    it("reports a malformed key by its length only, never its value", async () => {
       const bad = "0xdeadbeef";
-      const error = inputErrorOf(() =>
-        loadSecrets({ OPG_NODE_SIGNER_KEY: bad, OPG_RELAYER_TX_KEY: key }),
+      const error = await rejectionOf(
+        loadSecrets(keys, { env: { OPG_NODE_SIGNER_KEY: bad, OPG_RELAYER_TX_KEY: key } }),
       );
       expect(error.message).to.contain("OPG_NODE_SIGNER_KEY");
       expect(error.details).to.deep.equal({ length: bad.length });
       expect(JSON.stringify({ m: error.message, d: error.details })).to.not.contain("deadbeef");
+    });
+
+    it("refuses a key name the Hardhat keystore would not take, naming the field", () => {
+      const problems = problemsOf({ ...GOOD, keys: { nodeSignerKeyName: "1-bad" } });
+      expect(problems.some((p) => p.startsWith("keys.nodeSignerKeyName:"))).to.equal(true);
     });
   });
 });
