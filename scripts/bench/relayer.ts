@@ -1,7 +1,7 @@
 /**
  * Relayer benchmark (npm run bench:relayer): a hardhat node, the enclave and the relayer as separate
  * processes; OPG_BENCH_REQUESTS (default 10,000) HTTP requests per sampling rate (1.0, 0.1, 0.01)
- * with OPG_BENCH_CONCURRENCY (default 32) in flight. Measures HTTP in → signed receipt out
+ * with OPG_BENCH_CONCURRENCY (default 16) in flight. Measures HTTP in → signed receipt out
  * (throughput, p50/p99), then waits for every receipt to be anchored and reads receipts per
  * anchoring transaction and gas per receipt. Writes reports/relayer.json.
  */
@@ -25,7 +25,7 @@ import {
 } from "../../test/e2e/relayer-system.js";
 
 const N = Number(process.env.OPG_BENCH_REQUESTS ?? 10_000);
-const CONCURRENCY = Number(process.env.OPG_BENCH_CONCURRENCY ?? 32);
+const CONCURRENCY = Number(process.env.OPG_BENCH_CONCURRENCY ?? 16);
 const RATES = (process.env.OPG_BENCH_RATES ?? "1,0.1,0.01").split(",").map(Number);
 /** Directory for a V8 CPU profile of each relayer process (`node --cpu-prof`), when set. */
 const PROFILE_DIR = process.env.OPG_BENCH_PROFILE_DIR;
