@@ -78,6 +78,26 @@ function cpuSeconds(pid: number | undefined): number | null {
   }
 }
 
+/**
+ * Event-loop delay and major GC pauses of the relayer since it started, from its Prometheus
+ * /metrics (prom-client's monitorEventLoopDelay figures include its 10 ms sampling interval, which
+ * is taken off here).
+ */
+async function loopAndGc(url: string): Promise<Record<string, number | null>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const read = (re: RegExp) => {
+    const m = re.exec(text);
+    return m === null ? null : Number(m[1]);
+  };
+  const delay = (v: number | null) => (v === null ? null : Number((v * 1000 - 10).toFixed(1)));
+  return {
+    eventLoopDelayP99Ms: delay(read(/^opg_relayer_nodejs_eventloop_lag_p99_seconds (\S+)/m)),
+    eventLoopDelayMaxMs: delay(read(/^opg_relayer_nodejs_eventloop_lag_max_seconds (\S+)/m)),
+    majorGcPauses:
+      read(/^opg_relayer_nodejs_gc_duration_seconds_count\{kind="major"\} (\S+)/m) ?? 0,
+  };
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
@@ -146,6 +166,7 @@ try {
       status = relayerStatus(dbPath);
     }
     const anchorDrain = (performance.now() - anchorStart) / 1000;
+    const loop = await loopAndGc(url);
     await stopProc(relayer);
     const receipts = status.jobs.anchored;
     const row = {
@@ -157,6 +178,7 @@ try {
       p50Ms: Number(percentile(latencies, 50).toFixed(2)),
       p99Ms: Number(percentile(latencies, 99).toFixed(2)),
       relayerCpuMsPerRequest: cpuMsPerRequest[0],
+      ...loop,
       enclaveCpuMsPerRequest: cpuMsPerRequest[1],
       receiptsAnchored: receipts,
       anchoringTransactions: status.batches.anchored,
