@@ -1,6 +1,7 @@
 /**
  * `npm run demo`: the end-to-end flow of DESIGN.md on an embedded (in-process) chain, in readable steps,
- * every figure read back from the chain (offchain/demo/flow.ts), then the vesting audit and the
+ * every figure read back from the chain (offchain/demo/flow.ts), the relayer and the enclave run as
+ * services against it over JSON-RPC (offchain/demo/relayer.ts), then the vesting audit and the
  * transparency explorer on the same chain.
  */
 import { mkdir, writeFile } from "node:fs/promises";
@@ -29,6 +30,7 @@ const { plan, system, anchored } = await runDemoFlow(connection, {
   rewardsOutDir: path.join("reports", "rewards"),
   n,
   gpuProvider: "auto",
+  services: true,
 });
 
 // The auditor's view of the vesting plan, after all of the above.

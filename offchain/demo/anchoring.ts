@@ -1,8 +1,9 @@
 /**
  * The proof-anchoring part of `npm run demo`, with the real pieces: the ONNX model runs in the
  * inference engine, the GPU node signs EIP-712 receipts, the development enclave re-executes them on CPU
- * and signs a batch, the batch is anchored, a receipt is verified against the chain as an outsider would,
- * and a GPU node that lies is caught by the enclave and slashed with the evidence.
+ * and signs a batch, the batch is anchored, a receipt is verified against the chain as an outsider would
+ * (runAnchoringDemo); a GPU node that lies is caught by the enclave and slashed with the evidence
+ * (runSlashDemo). The same pieces as running services: offchain/demo/relayer.ts.
  */
 import path from "node:path";
 
@@ -53,8 +54,8 @@ export interface AnchoringDemoResult {
   bundle: ReceiptBundle;
 }
 
-/** Deterministic demo features: 16 values in [-1, 1) per row. */
-function features(seed: number): number[] {
+/** Deterministic demo features (risk-mlp's input): 16 values in [-1, 1) per row. */
+export function features(seed: number): number[] {
   const bytes = keccak256(toUtf8Bytes(`opg-demo-features-${seed}`));
   return Array.from(
     { length: 16 },
@@ -62,9 +63,10 @@ function features(seed: number): number[] {
   );
 }
 
+/** The model and its contributors, receipts signed and checked, a batch anchored, a receipt verified. */
 export async function runAnchoringDemo(ctx: AnchoringDemoContext): Promise<AnchoringDemoResult> {
   const { system, engine, enclave, n } = ctx;
-  const { ledger, registry, staking } = system;
+  const { ledger, registry } = system;
 
   n.section("A model and its contributors; the GPU node infers, the enclave checks");
   const [model] = (await engine.loadModelsDir(ctx.modelsDir)).filter(
@@ -164,6 +166,18 @@ export async function runAnchoringDemo(ctx: AnchoringDemoContext): Promise<Ancho
     `the same proof for an altered receipt: verifyReceipt = ${await ledger.verifyReceipt(batchId, altered, built.tree.proof(3))}`,
   );
 
+  return { modelId, batchId, anchoredAt: BigInt(block.timestamp), receipts: count, bundle };
+}
+
+/**
+ * A GPU node lies, the enclave catches it, anyone submits the evidence and the node is slashed (and
+ * jailed: run it after every step that needs the GPU node active).
+ */
+export async function runSlashDemo(ctx: AnchoringDemoContext, modelId: string): Promise<void> {
+  const { system, engine, enclave, n } = ctx;
+  const { ledger, staking } = system;
+  const model = engine.get(modelId);
+
   n.section(
     "A GPU node lies; the enclave catches it; anyone submits the evidence; the node is slashed",
   );
@@ -223,6 +237,4 @@ export async function runAnchoringDemo(ctx: AnchoringDemoContext): Promise<Ancho
   n.say(
     `the same evidence again: ${again} (one slash per offence; receipt ${receiptStructHash(badReceipt).slice(0, 18)}...)`,
   );
-
-  return { modelId, batchId, anchoredAt: BigInt(block.timestamp), receipts: count, bundle };
 }

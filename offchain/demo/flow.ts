@@ -2,7 +2,9 @@
  * The end-to-end flow of DESIGN.md on one chain, step by step: deploy the protocol and hand governance
  * to the timelock; the vesting calendar and the 8.08M tranche; two operators stake a GPU node and a
  * TEE node and the enclave registers; inference is anchored, verified and a lie slashed; the rewards
- * epoch closes. `npm run demo` narrates it; the explorer's browser tests seed their chain with it.
+ * epoch closes. With `services`, the relayer and the enclave also run as services in between (requests
+ * over HTTP and on chain, anchored by the relayer). `npm run demo` narrates it all; the explorer's
+ * browser tests seed their chain with it (without the services).
  */
 import { rm } from "node:fs/promises";
 import path from "node:path";
@@ -11,7 +13,9 @@ import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
 import type { NetworkHelpers } from "@nomicfoundation/hardhat-network-helpers/types";
 import pino from "pino";
 
+import { readRecord } from "../chain/deployment.js";
 import { ledgerDomain } from "../chain/eip712.js";
+import type { Eip1193Provider } from "../chain/rpc-bridge.js";
 import { executeThroughTimelock } from "../deploy/governance.js";
 import type { System } from "../deploy/system.js";
 import { deploySystem } from "../deploy/system.js";
@@ -28,9 +32,11 @@ import { Enclave } from "../tee/enclave.js";
 import type { Plan } from "../vesting/plan.js";
 import { loadPlan } from "../vesting/plan.js";
 
-import type { AnchoringDemoResult } from "./anchoring.js";
-import { runAnchoringDemo } from "./anchoring.js";
+import type { AnchoringDemoContext, AnchoringDemoResult } from "./anchoring.js";
+import { runAnchoringDemo, runSlashDemo } from "./anchoring.js";
 import type { Narrator } from "./narrator.js";
+import type { RelayerDemoResult } from "./relayer.js";
+import { runRelayerDemo } from "./relayer.js";
 import type { ChainControl } from "./vesting.js";
 import { runVestingDemo } from "./vesting.js";
 
@@ -46,6 +52,11 @@ export interface DemoFlowOptions {
   n: Narrator;
   /** The GPU node's execution provider: "auto" (cuda when present) or "cpu". */
   gpuProvider: "auto" | "cpu";
+  /**
+   * Also run the relayer and the enclave as services (offchain/demo/relayer.ts): the chain served
+   * over JSON-RPC on loopback, HTTP and on-chain requests anchored by the relayer. Default false.
+   */
+  services?: boolean;
 }
 
 export interface DemoFlowResult {
@@ -53,6 +64,8 @@ export interface DemoFlowResult {
   system: System;
   staked: StakingDemoResult;
   anchored: AnchoringDemoResult;
+  /** What the relayer served and anchored (with `services`). */
+  relayed: RelayerDemoResult | null;
   rewardsSource: RewardsSource;
   rewardsEpoch: bigint;
   /** Earned rewards in the epoch and claimed them. */
@@ -62,7 +75,7 @@ export interface DemoFlowResult {
 }
 
 export async function runDemoFlow(
-  connection: { ethers: HardhatEthers; networkHelpers: NetworkHelpers },
+  connection: { ethers: HardhatEthers; networkHelpers: NetworkHelpers; provider: Eip1193Provider },
   options: DemoFlowOptions,
 ): Promise<DemoFlowResult> {
   const { ethers, networkHelpers } = connection;
@@ -145,9 +158,10 @@ export async function runDemoFlow(
   );
   n.block(staked.table);
 
-  // 4. Proof anchoring, verification by anyone, and a slash on evidence.
+  // 4. Proof anchoring and verification by anyone; with `services`, the same through the relayer and
+  // the enclave as running services; then a slash on evidence (it jails the GPU node, so it comes last).
   const contributor = at(11).address;
-  const anchored = await runAnchoringDemo({
+  const anchoring: AnchoringDemoContext = {
     system,
     engine,
     enclave,
@@ -161,7 +175,28 @@ export async function runDemoFlow(
     modelsDir: path.join(root, "models"),
     now: () => chain.now(),
     n,
-  });
+  };
+  const anchored = await runAnchoringDemo(anchoring);
+  const relayed = options.services
+    ? await runRelayerDemo({
+        provider: connection.provider,
+        system,
+        deployBlock: (await readRecord(dir))?.contracts.InferenceLedger?.block ?? 0,
+        enclave,
+        attestor,
+        modelId: anchored.modelId,
+        gpuNode: staked.gpuNode,
+        gpuSigner: staked.gpuSigner,
+        relayer: anchoring.relayer,
+        requester: at(10),
+        mine: () => networkHelpers.mine(),
+        modelsDir: anchoring.modelsDir,
+        gpuProvider: options.gpuProvider,
+        log: quiet,
+        n,
+      })
+    : null;
+  await runSlashDemo(anchoring, anchored.modelId);
 
   // 5. The epoch closes: rewards from anchored usage, proposed, accepted after the timelock, claimed, verified.
   n.section(
@@ -188,6 +223,7 @@ export async function runDemoFlow(
     system,
     staked,
     anchored,
+    relayed,
     rewardsSource,
     rewardsEpoch,
     contributor,

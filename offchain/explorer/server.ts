@@ -7,12 +7,25 @@
  */
 import { readFile, stat } from "node:fs/promises";
 import { createServer } from "node:http";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
+import {
+  RPC_INTERNAL_ERROR,
+  RPC_INVALID_REQUEST,
+  RPC_METHOD_NOT_FOUND,
+  RPC_PARSE_ERROR,
+  answerCalls,
+  readBody,
+  rpcCalls,
+  rpcError,
+  type Eip1193Provider,
+} from "../chain/rpc-bridge.js";
 import { InputError } from "../common/errors.js";
+
+export type { Eip1193Provider } from "../chain/rpc-bridge.js";
 
 /** The repository root (this file lives in offchain/explorer/). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -38,11 +51,6 @@ export const READ_METHODS: ReadonlySet<string> = new Set([
   "eth_maxPriorityFeePerGas",
   "eth_feeHistory",
 ]);
-
-/** An EIP-1193 provider (Hardhat's in-process network connection, a browser wallet, ...). */
-export interface Eip1193Provider {
-  request(args: { method: string; params?: unknown[] }): Promise<unknown>;
-}
 
 export interface ExplorerOptions {
   /** JSON-RPC URL of the chain (exactly one of rpcUrl and provider). */
@@ -70,13 +78,6 @@ export interface RunningExplorer {
   close(): Promise<void>;
 }
 
-interface RpcRequest {
-  jsonrpc?: unknown;
-  id?: unknown;
-  method?: unknown;
-  params?: unknown;
-}
-
 const CONTENT_TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
   ".js": "text/javascript; charset=utf-8",
@@ -87,12 +88,6 @@ const CONTENT_TYPES: Record<string, string> = {
   ".ico": "image/x-icon",
   ".map": "application/json",
 };
-
-const MAX_BODY = 1 << 20;
-
-function rpcError(id: unknown, code: number, message: string): unknown {
-  return { jsonrpc: "2.0", id: id ?? null, error: { code, message } };
-}
 
 async function readJsonFile(file: string): Promise<unknown> {
   return JSON.parse(await readFile(file, "utf8")) as unknown;
@@ -142,26 +137,25 @@ async function forward(
   options: ExplorerOptions,
   rawBody: string,
 ): Promise<{ status: number; payload: unknown }> {
-  const calls = (Array.isArray(body) ? body : [body]) as RpcRequest[];
-  const refused = calls.find(
-    (c) => typeof c !== "object" || c === null || typeof c.method !== "string",
-  );
-  if (refused !== undefined || calls.length === 0) {
-    return { status: 400, payload: rpcError(null, -32600, "invalid JSON-RPC request") };
+  const calls = rpcCalls(body);
+  if (calls === null) {
+    return {
+      status: 400,
+      payload: rpcError(null, RPC_INVALID_REQUEST, "invalid JSON-RPC request"),
+    };
   }
-  const writes = calls.filter((c) => !READ_METHODS.has(c.method as string));
-  if (writes.length > 0) {
+  if (calls.some((c) => !READ_METHODS.has(c.method))) {
     const answers = calls.map((c) =>
-      READ_METHODS.has(c.method as string)
+      READ_METHODS.has(c.method)
         ? rpcError(
             c.id,
-            -32601,
+            RPC_METHOD_NOT_FOUND,
             "batch refused: it contains a method the explorer does not forward",
           )
         : rpcError(
             c.id,
-            -32601,
-            `the explorer forwards read methods only, not ${String(c.method)}`,
+            RPC_METHOD_NOT_FOUND,
+            `the explorer forwards read methods only, not ${c.method}`,
           ),
     );
     return { status: 200, payload: Array.isArray(body) ? answers : answers[0] };
@@ -175,27 +169,7 @@ async function forward(
     });
     return { status: response.status, payload: (await response.json()) as unknown };
   }
-  const provider = options.provider!;
-  const answers = await Promise.all(
-    calls.map(async (c) => {
-      try {
-        const params = Array.isArray(c.params) ? (c.params as unknown[]) : [];
-        const result = await provider.request({ method: c.method as string, params });
-        return { jsonrpc: "2.0", id: c.id ?? null, result };
-      } catch (error) {
-        const e = error as { code?: unknown; message?: unknown; data?: unknown };
-        return {
-          jsonrpc: "2.0",
-          id: c.id ?? null,
-          error: {
-            code: typeof e.code === "number" ? e.code : -32603,
-            message: typeof e.message === "string" ? e.message : String(error),
-            ...(e.data === undefined ? {} : { data: e.data }),
-          },
-        };
-      }
-    }),
-  );
+  const answers = await answerCalls(options.provider!, calls);
   return { status: 200, payload: Array.isArray(body) ? answers : answers[0] };
 }
 
@@ -210,18 +184,6 @@ function send(res: ServerResponse, status: number, type: string, body: string | 
 
 function sendJson(res: ServerResponse, status: number, value: unknown): void {
   send(res, status, "application/json", JSON.stringify(value));
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > MAX_BODY) throw new InputError("request body too large", { details: { size } });
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 async function serveStatic(res: ServerResponse, distDir: string, urlPath: string): Promise<void> {
@@ -272,7 +234,7 @@ export async function startExplorer(options: ExplorerOptions): Promise<RunningEx
         try {
           body = JSON.parse(raw);
         } catch {
-          sendJson(res, 400, rpcError(null, -32700, "parse error"));
+          sendJson(res, 400, rpcError(null, RPC_PARSE_ERROR, "parse error"));
           return;
         }
         const { status, payload } = await forward(body, options, raw);
@@ -307,7 +269,11 @@ export async function startExplorer(options: ExplorerOptions): Promise<RunningEx
         sendJson(
           res,
           502,
-          rpcError(null, -32603, error instanceof Error ? error.message : String(error)),
+          rpcError(
+            null,
+            RPC_INTERNAL_ERROR,
+            error instanceof Error ? error.message : String(error),
+          ),
         );
       } else res.end();
     });
