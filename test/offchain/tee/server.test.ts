@@ -347,6 +347,64 @@ describe("enclave HTTP API", () => {
       }
     });
 
+    it("holds receipts while a batch is at the enclave and sends them together after it", async () => {
+      const info = await call("GET", "/info");
+      let posts = 0;
+      const counting = (req: { url?: string }) => {
+        if (req.url === "/verify-batch") posts++;
+      };
+      server.on("request", counting);
+      const verifier = new KeepAliveEnclaveVerifier(
+        url,
+        info.json.enclave as string,
+        ledgerDomain(31337n, LEDGER),
+      );
+      try {
+        const jobs = await Promise.all([41, 42, 43, 44].map(honest));
+        const first = verifier.verify(jobs[0]!);
+        await new Promise((r) => setImmediate(r)); // the first batch (one receipt) has left
+        const later: Array<Promise<unknown>> = [];
+        for (const job of jobs.slice(1)) {
+          later.push(verifier.verify(job)); // one per turn, while the first is in flight
+          await new Promise((r) => setImmediate(r));
+        }
+        await Promise.all([first, ...later]);
+        expect(posts).to.equal(2);
+      } finally {
+        server.off("request", counting);
+        verifier.close();
+      }
+    });
+
+    it("fails the batch's receipts when the enclave does not answer in time", async () => {
+      const { createServer } = await import("node:http");
+      const silentServer = createServer(() => {
+        /* never answers */
+      });
+      const silentUrl = await listen(silentServer, 0);
+      const verifier = new KeepAliveEnclaveVerifier(
+        silentUrl,
+        NODE,
+        ledgerDomain(31337n, LEDGER),
+        256,
+        1,
+        200,
+      );
+      try {
+        await verifier.verify(await honest(45)).then(
+          () => expect.fail("expected EnclaveRequestError"),
+          (e: unknown) => {
+            expect(e).to.be.instanceOf(EnclaveRequestError);
+            expect((e as Error).message).to.contain("did not answer within 200 ms");
+          },
+        );
+      } finally {
+        verifier.close();
+        silentServer.closeAllConnections();
+        await new Promise((r) => silentServer.close(r));
+      }
+    });
+
     it("refuses verdicts signed by another key than the attested enclave", async () => {
       const verifier = new KeepAliveEnclaveVerifier(
         url,
