@@ -2,7 +2,9 @@
  * The GPU node's side of a request: infer → sign the receipt → have the enclave check it (sampled)
  * → a JobRecord ready to be stored. Nothing here writes to the store; JobWriter does (group commit).
  */
-import { hexlify, randomBytes, type Wallet } from "ethers";
+import { randomBytes } from "node:crypto";
+
+import type { Wallet } from "ethers";
 import type { Logger } from "pino";
 
 import { DigestSigner } from "../chain/ecdsa.js";
@@ -59,7 +61,7 @@ export interface InferenceJob {
 
 /** A fresh request id for an HTTP request without one. */
 export function newRequestId(): string {
-  return hexlify(randomBytes(32));
+  return `0x${randomBytes(32).toString("hex")}`;
 }
 
 /** Shifts every value beyond any tolerance: what a lying GPU node would return. */
