@@ -194,7 +194,7 @@ export async function verifyReceiptBundle(
         enclave = parsed.args.getValue("enclave") as string;
         const sequence = parsed.args.getValue("sequence") as bigint;
         const count = parsed.args.getValue("count") as bigint;
-        why = `block ${txReceipt.blockNumber}: ${count} receipts, enclave ${enclave} sequence ${sequence}`;
+        why = `block ${txReceipt.blockNumber}: ${count} receipt${count === 1n ? "" : "s"}, enclave ${enclave} sequence ${sequence}`;
       }
     }
     if (txReceipt.status !== 1) {

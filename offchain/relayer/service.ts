@@ -90,10 +90,19 @@ export class RelayerService {
         staticNetwork: true,
         pollingInterval: config.chain.pollIntervalMs,
       });
-    const network = await provider.getNetwork();
-    if (network.chainId !== chainId) {
+    // Asked of the RPC itself: with a static network, provider.getNetwork() only echoes the config.
+    let rpcChainId: bigint;
+    try {
+      rpcChainId = BigInt(String(await provider.send("eth_chainId", [])));
+    } catch (cause) {
+      throw new InputError(`the chain RPC at ${config.chain.rpcUrl} is unreachable`, {
+        details: { rpcUrl: config.chain.rpcUrl },
+        cause,
+      });
+    }
+    if (rpcChainId !== chainId) {
       throw new InputError("the RPC's chain id is not the configured one", {
-        details: { configured: chainId, rpc: network.chainId },
+        details: { configured: chainId, rpc: rpcChainId },
       });
     }
     const ledgerAddress = getAddress(config.chain.ledger);
