@@ -32,14 +32,19 @@ const hex = (bytes: Uint8Array): string => `0x${Buffer.from(bytes).toString("hex
  */
 export function receiptLeafHash(r: Receipt): string {
   const buf = Buffer.alloc(32 * 7);
-  buf.write(r.requestId.slice(2), 0, 32, "hex");
-  buf.write(r.modelId.slice(2), 32, 32, "hex");
-  buf.write(r.inputHash.slice(2), 64, 32, "hex");
-  buf.write(r.outputHash.slice(2), 96, 32, "hex");
-  buf.write(r.node.slice(2), 128 + 12, 20, "hex");
-  buf.write(r.execConfigHash.slice(2), 160, 32, "hex");
-  buf.writeBigUInt64BE(r.timestamp, 192 + 24);
+  writeReceiptWords(buf, 0, r);
   return hex(keccak256(keccak256(buf)));
+}
+
+/** abi.encode of the receipt's seven fields (32-byte words) at `offset`. */
+function writeReceiptWords(buf: Buffer, offset: number, r: Receipt): void {
+  buf.write(r.requestId.slice(2), offset, 32, "hex");
+  buf.write(r.modelId.slice(2), offset + 32, 32, "hex");
+  buf.write(r.inputHash.slice(2), offset + 64, 32, "hex");
+  buf.write(r.outputHash.slice(2), offset + 96, 32, "hex");
+  buf.write(r.node.slice(2), offset + 128 + 12, 20, "hex");
+  buf.write(r.execConfigHash.slice(2), offset + 160, 32, "hex");
+  buf.writeBigUInt64BE(r.timestamp, offset + 192 + 24);
 }
 
 export class LedgerHasher {
@@ -57,13 +62,7 @@ export class LedgerHasher {
   receiptStructHashBytes(r: Receipt): Uint8Array {
     const buf = Buffer.alloc(32 * 8);
     buf.set(RECEIPT_TYPEHASH, 0);
-    buf.write(r.requestId.slice(2), 32, 32, "hex");
-    buf.write(r.modelId.slice(2), 64, 32, "hex");
-    buf.write(r.inputHash.slice(2), 96, 32, "hex");
-    buf.write(r.outputHash.slice(2), 128, 32, "hex");
-    buf.write(r.node.slice(2), 160 + 12, 20, "hex");
-    buf.write(r.execConfigHash.slice(2), 192, 32, "hex");
-    buf.writeBigUInt64BE(r.timestamp, 224 + 24);
+    writeReceiptWords(buf, 32, r);
     return keccak256(buf);
   }
 

@@ -1,6 +1,7 @@
 /** The GPU node's side: turn an inference result into the EIP-712 Receipt it signs. */
-import { getAddress, type Signer } from "ethers";
+import type { Signer } from "ethers";
 
+import { checksumAddress } from "../chain/address.js";
 import { RECEIPT_TYPES, type LedgerDomain, type Receipt } from "../chain/eip712.js";
 import { InputError } from "../common/errors.js";
 import type { InferenceResult } from "./engine.js";
@@ -24,22 +25,10 @@ export function receiptFor(
     modelId: result.modelId,
     inputHash: result.inputHash,
     outputHash: result.outputHash,
-    node: checksumOf(fields.node),
+    node: checksumAddress(fields.node),
     execConfigHash: result.execConfigHash,
     timestamp: fields.timestamp,
   };
-}
-
-/** getAddress, remembered: a relayer names the same node in every receipt. */
-const checksums = new Map<string, string>();
-function checksumOf(address: string): string {
-  let known = checksums.get(address);
-  if (known === undefined) {
-    known = getAddress(address);
-    if (checksums.size >= 1024) checksums.clear();
-    checksums.set(address, known);
-  }
-  return known;
 }
 
 /** The node signer's EIP-712 signature over the receipt in the ledger's domain. */
