@@ -33,6 +33,7 @@ import {
   validateInputs,
   type InputTensor,
   type QuantisedTensor,
+  type TensorData,
   type TensorJson,
 } from "./tensor.js";
 
@@ -52,6 +53,12 @@ export interface InferenceResult {
   inputHash: string;
   outputHash: string;
   execConfigHash: string;
+}
+
+interface PendingRow {
+  tensors: InputTensor[];
+  resolve: (result: InferenceResult) => void;
+  reject: (error: unknown) => void;
 }
 
 /** A counting semaphore: at most `limit` holders at once, the rest queue in order. */
@@ -91,6 +98,8 @@ export class InferenceEngine {
   private readonly limiter: Semaphore;
   private readonly log: Logger;
   private hashed: { provider: ProviderName; hash: string } | null = null;
+  private readonly rows = new Map<string, { model: LoadedModel; rows: PendingRow[] }>();
+  private rowsScheduled = false;
 
   constructor(options: EngineOptions = {}) {
     this.config = parseEngineConfig(options.config ?? {});
@@ -277,6 +286,102 @@ export class InferenceEngine {
     const model = this.get(modelId);
     const tensors = validateInputs(model.manifest, inputs);
     return this.runValidated(model, tensors);
+  }
+
+  /**
+   * `run` for one row (batch dimension 1), run together with the other single rows asked of the
+   * same model in the same event-loop turn: one ONNX Runtime call of N rows instead of N calls
+   * (the relayer under load; up to the manifest's maxBatch). Each caller gets its own row's
+   * result, hashed over its own inputs and outputs. A row computed in a batch can differ from the
+   * same row run alone in the last bits of a float (another summation order); quantised at the
+   * manifest's scale that is at most the manifest's tolerance, within which the enclave compares.
+   * Inputs that are not one row of a model with a leading "batch" dimension run alone.
+   */
+  async runRow(
+    modelId: string,
+    inputs: Record<string, TensorJson | undefined>,
+  ): Promise<InferenceResult> {
+    const model = this.get(modelId);
+    const tensors = validateInputs(model.manifest, inputs);
+    const batchable =
+      model.manifest.inputs.every((spec) => spec.shape[0] === "batch") &&
+      model.manifest.outputs.every((spec) => spec.shape[0] === "batch") &&
+      tensors.every((t) => t.dims[0] === 1);
+    if (!batchable) return this.runValidated(model, tensors);
+    const key = `${model.modelId}:${tensors.map((t) => `${t.name}=${t.dims.join("x")}`).join(",")}`;
+    return new Promise((resolve, reject) => {
+      const group = this.rows.get(key);
+      if (group === undefined) this.rows.set(key, { model, rows: [{ tensors, resolve, reject }] });
+      else group.rows.push({ tensors, resolve, reject });
+      if (!this.rowsScheduled) {
+        this.rowsScheduled = true;
+        setImmediate(() => this.flushRows());
+      }
+    });
+  }
+
+  private flushRows(): void {
+    this.rowsScheduled = false;
+    const groups = [...this.rows.values()];
+    this.rows.clear();
+    for (const { model, rows } of groups) {
+      const max = model.manifest.maxBatch;
+      for (let i = 0; i < rows.length; i += max) void this.runRows(model, rows.slice(i, i + max));
+    }
+  }
+
+  private async runRows(model: LoadedModel, rows: PendingRow[]): Promise<void> {
+    if (rows.length === 1) {
+      const [row] = rows as [PendingRow];
+      await this.runValidated(model, row.tensors).then(row.resolve, row.reject);
+      return;
+    }
+    try {
+      const feeds: Record<string, ort.Tensor> = {};
+      rows[0]!.tensors.forEach((first, k) => {
+        const data = new (first.data.constructor as new (n: number) => TensorData)(
+          first.data.length * rows.length,
+        );
+        rows.forEach((row, i) => data.set(row.tensors[k]!.data as never, i * first.data.length));
+        feeds[first.name] = new ort.Tensor(first.dtype, data, [
+          rows.length,
+          ...first.dims.slice(1),
+        ]);
+      });
+      const results = await this.limiter.use(() => model.session.run(feeds));
+      rows.forEach((row, i) => {
+        const raw: Record<string, Float32Array> = {};
+        const outputs = model.manifest.outputs.map((spec) => {
+          const t = results[spec.name];
+          if (t === undefined || !(t.data instanceof Float32Array)) {
+            throw new ModelLoadError(
+              `model ${model.manifest.name} did not return float32 output "${spec.name}"`,
+              { details: { model: model.manifest.name } },
+            );
+          }
+          const per = t.data.length / rows.length;
+          const mine = t.data.slice(i * per, (i + 1) * per);
+          raw[spec.name] = mine;
+          return quantise(
+            spec.name,
+            mine,
+            [1, ...t.dims.slice(1)],
+            model.manifest.outputScale,
+          );
+        });
+        row.resolve({
+          modelId: model.modelId,
+          inputs: row.tensors,
+          outputs,
+          raw,
+          inputHash: inputHash(row.tensors),
+          outputHash: outputHash(outputs),
+          execConfigHash: this.execConfigHash,
+        });
+      });
+    } catch (error) {
+      for (const row of rows) row.reject(error);
+    }
   }
 
   async runValidated(model: LoadedModel, tensors: InputTensor[]): Promise<InferenceResult> {

@@ -82,7 +82,7 @@ export class InferencePipeline {
     const { engine, metrics } = this.options;
     let result;
     try {
-      result = await engine.run(job.modelId, job.inputs);
+      result = await engine.runRow(job.modelId, job.inputs);
     } catch (error) {
       metrics.failures.inc({ stage: "infer" });
       throw error;
