@@ -362,12 +362,7 @@ export class InferenceEngine {
           const per = t.data.length / rows.length;
           const mine = t.data.slice(i * per, (i + 1) * per);
           raw[spec.name] = mine;
-          return quantise(
-            spec.name,
-            mine,
-            [1, ...t.dims.slice(1)],
-            model.manifest.outputScale,
-          );
+          return quantise(spec.name, mine, [1, ...t.dims.slice(1)], model.manifest.outputScale);
         });
         row.resolve({
           modelId: model.modelId,
