@@ -349,31 +349,9 @@ export class InferenceEngine {
         ]);
       });
       const results = await this.limiter.use(() => model.session.run(feeds));
-      rows.forEach((row, i) => {
-        const raw: Record<string, Float32Array> = {};
-        const outputs = model.manifest.outputs.map((spec) => {
-          const t = results[spec.name];
-          if (t === undefined || !(t.data instanceof Float32Array)) {
-            throw new ModelLoadError(
-              `model ${model.manifest.name} did not return float32 output "${spec.name}"`,
-              { details: { model: model.manifest.name } },
-            );
-          }
-          const per = t.data.length / rows.length;
-          const mine = t.data.slice(i * per, (i + 1) * per);
-          raw[spec.name] = mine;
-          return quantise(spec.name, mine, [1, ...t.dims.slice(1)], model.manifest.outputScale);
-        });
-        row.resolve({
-          modelId: model.modelId,
-          inputs: row.tensors,
-          outputs,
-          raw,
-          inputHash: inputHash(row.tensors),
-          outputHash: outputHash(outputs),
-          execConfigHash: this.execConfigHash,
-        });
-      });
+      rows.forEach((row, i) =>
+        row.resolve(this.resultOf(model, row.tensors, results, i, rows.length)),
+      );
     } catch (error) {
       for (const row of rows) row.reject(error);
     }
@@ -383,6 +361,20 @@ export class InferenceEngine {
     const feeds: Record<string, ort.Tensor> = {};
     for (const t of tensors) feeds[t.name] = new ort.Tensor(t.dtype, t.data, t.dims);
     const results = await this.limiter.use(() => model.session.run(feeds));
+    return this.resultOf(model, tensors, results);
+  }
+
+  /**
+   * The result for `tensors` from a run's outputs: all of them, or row `row` of a run of `rows`
+   * single rows (runRow), each output then cut to its [1, ...] slice.
+   */
+  private resultOf(
+    model: LoadedModel,
+    tensors: InputTensor[],
+    results: ort.InferenceSession.ReturnType,
+    row = 0,
+    rows = 1,
+  ): InferenceResult {
     const raw: Record<string, Float32Array> = {};
     const outputs = model.manifest.outputs.map((spec) => {
       const t = results[spec.name];
@@ -392,8 +384,11 @@ export class InferenceEngine {
           { details: { model: model.manifest.name } },
         );
       }
-      raw[spec.name] = t.data;
-      return quantise(spec.name, t.data, t.dims, model.manifest.outputScale);
+      const per = t.data.length / rows;
+      const data = rows === 1 ? t.data : t.data.slice(row * per, (row + 1) * per);
+      const dims = rows === 1 ? t.dims : [1, ...t.dims.slice(1)];
+      raw[spec.name] = data;
+      return quantise(spec.name, data, dims, model.manifest.outputScale);
     });
     return {
       modelId: model.modelId,
