@@ -13,12 +13,10 @@ import { Agent, request } from "node:http";
 
 import { getAddress } from "ethers";
 
-import { VerificationError } from "../common/errors.js";
-import { recoverSigner } from "../chain/ecdsa.js";
 import type { LedgerDomain, Receipt } from "../chain/eip712.js";
 import { LedgerHasher } from "../chain/hasher.js";
 import type { QuantisedTensorJson, TensorJson } from "../inference/tensor.js";
-import { EnclaveRequestError } from "../tee/client.js";
+import { EnclaveRequestError, checkVerdict } from "../tee/client.js";
 import type { NotSelected, SignedVerdict, VerifyOutcome } from "../tee/enclave.js";
 import type { EnclaveVerifier } from "./pipeline.js";
 
@@ -157,15 +155,7 @@ export class KeepAliveEnclaveVerifier implements EnclaveVerifier {
         },
       );
     }
-    const json = outcome.result;
-    if (!json.selected) return json;
-    const digest = this.hasher.verdictDigest(json.verdict);
-    if (digest !== json.digest || recoverSigner(digest, json.signature) !== this.expected) {
-      throw new VerificationError("verdict is not signed by the expected enclave", {
-        details: { expected: this.expected, digest },
-      });
-    }
-    return json;
+    return checkVerdict(this.hasher, this.expected, outcome.result);
   }
 
   /** Closes the idle connections. */

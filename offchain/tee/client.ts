@@ -7,10 +7,32 @@ import { getAddress, recoverAddress } from "ethers";
 
 import { BaseError, VerificationError } from "../common/errors.js";
 import { stringifyJson } from "../common/json.js";
-import { batchDigest, verdictDigest, type LedgerDomain, type Receipt } from "../chain/eip712.js";
+import { recoverSigner } from "../chain/ecdsa.js";
+import { batchDigest, type LedgerDomain, type Receipt } from "../chain/eip712.js";
+import { LedgerHasher } from "../chain/hasher.js";
 import type { QuantisedTensorJson, TensorJson } from "../inference/tensor.js";
 import type { NotSelected, SignedBatch, SignedVerdict } from "./enclave.js";
 import type { BatchRequest } from "./schemas.js";
+
+/**
+ * The enclave's answer to a verify request, checked: a verdict's digest is recomputed and its
+ * signature must recover to `expected`, the enclave the caller verified. (EnclaveClient#verify and
+ * the relayer's KeepAliveEnclaveVerifier both check with this.)
+ */
+export function checkVerdict(
+  hasher: LedgerHasher,
+  expected: string,
+  answer: SignedVerdict | NotSelected,
+): SignedVerdict | NotSelected {
+  if (!answer.selected) return answer;
+  const digest = hasher.verdictDigest(answer.verdict);
+  if (digest !== answer.digest || recoverSigner(digest, answer.signature) !== expected) {
+    throw new VerificationError("verdict is not signed by the expected enclave", {
+      details: { expected, digest },
+    });
+  }
+  return answer;
+}
 
 export class EnclaveRequestError extends BaseError {
   override name = "EnclaveRequestError";
@@ -24,12 +46,16 @@ export interface AttestationResponse {
 }
 
 export class EnclaveClient {
+  private readonly hasher: LedgerHasher;
+
   constructor(
     readonly url: string,
     /** The enclave address the caller has verified (attestation + registry). */
     readonly enclave: string,
     readonly domain: LedgerDomain,
-  ) {}
+  ) {
+    this.hasher = new LedgerHasher(domain);
+  }
 
   private async call(
     method: string,
@@ -80,17 +106,7 @@ export class EnclaveClient {
   }): Promise<SignedVerdict | NotSelected> {
     const json = (await this.call("POST", "/verify", request)) as unknown as
       SignedVerdict | NotSelected;
-    if (!json.selected) return json;
-    const digest = verdictDigest(this.domain, json.verdict);
-    if (
-      digest !== json.digest ||
-      recoverAddress(digest, json.signature) !== getAddress(this.enclave)
-    ) {
-      throw new VerificationError("verdict is not signed by the expected enclave", {
-        details: { expected: this.enclave, digest },
-      });
-    }
-    return json;
+    return checkVerdict(this.hasher, getAddress(this.enclave), json);
   }
 
   async signBatch(batch: BatchRequest): Promise<SignedBatch> {
