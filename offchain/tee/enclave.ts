@@ -216,8 +216,9 @@ export class Enclave {
     const { receipt } = request;
     if (request.sampleRate !== undefined) {
       sampleThreshold(request.sampleRate);
-      if (!this.isSelected(receipt, request.sampleRate))
-        return { selected: false, receiptDigest: this.#hasher.receiptDigest(receipt) };
+      const digest = this.#hasher.receiptDigest(receipt);
+      if (!isSelected(this.#secret, digest, request.sampleRate))
+        return { selected: false, receiptDigest: digest };
     }
     const model = this.#engine.get(receipt.modelId);
     const tensors = validateInputs(model.manifest, request.inputs);
