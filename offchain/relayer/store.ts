@@ -174,35 +174,6 @@ function jobFromRow(row: Row): JobRecord {
   };
 }
 
-/**
- * The statement that stores a job; `jobParams` gives its parameters. Only a duplicate request id
- * is skipped (OR IGNORE would also skip a CHECK violation silently).
- */
-export const INSERT_JOB_SQL = `INSERT INTO jobs
-  (request_id, source, model_id, receipt, node_signature, outputs, enclave, selected, verdict,
-   enclave_signature, state, created_at, leaf_hash)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING`;
-
-export type JobParams = Array<string | number | null>;
-
-export function jobParams(job: JobRecord): JobParams {
-  return [
-    job.requestId,
-    job.source,
-    job.receipt.modelId,
-    receiptToJson(job.receipt),
-    job.nodeSignature,
-    JSON.stringify(job.outputs),
-    job.enclave,
-    job.selected ? 1 : 0,
-    job.verdict === null ? null : JSON.stringify(job.verdict),
-    job.enclaveSignature,
-    job.state,
-    job.createdAt,
-    receiptLeafHash(job.receipt),
-  ];
-}
-
 export class JobStore {
   private readonly insert: StatementSync;
   private readonly byId: StatementSync;
@@ -212,7 +183,11 @@ export class JobStore {
 
   constructor(readonly db: DatabaseSync) {
     migrate(db, "jobs", JOB_MIGRATIONS);
-    this.insert = db.prepare(INSERT_JOB_SQL);
+    // Only a duplicate request id is skipped (OR IGNORE would also skip a CHECK violation silently).
+    this.insert = db.prepare(`INSERT INTO jobs
+      (request_id, source, model_id, receipt, node_signature, outputs, enclave, selected, verdict,
+       enclave_signature, state, created_at, leaf_hash)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING`);
     this.byId = db.prepare("SELECT * FROM jobs WHERE request_id = ?");
     this.batchOf = db.prepare("SELECT * FROM batches WHERE enclave = ? AND sequence = ?");
     this.pendingForBatch = db.prepare(
@@ -229,7 +204,22 @@ export class JobStore {
 
   /** Inserts jobs (a request id already stored is left as it was); call inside a transaction for many. */
   insertJob(job: JobRecord): boolean {
-    return Number(this.insert.run(...jobParams(job)).changes) === 1;
+    const result = this.insert.run(
+      job.requestId,
+      job.source,
+      job.receipt.modelId,
+      receiptToJson(job.receipt),
+      job.nodeSignature,
+      JSON.stringify(job.outputs),
+      job.enclave,
+      job.selected ? 1 : 0,
+      job.verdict === null ? null : JSON.stringify(job.verdict),
+      job.enclaveSignature,
+      job.state,
+      job.createdAt,
+      receiptLeafHash(job.receipt),
+    );
+    return Number(result.changes) === 1;
   }
 
   /** Inserts jobs in one transaction; says for each whether it was stored (false: id already stored). */
