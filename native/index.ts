@@ -262,13 +262,8 @@ function pack(
 
   if (signature === "bytes32") {
     const input = Buffer.alloc(count * 32);
-    for (let i = 0; i < count; i++) {
-      const value = leaves[i]![0];
-      if (typeof value !== "string" || !HEX_BYTES32.test(value)) {
-        throw leafError(i, "bytes32 must be 0x followed by 64 hex digits", value);
-      }
-      input.write(value.slice(2), i * 32, 32, "hex");
-    }
+    const write = wordWriter(backend)("bytes32");
+    for (let i = 0; i < count; i++) write(input, i * 32, leaves[i]![0], i);
     return {
       input,
       mode: LeafMode.Encoded,
