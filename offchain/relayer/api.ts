@@ -18,11 +18,11 @@ import type { InferenceEngine } from "../inference/engine.js";
 import type { RelayerMetrics } from "./metrics.js";
 import { newRequestId, type InferencePipeline } from "./pipeline.js";
 import type { JobStore, StoredJob } from "./store.js";
-import type { JobSink } from "./writer.js";
+import type { JobWriter } from "./writer.js";
 
 export interface ApiOptions {
   pipeline: InferencePipeline;
-  writer: JobSink;
+  writer: JobWriter;
   store: JobStore;
   engine: InferenceEngine;
   metrics: RelayerMetrics;

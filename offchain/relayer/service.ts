@@ -35,7 +35,7 @@ import { InferencePipeline } from "./pipeline.js";
 import { TxSender } from "./sender/index.js";
 import { JobStore, type JobRecord } from "./store.js";
 import type { TxSenderLike } from "./tx.js";
-import { JobWriter, type JobSink } from "./writer.js";
+import { JobWriter } from "./writer.js";
 
 /** Offence.CONTRADICTED_RECEIPT in IInferenceLedger. */
 const CONTRADICTED_RECEIPT = 1;
@@ -56,7 +56,6 @@ export class RelayerService {
   private app: FastifyInstance | null = null;
   private stopping = false;
   private acceptedSincePoke = 0;
-  private writer: JobSink | null = null;
   url = "";
 
   private constructor(
@@ -278,10 +277,9 @@ export class RelayerService {
     this.sender.start();
     this.batcher.start();
     this.listener?.start();
-    this.writer = new JobWriter(store);
     this.app = createApi({
       pipeline: this.pipeline,
-      writer: this.writer,
+      writer: new JobWriter(store),
       store,
       engine: this.engine,
       metrics,
@@ -328,7 +326,6 @@ export class RelayerService {
     if (this.stopping) return;
     this.stopping = true;
     await this.app?.close();
-    await this.writer?.close();
     await this.listener?.stop();
     await this.batcher.stop();
     await this.sender.stop();

@@ -7,25 +7,19 @@
  */
 import type { JobRecord, JobStore } from "./store.js";
 
-/** Where the API puts accepted jobs. */
-export interface JobSink {
-  /** Resolves once `job` is on disk: true when stored now, false when its request id already was. */
-  write(job: JobRecord): Promise<boolean>;
-  close(): Promise<void>;
-}
-
 interface Waiting {
   job: JobRecord;
   resolve: (inserted: boolean) => void;
   reject: (e: unknown) => void;
 }
 
-export class JobWriter implements JobSink {
+export class JobWriter {
   private queue: Waiting[] = [];
   private scheduled = false;
 
   constructor(private readonly store: JobStore) {}
 
+  /** Resolves once `job` is on disk: true when stored now, false when its request id already was. */
   write(job: JobRecord): Promise<boolean> {
     return new Promise((resolve, reject) => {
       this.queue.push({ job, resolve, reject });
@@ -48,9 +42,5 @@ export class JobWriter implements JobSink {
       return;
     }
     batch.forEach((b, i) => b.resolve(inserted[i]!));
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
   }
 }
