@@ -45,6 +45,15 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
     ///      1/64 that EIP-150 withholds.
     uint256 private constant _CALL_OVERHEAD = 5_000;
 
+    /// @notice How far ahead of the chain's clock a signed time (a batch's or a verdict's) may be.
+    uint64 public constant MAX_CLOCK_SKEW = 5 minutes;
+
+    /// @notice The longest a slashed offence type keeps its node from being slashed again for it.
+    uint40 public constant MAX_OFFENCE_COOLDOWN = 90 days;
+
+    /// @notice A sample rate of 1 (every receipt re-executed), in parts per million.
+    uint32 public constant FULL_SAMPLE_RATE = 1_000_000;
+
     uint16 private constant _MAX_BPS = 10_000;
 
     /// @notice NodeStaking: node roles, signers, activity and slashing.
@@ -60,15 +69,24 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
     // Storage
     // -------------------------------------------------------------------------------------------------------------
 
-    uint256 private _batchCount;
+    /// @dev One slot, read once per anchoring: the rate governance requires and the one before its last change.
+    struct SampleRate {
+        uint32 ratePpm;
+        uint32 previousRatePpm;
+        uint40 changedAt;
+    }
+
+    SampleRate private _sampleRate;
+    /// @dev batchId = enclave << 64 | sequence: a batch's slot is its root, and an enclave's anchored sequences are
+    ///      always a prefix 0..n-1 (each needs the one before), so no counter is written per anchoring.
     mapping(uint256 batchId => bytes32 root) private _roots;
-    mapping(address enclave => uint64 sequence) private _nextSequence;
 
     uint256 private _requestNonce;
     mapping(bytes32 requestId => bytes32 requestHash) private _pendingRequests;
 
     mapping(bytes32 offenceKey => bool slashed) private _slashedOffences;
     mapping(Offence offence => SlashParams params) private _slashParams;
+    mapping(address node => mapping(Offence offence => uint40 slashedAt)) private _lastSlashAt;
     uint32 private _maxCallbackGas;
 
     // -------------------------------------------------------------------------------------------------------------
@@ -100,11 +118,18 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
         FEE_TOKEN = feeToken;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(GOVERNOR_ROLE, admin);
-        // Defaults, changeable by governance: lying about an output costs 10% and a jail, an equivocating enclave 20%.
-        _setSlashParams(Offence.DOUBLE_RECEIPT, 1_000, true);
-        _setSlashParams(Offence.CONTRADICTED_RECEIPT, 1_000, true);
-        _setSlashParams(Offence.BATCH_EQUIVOCATION, 2_000, true);
+        // Defaults, changeable by governance: lying about an output costs 10% and a jail, an equivocating enclave
+        // 20%; one slash per offence type and node per day; every receipt re-executed.
+        _setSlashParams(Offence.DOUBLE_RECEIPT, 1_000, true, 1 days);
+        _setSlashParams(Offence.CONTRADICTED_RECEIPT, 1_000, true, 1 days);
+        _setSlashParams(Offence.BATCH_EQUIVOCATION, 2_000, true, 1 days);
         _setMaxCallbackGas(500_000);
+        _sampleRate = SampleRate({
+            ratePpm: FULL_SAMPLE_RATE,
+            previousRatePpm: FULL_SAMPLE_RATE,
+            changedAt: 0
+        });
+        emit SampleRateSet(FULL_SAMPLE_RATE);
     }
 
     // -------------------------------------------------------------------------------------------------------------
@@ -118,12 +143,12 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
         bytes32[] calldata modelIds,
         uint32[] calldata counts
     ) external returns (uint256 batchId) {
-        // Checks: well-formed, signed by an active enclave in sequence, with the signed usage summary.
-        _checkBatch(batch, signature, modelIds, counts);
+        // Checks: well-formed, signed by an active enclave in sequence, with the signed usage summary, over receipts
+        // of an INFERENCE node signed by its signer, sampled at no less than governance's rate.
+        batchId = batchIdOf(batch.enclave, batch.sequence);
+        _checkBatch(batch, batchId, signature, modelIds, counts);
 
-        // Effects: one slot per batch (its root), id = counter; the rest of the batch is in the event.
-        _nextSequence[batch.enclave] = batch.sequence + 1;
-        batchId = ++_batchCount;
+        // Effects: one slot per batch (its root); the rest of the batch is in the event.
         _roots[batchId] = batch.root;
         _emitBatchAnchored(batchId, batch, modelIds, counts);
     }
@@ -160,18 +185,26 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
         InferenceRequest calldata request,
         Receipt calldata receipt,
         bytes calldata nodeSignature,
+        uint64 verdictTimestamp,
         bytes calldata enclaveSignature,
         bytes calldata output
     ) external nonReentrant {
         // Checks.
-        address enclave = _checkFulfilment(request, receipt, nodeSignature, enclaveSignature, output);
+        address enclave = _checkFulfilment(
+            request,
+            receipt,
+            nodeSignature,
+            verdictTimestamp,
+            enclaveSignature,
+            output
+        );
 
         // Effects: the request is settled (the freed slot refunds gas).
         delete _pendingRequests[receipt.requestId];
 
-        // Interactions: pay the node, then call the requester back with capped gas; no outcome of the callback can
-        // undo the fulfilment.
-        if (request.fee > 0) FEE_TOKEN.safeTransfer(receipt.node, request.fee);
+        // Interactions: pay the node's payee (its operator unless it set one: node ids are not keys anyone holds),
+        // then call the requester back with capped gas; no outcome of the callback can undo the fulfilment.
+        if (request.fee > 0) FEE_TOKEN.safeTransfer(STAKING.payeeOf(receipt.node), request.fee);
         bool callbackSucceeded = _deliver(request, receipt, output);
         emit InferenceFulfilled(
             receipt.requestId,
@@ -208,19 +241,30 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
         Receipt calldata b,
         bytes calldata signatureB
     ) external nonReentrant returns (uint256 slashed) {
-        // Checks: one node, one request, two outputs, both signed by the node's signer.
+        // Checks: one node answered one question (request, model, input, config) with two outputs, both signed by a
+        // key that was the node's signer at the receipt's date.
         bytes32 hashA = a.hash();
         bytes32 hashB = b.hash();
-        if (a.node != b.node || a.requestId != b.requestId || a.outputHash == b.outputHash) {
-            revert LedgerReceiptsNotConflicting(hashA, hashB);
-        }
-        _checkInferenceNode(a.node, false);
-        _checkEvidenceSignature(a.node, hashA, signatureA);
-        _checkEvidenceSignature(a.node, hashB, signatureB);
+        if (
+            a.node != b.node ||
+            a.requestId != b.requestId ||
+            a.modelId != b.modelId ||
+            a.inputHash != b.inputHash ||
+            a.execConfigHash != b.execConfigHash ||
+            a.outputHash == b.outputHash
+        ) revert LedgerReceiptsNotConflicting(hashA, hashB);
+        _checkEvidenceSignature(a.node, hashA, signatureA, a.timestamp);
+        _checkEvidenceSignature(a.node, hashB, signatureB, b.timestamp);
 
-        // Effects and interactions.
+        // Effects and interactions: the offence is dated by the later of the two receipts.
         bytes32 key = keccak256(abi.encode(Offence.DOUBLE_RECEIPT, a.node, a.requestId));
-        return _slash(Offence.DOUBLE_RECEIPT, a.node, key);
+        return
+            _slash(
+                Offence.DOUBLE_RECEIPT,
+                a.node,
+                key,
+                a.timestamp > b.timestamp ? a.timestamp : b.timestamp
+            );
     }
 
     /// @inheritdoc IInferenceLedger
@@ -228,25 +272,34 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
         Receipt calldata receipt,
         bytes calldata nodeSignature,
         bytes32 verdictOutputHash,
+        uint64 verdictTimestamp,
         bytes calldata enclaveSignature
     ) external nonReentrant returns (uint256 slashed) {
-        // Checks: the node signed the receipt; an active enclave signed a disagreeing verdict naming another output.
+        // Checks: the node signed the receipt; an enclave key that was registered, under an image not revoked for
+        // cause, when it signed, signed a disagreeing verdict naming another output. Whatever the registry says now.
         bytes32 receiptHash = receipt.hash();
         if (verdictOutputHash == receipt.outputHash)
             revert LedgerVerdictNotContradicting(receiptHash, verdictOutputHash);
-        _checkInferenceNode(receipt.node, false);
-        _checkEvidenceSignature(receipt.node, receiptHash, nodeSignature);
+        _checkEvidenceSignature(receipt.node, receiptHash, nodeSignature, receipt.timestamp);
+        _checkSignedTime(verdictTimestamp);
         address enclave = ECDSA.recoverCalldata(
             _hashTypedDataV4(
-                Verdict({receiptHash: receiptHash, agree: false, outputHash: verdictOutputHash}).hash()
+                Verdict({
+                    receiptHash: receiptHash,
+                    agree: false,
+                    outputHash: verdictOutputHash,
+                    timestamp: verdictTimestamp
+                }).hash()
             ),
             enclaveSignature
         );
-        if (!TEE_REGISTRY.isActiveEnclave(enclave)) revert LedgerInactiveEnclave(enclave);
+        if (TEE_REGISTRY.accountableNodeOf(enclave, verdictTimestamp) == address(0)) {
+            revert LedgerUnaccountableEnclave(enclave, verdictTimestamp);
+        }
 
-        // Effects and interactions.
+        // Effects and interactions: the offence is dated when the enclave caught it.
         bytes32 key = keccak256(abi.encode(Offence.CONTRADICTED_RECEIPT, receiptHash));
-        return _slash(Offence.CONTRADICTED_RECEIPT, receipt.node, key);
+        return _slash(Offence.CONTRADICTED_RECEIPT, receipt.node, key, verdictTimestamp);
     }
 
     /// @inheritdoc IInferenceLedger
@@ -256,22 +309,13 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
         Batch calldata b,
         bytes calldata signatureB
     ) external nonReentrant returns (uint256 slashed) {
-        // Checks: one enclave, one sequence number, two different batches, both signed by the enclave key.
-        bytes32 hashA = a.hash();
-        bytes32 hashB = b.hash();
-        if (a.enclave != b.enclave || a.sequence != b.sequence || hashA == hashB) {
-            revert LedgerBatchesNotConflicting(hashA, hashB);
-        }
-        address recoveredA = ECDSA.recoverCalldata(_hashTypedDataV4(hashA), signatureA);
-        if (recoveredA != a.enclave) revert LedgerInvalidBatchSigner(a.enclave, recoveredA);
-        address recoveredB = ECDSA.recoverCalldata(_hashTypedDataV4(hashB), signatureB);
-        if (recoveredB != a.enclave) revert LedgerInvalidBatchSigner(a.enclave, recoveredB);
-        address node = TEE_REGISTRY.nodeOfEnclave(a.enclave);
-        if (node == address(0)) revert LedgerUnknownEnclave(a.enclave);
+        // Checks: see _checkEquivocation.
+        address node = _checkEquivocation(a, signatureA, b, signatureB);
 
-        // Effects and interactions: the enclave's VERIFIER node answers for it.
+        // Effects and interactions: the VERIFIER node the key is bound to answers for it.
         bytes32 key = keccak256(abi.encode(Offence.BATCH_EQUIVOCATION, a.enclave, a.sequence));
-        return _slash(Offence.BATCH_EQUIVOCATION, node, key);
+        return
+            _slash(Offence.BATCH_EQUIVOCATION, node, key, a.signedAt > b.signedAt ? a.signedAt : b.signedAt);
     }
 
     // -------------------------------------------------------------------------------------------------------------
@@ -279,8 +323,25 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
     // -------------------------------------------------------------------------------------------------------------
 
     /// @inheritdoc IInferenceLedger
-    function setSlashParams(Offence offence, uint16 bps, bool jail) external onlyRole(GOVERNOR_ROLE) {
-        _setSlashParams(offence, bps, jail);
+    function setSlashParams(
+        Offence offence,
+        uint16 bps,
+        bool jail,
+        uint40 cooldown
+    ) external onlyRole(GOVERNOR_ROLE) {
+        _setSlashParams(offence, bps, jail, cooldown);
+    }
+
+    /// @inheritdoc IInferenceLedger
+    function setSampleRate(uint32 ratePpm) external onlyRole(GOVERNOR_ROLE) {
+        if (ratePpm == 0 || ratePpm > FULL_SAMPLE_RATE) revert LedgerInvalidSampleRate(ratePpm);
+        // Batches the enclaves signed before this change, at the rate then in force, stay anchorable.
+        _sampleRate = SampleRate({
+            ratePpm: ratePpm,
+            previousRatePpm: _sampleRate.ratePpm,
+            changedAt: uint40(block.timestamp)
+        });
+        emit SampleRateSet(ratePpm);
     }
 
     /// @inheritdoc IInferenceLedger
@@ -310,13 +371,40 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
     }
 
     /// @inheritdoc IInferenceLedger
-    function batchCount() external view returns (uint256) {
-        return _batchCount;
+    function sampleRate() external view returns (uint32) {
+        return _sampleRate.ratePpm;
     }
 
     /// @inheritdoc IInferenceLedger
-    function nextSequenceOf(address enclave) external view returns (uint64) {
-        return _nextSequence[enclave];
+    function lastSlashOf(address node, Offence offence) external view returns (uint256) {
+        return _lastSlashAt[node][offence];
+    }
+
+    /// @inheritdoc IInferenceLedger
+    function nextSequenceOf(address enclave) public view returns (uint64) {
+        // The anchored sequences are a prefix: find its end by doubling, then bisection (a view; O(log n) reads).
+        uint256 base = uint256(uint160(enclave)) << 64;
+        if (_roots[base] == bytes32(0)) return 0;
+        uint64 low = 0; // anchored
+        uint64 high = 1; // first candidate that may not be
+        while (_roots[base | high] != bytes32(0)) {
+            low = high;
+            // unchecked: high < 2^63 here, since an enclave cannot anchor 2^63 batches.
+            unchecked {
+                high *= 2;
+            }
+        }
+        while (high - low > 1) {
+            uint64 mid = low + (high - low) / 2;
+            if (_roots[base | mid] != bytes32(0)) low = mid;
+            else high = mid;
+        }
+        return high;
+    }
+
+    /// @inheritdoc IInferenceLedger
+    function batchIdOf(address enclave, uint64 sequence) public pure returns (uint256) {
+        return (uint256(uint160(enclave)) << 64) | sequence;
     }
 
     /// @inheritdoc IInferenceLedger
@@ -348,11 +436,17 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
     function verdictDigest(
         bytes32 receiptHash,
         bool agree,
-        bytes32 outputHash
+        bytes32 outputHash,
+        uint64 timestamp
     ) external view returns (bytes32) {
         return
             _hashTypedDataV4(
-                Verdict({receiptHash: receiptHash, agree: agree, outputHash: outputHash}).hash()
+                Verdict({
+                    receiptHash: receiptHash,
+                    agree: agree,
+                    outputHash: outputHash,
+                    timestamp: timestamp
+                }).hash()
             );
     }
 
@@ -453,6 +547,7 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
         emit BatchAnchored(
             batchId,
             batch.enclave,
+            batch.node,
             batch.sequence,
             batch.root,
             batch.count,
@@ -462,12 +557,34 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
         );
     }
 
-    /// @dev Marks the offence used, then asks NodeStaking to slash with the offence's governance parameters.
-    function _slash(Offence offence, address node, bytes32 key) private returns (uint256 slashed) {
+    /// @dev The repeat rule: once a node is slashed for an offence type, that slash covers every offence of the type
+    ///      dated at or before it, and no new one is slashed until its cooldown has passed; so a leaked key (a
+    ///      former one can only sign for dates before its rotation) cannot drain a node one offence at a time.
+    ///      Marks the offence used, then asks NodeStaking to slash with the offence's governance parameters; a slash
+    ///      that takes nothing reverts, so the evidence stays reportable.
+    function _slash(
+        Offence offence,
+        address node,
+        bytes32 key,
+        uint256 datedAt
+    ) private returns (uint256 slashed) {
+        // Checks
         if (_slashedOffences[key]) revert LedgerOffenceAlreadySlashed(key);
-        _slashedOffences[key] = true;
         SlashParams memory params = _slashParams[offence];
+        uint256 last = _lastSlashAt[node][offence];
+        if (last != 0) {
+            if (datedAt <= last) revert LedgerOffenceCovered(offence, node, datedAt, last);
+            uint256 until = last + params.cooldown;
+            if (block.timestamp < until) revert LedgerOffenceCooldown(offence, node, until);
+        }
+
+        // Effects
+        _slashedOffences[key] = true;
+        _lastSlashAt[node][offence] = uint40(block.timestamp);
+
+        // Interactions
         slashed = STAKING.slash(node, params.bps, msg.sender, params.jail, key);
+        if (slashed == 0) revert LedgerNothingToSlash(node, key);
         emit OffenceSlashed(offence, node, key, msg.sender, slashed);
     }
 
@@ -482,10 +599,12 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
         }
     }
 
-    function _setSlashParams(Offence offence, uint16 bps, bool jail) private {
+    function _setSlashParams(Offence offence, uint16 bps, bool jail, uint40 cooldown) private {
         if (bps == 0 || bps > _MAX_BPS) revert LedgerInvalidSlashBps(bps);
-        _slashParams[offence] = SlashParams({bps: bps, jail: jail});
-        emit SlashParamsSet(offence, bps, jail);
+        if (cooldown > MAX_OFFENCE_COOLDOWN)
+            revert LedgerInvalidOffenceCooldown(cooldown, MAX_OFFENCE_COOLDOWN);
+        _slashParams[offence] = SlashParams({bps: bps, jail: jail, cooldown: cooldown});
+        emit SlashParamsSet(offence, bps, jail, cooldown);
     }
 
     function _setMaxCallbackGas(uint32 maxCallbackGas_) private {
@@ -512,6 +631,7 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
         InferenceRequest calldata request,
         Receipt calldata receipt,
         bytes calldata nodeSignature,
+        uint64 verdictTimestamp,
         bytes calldata enclaveSignature,
         bytes calldata output
     ) private view returns (address enclave) {
@@ -530,7 +650,14 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
         _checkInferenceNode(receipt.node, true);
         _checkReceiptSignature(receipt.node, receiptHash, nodeSignature);
         enclave = ECDSA.recoverCalldata(
-            _hashTypedDataV4(Verdict({receiptHash: receiptHash, agree: true, outputHash: actual}).hash()),
+            _hashTypedDataV4(
+                Verdict({
+                    receiptHash: receiptHash,
+                    agree: true,
+                    outputHash: actual,
+                    timestamp: verdictTimestamp
+                }).hash()
+            ),
             enclaveSignature
         );
         if (!TEE_REGISTRY.isActiveEnclave(enclave)) revert LedgerInactiveEnclave(enclave);
@@ -539,23 +666,82 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
     /// @dev Everything `anchorBatch` checks.
     function _checkBatch(
         Batch calldata batch,
+        uint256 batchId,
         bytes calldata signature,
         bytes32[] calldata modelIds,
         uint32[] calldata counts
     ) private view {
-        // A well-formed batch whose usage summary is the signed one.
+        // A well-formed batch whose usage summary is the signed one, signed at a time the chain has reached.
         if (batch.root == bytes32(0) || batch.count == 0 || batch.reexecuted > batch.count) {
             revert LedgerInvalidBatch(batch.root, batch.count, batch.reexecuted);
         }
         _checkUsage(batch, modelIds, counts);
+        _checkSignedTime(batch.signedAt);
+        _checkSampleRate(batch);
 
         // Signed by the enclave key, in sequence, and the enclave is active.
         address enclave = batch.enclave;
         address recovered = ECDSA.recoverCalldata(_hashTypedDataV4(batch.hash()), signature);
         if (recovered != enclave) revert LedgerInvalidBatchSigner(enclave, recovered);
-        uint64 expected = _nextSequence[enclave];
-        if (batch.sequence != expected) revert LedgerUnexpectedSequence(enclave, batch.sequence, expected);
+        // In sequence: not anchored yet, and the one before it is (batchId - 1 is (enclave, sequence - 1)).
+        if (_roots[batchId] != bytes32(0) || (batch.sequence != 0 && _roots[batchId - 1] == bytes32(0))) {
+            revert LedgerUnexpectedSequence(enclave, batch.sequence, nextSequenceOf(enclave));
+        }
         if (!TEE_REGISTRY.isActiveEnclave(enclave)) revert LedgerInactiveEnclave(enclave);
+        _checkBatchNode(batch);
+    }
+
+    /// @dev Sampled at governance's rate (or, if signed before the last change, at the rate then in force).
+    function _checkSampleRate(Batch calldata batch) private view {
+        SampleRate memory required = _sampleRate;
+        uint32 rate = batch.sampleRatePpm;
+        if (
+            rate > FULL_SAMPLE_RATE ||
+            (rate < required.ratePpm &&
+                (batch.signedAt >= required.changedAt || rate < required.previousRatePpm))
+        ) revert LedgerSampleRateTooLow(rate, required.ratePpm);
+    }
+
+    /// @dev The batch's receipts are an INFERENCE node's, signed (as the enclave checked one by one) by a key that was
+    ///      that node's signer when the enclave signed the batch: the chain, not the enclave's view of it, decides.
+    function _checkBatchNode(Batch calldata batch) private view {
+        address node = batch.node;
+        (INodeStakingCore.Role role, bool valid) = STAKING.signerStatus(node, batch.signer, batch.signedAt);
+        if (role != INodeStakingCore.Role.INFERENCE) revert LedgerNotInferenceNode(node, role);
+        if (!valid) revert LedgerInvalidBatchNodeSigner(node, batch.signer);
+    }
+
+    /// @dev One enclave, one sequence number, two different batches, both signed by the enclave key while it was
+    ///      registered to its node; returns that node.
+    function _checkEquivocation(
+        Batch calldata a,
+        bytes calldata signatureA,
+        Batch calldata b,
+        bytes calldata signatureB
+    ) private view returns (address node) {
+        bytes32 hashA = a.hash();
+        bytes32 hashB = b.hash();
+        address enclave = a.enclave;
+        if (enclave != b.enclave || a.sequence != b.sequence || hashA == hashB) {
+            revert LedgerBatchesNotConflicting(hashA, hashB);
+        }
+        address recoveredA = ECDSA.recoverCalldata(_hashTypedDataV4(hashA), signatureA);
+        if (recoveredA != enclave) revert LedgerInvalidBatchSigner(enclave, recoveredA);
+        address recoveredB = ECDSA.recoverCalldata(_hashTypedDataV4(hashB), signatureB);
+        if (recoveredB != enclave) revert LedgerInvalidBatchSigner(enclave, recoveredB);
+        _checkSignedTime(a.signedAt);
+        _checkSignedTime(b.signedAt);
+        node = TEE_REGISTRY.accountableNodeOf(enclave, a.signedAt);
+        if (node == address(0)) revert LedgerUnaccountableEnclave(enclave, a.signedAt);
+        if (TEE_REGISTRY.accountableNodeOf(enclave, b.signedAt) == address(0)) {
+            revert LedgerUnaccountableEnclave(enclave, b.signedAt);
+        }
+    }
+
+    /// @dev A signed time (the enclave's clock) may run ahead of the chain's by at most MAX_CLOCK_SKEW.
+    function _checkSignedTime(uint64 signedAt) private view {
+        if (signedAt > block.timestamp + MAX_CLOCK_SKEW)
+            revert LedgerSignedInFuture(signedAt, block.timestamp);
     }
 
     /// @dev The node is an INFERENCE node, and active when `mustBeActive` (fulfilment; evidence slashes jailed or
@@ -578,16 +764,20 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
             revert LedgerInvalidReceiptSigner(node, signer, recovered);
     }
 
-    /// @dev As evidence, the receipt was signed by the node's current signer or one it has rotated away from: a
-    ///      node cannot escape a slash by rotating its key after signing a lie.
+    /// @dev As evidence, the receipt of an INFERENCE node was signed by the node's signer at the receipt's date: its
+    ///      current key, or a key it rotated away from after that date. Rotating cannot erase a lie already signed,
+    ///      and a leaked former key cannot sign new ones.
     function _checkEvidenceSignature(
         address node,
         bytes32 receiptHash,
-        bytes calldata signature
+        bytes calldata signature,
+        uint64 datedAt
     ) private view {
+        _checkSignedTime(datedAt);
         address recovered = ECDSA.recoverCalldata(_hashTypedDataV4(receiptHash), signature);
-        if (!STAKING.wasSignerOf(node, recovered))
-            revert LedgerInvalidReceiptSigner(node, STAKING.signerOf(node), recovered);
+        (INodeStakingCore.Role role, bool valid) = STAKING.signerStatus(node, recovered, datedAt);
+        if (role != INodeStakingCore.Role.INFERENCE) revert LedgerNotInferenceNode(node, role);
+        if (!valid) revert LedgerInvalidReceiptSigner(node, STAKING.signerOf(node), recovered);
     }
 
     // -------------------------------------------------------------------------------------------------------------

@@ -6,16 +6,19 @@ import {INodeStakingCore} from "./INodeStakingCore.sol";
 
 /// @title IInferenceLedger
 /// @notice Proof anchoring for the OPG network.
-///         - Enclaves anchor batches: a Merkle root over GPU receipts (OpenZeppelin standard leaf), signed as EIP-712
-///           `Batch` by an active enclave key, in strict per-enclave sequence. One slot per batch stores its root
-///           (batchId = counter); `verifyReceipt` answers from storage. Everything else about the batch (enclave,
-///           sequence, counts, usage summary) is in its `BatchAnchored` event, so rewards and auditors can
-///           recompute from chain data alone.
+///         - Enclaves anchor batches: a Merkle root over one GPU node's receipts (OpenZeppelin standard leaf) that
+///           the enclave received, checked and summarised itself, signed as EIP-712 `Batch` by an active enclave
+///           key, in strict per-enclave sequence (the enclave allocates it). One slot per batch stores its root
+///           (batchId = enclave << 64 | sequence); `verifyReceipt` answers from storage. Everything else about the
+///           batch (node, counts, usage summary) is in its `BatchAnchored` event and its calldata, so rewards and
+///           auditors can recompute from chain data alone.
 ///         - Consumers request inferences on chain and pay a fee in OPG; a fulfilment carries the GPU node's signed
 ///           receipt, the enclave's agreeing verdict and the output, which is delivered to the consumer's callback.
 ///         - Evidence entry points slash through NodeStaking: a GPU node's two receipts with different outputs for
-///           one request, a GPU receipt contradicted by an enclave's verdict, an enclave's two batches with one
-///           sequence number. Each offence is slashed once; the caller is the reporter.
+///           one question, a GPU receipt contradicted by an enclave's verdict, an enclave's two batches with one
+///           sequence number. Evidence counts if it was valid when signed, whatever the registries say later. Each
+///           offence is slashed once, and a slash covers the earlier offences of its type; the caller is the
+///           reporter (no bounty when it is the offender's own operator, signer or payee).
 /// @dev EIP-712 domain: name "OPG InferenceLedger", version "1", chainId, this contract. Types: LedgerTypes.sol,
 ///      mirrored from offchain/chain/eip712.ts.
 interface IInferenceLedger {
@@ -41,20 +44,24 @@ interface IInferenceLedger {
         uint32 callbackGasLimit;
     }
 
-    /// @notice How an offence is punished.
+    /// @notice How an offence is punished: `bps` of the node's stake, jailed or not, and at most one slash of the
+    ///         type per node per `cooldown` seconds (a slash covers every offence of its type dated before it).
     struct SlashParams {
         uint16 bps;
         bool jail;
+        uint40 cooldown;
     }
 
     // ---------------------------------------------------------------------------------------------------------
     // Events
     // ---------------------------------------------------------------------------------------------------------
 
-    /// @notice A batch was anchored. `modelIds` (strictly ascending) and `counts` are its usage summary.
+    /// @notice A batch of `node`'s receipts was anchored. `modelIds` (strictly ascending) and `counts` are its usage
+    ///         summary, computed by the enclave.
     event BatchAnchored(
         uint256 indexed batchId,
         address indexed enclave,
+        address indexed node,
         uint64 sequence,
         bytes32 root,
         uint32 count,
@@ -76,7 +83,8 @@ interface IInferenceLedger {
         string inputUri
     );
 
-    /// @notice A request was fulfilled: the node was paid and the callback (if any) ran with `callbackSucceeded`.
+    /// @notice A request was fulfilled: the node's payee was paid and the callback (if any) ran with
+    ///         `callbackSucceeded`.
     event InferenceFulfilled(
         bytes32 indexed requestId,
         address indexed node,
@@ -99,7 +107,10 @@ interface IInferenceLedger {
     );
 
     /// @notice Governance changed how `offence` is punished.
-    event SlashParamsSet(Offence indexed offence, uint16 bps, bool jail);
+    event SlashParamsSet(Offence indexed offence, uint16 bps, bool jail, uint40 cooldown);
+
+    /// @notice Governance changed the rate (parts per million) at which enclaves must re-execute receipts.
+    event SampleRateSet(uint32 ratePpm);
 
     /// @notice Governance changed the largest callback gas a request may ask for.
     event MaxCallbackGasSet(uint32 maxCallbackGas);
@@ -117,7 +128,7 @@ interface IInferenceLedger {
     /// @notice The signature over the batch was made by `recovered`, not by `enclave`.
     error LedgerInvalidBatchSigner(address enclave, address recovered);
 
-    /// @notice The batch's sequence number is not the enclave's next one.
+    /// @notice The batch's sequence number is not the enclave's next one (`expected`).
     error LedgerUnexpectedSequence(address enclave, uint64 sequence, uint64 expected);
 
     /// @notice The batch has a zero root, no receipts, or more re-executions than receipts.
@@ -168,8 +179,42 @@ interface IInferenceLedger {
     /// @notice The node is not active in NodeStaking (jailed, exited or under-staked).
     error LedgerInactiveNode(address node);
 
-    /// @notice A receipt signature was made by `recovered`, not by the node's current `signer`.
+    /// @notice A receipt signature was made by `recovered`, which was not the node's signer at the receipt's date
+    ///         (its current signer is `signer`).
     error LedgerInvalidReceiptSigner(address node, address signer, address recovered);
+
+    /// @notice The batch names `signer`, which was not `node`'s signer when the enclave signed the batch.
+    error LedgerInvalidBatchNodeSigner(address node, address signer);
+
+    /// @notice A signed time is ahead of the chain's clock (`chainTime`) by more than MAX_CLOCK_SKEW.
+    error LedgerSignedInFuture(uint256 signedAt, uint256 chainTime);
+
+    /// @notice The batch was sampled at `ratePpm`, below governance's `requiredPpm`.
+    error LedgerSampleRateTooLow(uint32 ratePpm, uint32 requiredPpm);
+
+    /// @notice A sample rate must be 1..FULL_SAMPLE_RATE parts per million.
+    error LedgerInvalidSampleRate(uint32 ratePpm);
+
+    /// @notice The enclave key was not registered (or was deregistered, or its image was revoked for cause or retired)
+    ///         at `signedAt`, so what it signed then answers to no node.
+    error LedgerUnaccountableEnclave(address enclave, uint256 signedAt);
+
+    /// @notice The node was slashed for this offence type at `lastSlashAt`, which covers offences dated up to then.
+    error LedgerOffenceCovered(
+        IInferenceLedger.Offence offence,
+        address node,
+        uint256 datedAt,
+        uint256 lastSlashAt
+    );
+
+    /// @notice The node was slashed for this offence type recently; the next slash of the type is possible from `until`.
+    error LedgerOffenceCooldown(IInferenceLedger.Offence offence, address node, uint256 until);
+
+    /// @notice The node has nothing at stake: the evidence stays reportable.
+    error LedgerNothingToSlash(address node, bytes32 offenceKey);
+
+    /// @notice An offence cooldown above `max` seconds.
+    error LedgerInvalidOffenceCooldown(uint40 cooldown, uint40 max);
 
     /// @notice keccak256(output) is `actual`, not the receipt's `outputHash`.
     error LedgerOutputMismatch(bytes32 outputHash, bytes32 actual);
@@ -186,9 +231,6 @@ interface IInferenceLedger {
     /// @notice The two batches are not one enclave's different batches with one sequence number.
     error LedgerBatchesNotConflicting(bytes32 batchHashA, bytes32 batchHashB);
 
-    /// @notice The enclave key has no VERIFIER node in the TeeRegistry.
-    error LedgerUnknownEnclave(address enclave);
-
     /// @notice This offence was slashed already.
     error LedgerOffenceAlreadySlashed(bytes32 offenceKey);
 
@@ -202,13 +244,16 @@ interface IInferenceLedger {
     // Anchoring
     // ---------------------------------------------------------------------------------------------------------
 
-    /// @notice Stores a batch signed by an active enclave and emits its usage summary. Anyone may submit it.
+    /// @notice Stores a batch signed by an active enclave and emits its usage summary. Anyone may submit it: the
+    ///         enclave built the batch itself from receipts of `batch.node` signed by `batch.signer` (which must have
+    ///         been that INFERENCE node's signer at `batch.signedAt`), sampled at `batch.sampleRatePpm` (at least the
+    ///         governance rate), and signed nothing it did not compute.
     /// @param batch The signed batch; `batch.sequence` must be the enclave's next sequence number.
     /// @param signature The enclave key's EIP-712 signature over `batch`.
     /// @param modelIds The models used in the batch, strictly ascending.
     /// @param counts Receipts per model (same order), summing to `batch.count`; hashed with `modelIds` to
     ///        `batch.usageHash`.
-    /// @return batchId The new batch's id (1, 2, ...).
+    /// @return batchId The new batch's id, `batchIdOf(batch.enclave, batch.sequence)`.
     function anchorBatch(
         Batch calldata batch,
         bytes calldata signature,
@@ -245,17 +290,20 @@ interface IInferenceLedger {
 
     /// @notice Fulfils a pending, unexpired request: checks the GPU node's receipt (active INFERENCE node, signed by
     ///         its current signer, for the request's model and input), the active enclave's signature over
-    ///         Verdict(receiptHash, agree = true, receipt.outputHash), and keccak256(output); pays the fee to the
-    ///         node and calls the requester back with at most `callbackGasLimit` gas. Anyone may submit it.
+    ///         Verdict(receiptHash, agree = true, receipt.outputHash, verdictTimestamp), and keccak256(output); pays
+    ///         the fee to the node's payee and calls the requester back with at most `callbackGasLimit` gas. Anyone
+    ///         may submit it.
     /// @param request The request as emitted in `InferenceRequested`.
     /// @param receipt The GPU node's receipt; `receipt.requestId` names the request.
     /// @param nodeSignature The node signer's EIP-712 signature over `receipt`.
+    /// @param verdictTimestamp When the enclave signed its verdict (its clock).
     /// @param enclaveSignature An active enclave's EIP-712 signature over the agreeing verdict.
     /// @param output The canonical output; its keccak-256 must equal `receipt.outputHash`.
     function fulfil(
         InferenceRequest calldata request,
         Receipt calldata receipt,
         bytes calldata nodeSignature,
+        uint64 verdictTimestamp,
         bytes calldata enclaveSignature,
         bytes calldata output
     ) external;
@@ -267,7 +315,8 @@ interface IInferenceLedger {
     // Evidence
     // ---------------------------------------------------------------------------------------------------------
 
-    /// @notice Slashes a GPU node that signed two receipts for one request with different outputs.
+    /// @notice Slashes a GPU node that signed two receipts for one question (request, model, input and execution
+    ///         config) with different outputs, each with a key that was its signer at the receipt's date.
     /// @return slashed The amount NodeStaking took from the node.
     function reportDoubleReceipt(
         Receipt calldata a,
@@ -276,18 +325,21 @@ interface IInferenceLedger {
         bytes calldata signatureB
     ) external returns (uint256 slashed);
 
-    /// @notice Slashes a GPU node whose signed receipt an active enclave contradicted: the enclave signed
-    ///         Verdict(receipt's struct hash, agree = false, verdictOutputHash) with verdictOutputHash other than
-    ///         the receipt's output hash.
+    /// @notice Slashes a GPU node whose signed receipt an enclave contradicted: the enclave signed
+    ///         Verdict(receipt's struct hash, agree = false, verdictOutputHash, verdictTimestamp) with verdictOutputHash
+    ///         other than the receipt's output hash, while its key was registered under an image not revoked for
+    ///         cause (TeeRegistry.accountableNodeOf). Valid whatever the registry says later.
     /// @return slashed The amount NodeStaking took from the node.
     function reportContradictedReceipt(
         Receipt calldata receipt,
         bytes calldata nodeSignature,
         bytes32 verdictOutputHash,
+        uint64 verdictTimestamp,
         bytes calldata enclaveSignature
     ) external returns (uint256 slashed);
 
-    /// @notice Slashes the VERIFIER node of an enclave that signed two different batches with one sequence number.
+    /// @notice Slashes the VERIFIER node of an enclave that signed two different batches with one sequence number
+    ///         while its key was registered to that node (the binding is permanent: deregistering cannot escape it).
     /// @return slashed The amount NodeStaking took from the node.
     function reportBatchEquivocation(
         Batch calldata a,
@@ -301,7 +353,11 @@ interface IInferenceLedger {
     // ---------------------------------------------------------------------------------------------------------
 
     /// @notice Sets how `offence` is punished (GOVERNOR_ROLE).
-    function setSlashParams(Offence offence, uint16 bps, bool jail) external;
+    function setSlashParams(Offence offence, uint16 bps, bool jail, uint40 cooldown) external;
+
+    /// @notice Sets the rate (parts per million, 1..1,000,000) at which enclaves must re-execute receipts
+    ///         (GOVERNOR_ROLE). Batches signed before the change at the rate then in force stay anchorable.
+    function setSampleRate(uint32 ratePpm) external;
 
     /// @notice Sets the largest callback gas a new request may ask for (GOVERNOR_ROLE).
     function setMaxCallbackGas(uint32 maxCallbackGas) external;
@@ -322,11 +378,17 @@ interface IInferenceLedger {
     ///         The batch's enclave, sequence number, counts and usage are in its `BatchAnchored` event.
     function rootOf(uint256 batchId) external view returns (bytes32);
 
-    /// @notice The number of batches anchored, which is also the latest batch id.
-    function batchCount() external view returns (uint256);
+    /// @notice The rate (parts per million) at which enclaves must re-execute receipts.
+    function sampleRate() external view returns (uint32);
 
-    /// @notice The sequence number the enclave's next batch must carry.
+    /// @notice When `node` was last slashed for `offence` (0: never).
+    function lastSlashOf(address node, Offence offence) external view returns (uint256);
+
+    /// @notice The sequence number the enclave's next batch must carry (its anchored batches are 0..n-1).
     function nextSequenceOf(address enclave) external view returns (uint64);
+
+    /// @notice The id of the enclave's batch `sequence`: uint256(uint160(enclave)) << 64 | sequence.
+    function batchIdOf(address enclave, uint64 sequence) external pure returns (uint256);
 
     /// @notice The stored hash of a pending request (zero when unknown, fulfilled or refunded).
     function requestHashOf(bytes32 requestId) external view returns (bytes32);
@@ -347,11 +409,12 @@ interface IInferenceLedger {
     /// @notice The EIP-712 digest a GPU node signs for `receipt`.
     function receiptDigest(Receipt calldata receipt) external view returns (bytes32);
 
-    /// @notice The EIP-712 digest an enclave signs for Verdict(receiptHash, agree, outputHash).
+    /// @notice The EIP-712 digest an enclave signs for Verdict(receiptHash, agree, outputHash, timestamp).
     function verdictDigest(
         bytes32 receiptHash,
         bool agree,
-        bytes32 outputHash
+        bytes32 outputHash,
+        uint64 timestamp
     ) external view returns (bytes32);
 
     /// @notice The EIP-712 digest an enclave signs for `batch`.

@@ -57,6 +57,14 @@ interface INodeStakingTypes {
         uint32 unbondingEntries;
     }
 
+    /// @notice A signer key's record: the node it belongs to for good, when it became the node's signer and when
+    ///         it was rotated away (0 while it is the current signer).
+    struct SignerRecord {
+        address node;
+        uint40 since;
+        uint40 until;
+    }
+
     /// @notice One unbonding entry: what is left of it after slashes, and when it can be withdrawn.
     struct UnbondingEntry {
         uint96 amount;
@@ -93,7 +101,7 @@ interface INodeStakingErrors {
     error StakingZeroAddress();
     /// @notice The role is NONE.
     error StakingInvalidRole(INodeStakingCore.Role role);
-    /// @notice The signer key already belongs to a node.
+    /// @notice The signer key belongs, or once belonged, to a node: a key is registered once, for one node.
     error StakingSignerTaken(address signer, address node);
     /// @notice The stake would be below the role's minimum.
     error StakingInsufficientStake(address node, uint256 stake, uint256 required);
@@ -156,6 +164,8 @@ interface INodeStakingEvents {
     event NodeExited(address indexed node, uint256 amount, uint256 releaseTime);
     /// @notice The operator rotated the node's signer key.
     event SignerRotated(address indexed node, address indexed oldSigner, address indexed newSigner);
+    /// @notice The operator set where the node's fees are paid (zero: back to the operator).
+    event PayeeSet(address indexed node, address indexed payee);
     /// @notice The operator changed the node's metadata (endpoint URI).
     event MetadataUpdated(address indexed node, string metadataURI);
     /// @notice The node proved liveness.
@@ -212,7 +222,8 @@ interface INodeStakingEvents {
 /// @title INodeStaking
 /// @notice Node operators stake OPG to run INFERENCE (GPU) and VERIFIER (TEE) nodes. Stake unbonds through
 ///         a queue with a delay; slashes reach active stake and every unbonding entry, pay a reporter
-///         bounty and burn the rest or send it to the treasury. Objective-evidence slasher contracts
+///         bounty (never to the offender's own operator, signer keys or payee) and burn the rest or send it to
+///         the treasury. Objective-evidence slasher contracts
 ///         (SLASHER_ROLE) slash at once; the governance slasher's requests wait out a veto window.
 interface INodeStaking is INodeStakingCore, INodeStakingTypes, INodeStakingErrors, INodeStakingEvents {
     /*//////////////////////////////////////////////////////////////
@@ -251,8 +262,12 @@ interface INodeStaking is INodeStakingCore, INodeStakingTypes, INodeStakingError
     /// @notice Leaves the network: all active stake goes into the unbonding queue and the node is never active again.
     function exit(address node) external;
 
-    /// @notice Rotates the node's signer key.
+    /// @notice Rotates the node's signer key. The new key must never have been used by any node; the old one stays
+    ///         the node's for good (evidence it signed before now still counts) and can never be used again.
     function rotateSigner(address node, address newSigner) external;
+
+    /// @notice Sets where the node's fees are paid (zero: the operator). Only the operator.
+    function setPayee(address node, address payee) external;
 
     /// @notice Records a new metadata URI for the node (event only).
     function setMetadata(address node, string calldata metadataURI) external;
@@ -349,6 +364,9 @@ interface INodeStaking is INodeStakingCore, INodeStakingTypes, INodeStakingError
 
     /// @notice The node's operator (zero for an unknown node).
     function operatorOf(address node) external view returns (address);
+
+    /// @notice The record of a signer key (all zero if it was never used).
+    function signerRecordOf(address signer) external view returns (SignerRecord memory);
 
     /// @notice The node's active stake and the total still unbonding (after slashes).
     function stakeOf(address node) external view returns (uint256 active, uint256 unbonding);

@@ -36,12 +36,26 @@ interface INodeStakingCore {
     /// @notice The node's current signer key (zero for an unknown node).
     function signerOf(address node) external view returns (address);
 
-    /// @notice The node that the signer key currently belongs to (zero if none).
+    /// @notice The node that the signer key currently belongs to (zero if none, or if it was rotated away).
     function nodeOfSigner(address signer) external view returns (address);
 
-    /// @notice True when `signer` is, or ever was, the node's signer. A receipt signed before a key rotation stays
-    ///         evidence against the node: rotating the key cannot erase a lie already signed.
+    /// @notice True when `signer` is, or ever was, the node's signer. A key belongs to one node for good: it is
+    ///         registered once and never given to another node, even after a rotation.
     function wasSignerOf(address node, address signer) external view returns (bool);
+
+    /// @notice The node's role, and whether `signer` was the node's signer at time `at`: its current signer, or a
+    ///         former one that was rotated away after `at`. Evidence signed by a former key counts only for
+    ///         statements dated before the rotation, so a leaked old key cannot make new offences.
+    /// @return role The node's role (NONE for an unknown node).
+    /// @return valid True when the key belonged to the node at `at`.
+    function signerStatus(
+        address node,
+        address signer,
+        uint256 at
+    ) external view returns (Role role, bool valid);
+
+    /// @notice Where the node's fees are paid: the payee its operator set, else the operator.
+    function payeeOf(address node) external view returns (address);
 
     /// @notice True when the node is registered, not jailed, not exited and its active stake is at least
     ///         its role's minimum.

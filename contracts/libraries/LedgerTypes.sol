@@ -13,14 +13,20 @@ struct Receipt {
     uint64 timestamp;
 }
 
-/// @notice An enclave's re-execution verdict over one receipt (`receiptHash` = the receipt's EIP-712 struct hash).
+/// @notice An enclave's re-execution verdict over one receipt (`receiptHash` = the receipt's EIP-712 struct hash),
+///         signed at `timestamp` (the enclave's clock, unix seconds): evidence built on it counts if the enclave key
+///         was registered, under an image not revoked for cause, at that time.
 struct Verdict {
     bytes32 receiptHash;
     bool agree;
     bytes32 outputHash;
+    uint64 timestamp;
 }
 
-/// @notice An enclave's signed batch: the Merkle root over receipt leaves and what it summarises.
+/// @notice An enclave's signed batch: the Merkle root over the receipts it received from one GPU node and checked
+///         (each signed by `signer`, that node's signer key), and what it summarises. Every figure is the enclave's
+///         own computation over those receipts. `signedAt` is the enclave's clock when it signed; `sampleRatePpm` the
+///         re-execution rate (parts per million) it drew every receipt's sample at.
 struct Batch {
     address enclave;
     uint64 sequence;
@@ -28,6 +34,10 @@ struct Batch {
     uint32 count;
     uint32 reexecuted;
     bytes32 usageHash;
+    address node;
+    address signer;
+    uint64 signedAt;
+    uint32 sampleRatePpm;
 }
 
 /// @title LedgerTypes
@@ -48,11 +58,12 @@ library LedgerTypes {
     );
 
     bytes32 internal constant VERDICT_TYPEHASH = keccak256(
-        "Verdict(bytes32 receiptHash,bool agree,bytes32 outputHash)"
+        "Verdict(bytes32 receiptHash,bool agree,bytes32 outputHash,uint64 timestamp)"
     );
 
     bytes32 internal constant BATCH_TYPEHASH = keccak256(
-        "Batch(address enclave,uint64 sequence,bytes32 root,uint32 count,uint32 reexecuted,bytes32 usageHash)"
+        "Batch(address enclave,uint64 sequence,bytes32 root,uint32 count,uint32 reexecuted,bytes32 usageHash,"
+        "address node,address signer,uint64 signedAt,uint32 sampleRatePpm)"
     );
 
     /// @notice EIP-712 struct hash of a receipt (what a verdict's `receiptHash` refers to).

@@ -41,7 +41,9 @@ contract MockNodeStaking is INodeStakingCore {
 
     mapping(address node => Node record) private _nodes;
     mapping(address signer => address node) private _nodeOfSigner;
-    mapping(address node => mapping(address signer => bool)) private _formerSigners;
+    /// @dev When each former signer was rotated away (0: never a former signer of that node).
+    mapping(address node => mapping(address signer => uint256 rotatedAt)) private _formerSigners;
+    mapping(address node => address payee) private _payees;
     mapping(address slasher => bool allowed) public isSlasher;
     SlashCall[] private _slashes;
 
@@ -57,12 +59,17 @@ contract MockNodeStaking is INodeStakingCore {
         _nodes[node].active = active;
     }
 
-    /// @notice Rotates a node's signer (the old one stays a former signer, as in NodeStaking).
+    /// @notice Rotates a node's signer now (the old one stays a former signer until now, as in NodeStaking).
     function setSigner(address node, address signer) external {
-        _formerSigners[node][_nodes[node].signer] = true;
+        _formerSigners[node][_nodes[node].signer] = block.timestamp;
         delete _nodeOfSigner[_nodes[node].signer];
         _nodes[node].signer = signer;
         if (signer != address(0)) _nodeOfSigner[signer] = node;
+    }
+
+    /// @notice Sets where the node's fees go (zero: nowhere set, `payeeOf` answers zero too).
+    function setPayee(address node, address payee) external {
+        _payees[node] = payee;
     }
 
     /// @notice Allows or forbids a slasher contract.
@@ -87,7 +94,24 @@ contract MockNodeStaking is INodeStakingCore {
 
     /// @inheritdoc INodeStakingCore
     function wasSignerOf(address node, address signer) external view returns (bool) {
-        return signer != address(0) && (_nodes[node].signer == signer || _formerSigners[node][signer]);
+        return signer != address(0) && (_nodes[node].signer == signer || _formerSigners[node][signer] != 0);
+    }
+
+    /// @inheritdoc INodeStakingCore
+    function signerStatus(
+        address node,
+        address signer,
+        uint256 at
+    ) external view returns (Role role, bool valid) {
+        role = _nodes[node].role;
+        if (signer == address(0)) return (role, false);
+        uint256 rotatedAt = _formerSigners[node][signer];
+        valid = _nodes[node].signer == signer || (rotatedAt != 0 && at < rotatedAt);
+    }
+
+    /// @inheritdoc INodeStakingCore
+    function payeeOf(address node) external view returns (address) {
+        return _payees[node];
     }
 
     /// @inheritdoc INodeStakingCore

@@ -76,9 +76,10 @@ contract NodeStaking is INodeStaking, AccessControl, ReentrancyGuardTransient {
     Params private _params;
     mapping(address node => Node state) private _nodes;
     mapping(address node => mapping(uint256 index => UnbondingEntry entry)) private _entries;
-    mapping(address signer => address node) private _nodeOfSigner;
-    /// @dev Every signer a node has rotated away from (receipts they signed remain attributable to the node).
-    mapping(address node => mapping(address signer => bool)) private _formerSigners;
+    /// @dev Every signer key ever used: the node it belongs to for good, and when it was current. A key is never
+    ///      reused, so what it signed stays attributable to that one node.
+    mapping(address signer => SignerRecord record) private _signerRecords;
+    mapping(address node => address payee) private _payees;
     mapping(uint256 id => SlashRequest request) private _requests;
     uint256 private _requestCount;
 
@@ -129,7 +130,7 @@ contract NodeStaking is INodeStaking, AccessControl, ReentrancyGuardTransient {
         if (node == address(0) || signer == address(0)) revert StakingZeroAddress();
         if (_nodes[node].operator != address(0)) revert StakingNodeAlreadyRegistered(node);
         if (role == Role.NONE) revert StakingInvalidRole(role);
-        address owner = _nodeOfSigner[signer];
+        address owner = _signerRecords[signer].node;
         if (owner != address(0)) revert StakingSignerTaken(signer, owner);
         uint96 stake = _toAmount(amount);
         uint256 required = _minStake(role);
@@ -142,7 +143,7 @@ contract NodeStaking is INodeStaking, AccessControl, ReentrancyGuardTransient {
         n.role = role;
         n.operator = msg.sender;
         n.active = stake;
-        _nodeOfSigner[signer] = node;
+        _signerRecords[signer] = SignerRecord({node: node, since: uint40(block.timestamp), until: 0});
         emit NodeRegistered(node, msg.sender, role, signer, stake, metadataURI);
 
         // Interactions: pull the stake.
@@ -237,16 +238,22 @@ contract NodeStaking is INodeStaking, AccessControl, ReentrancyGuardTransient {
         if (newSigner == address(0)) revert StakingZeroAddress();
         Node storage n = _nodes[node];
         if (n.exited) revert StakingNodeExited(node);
-        address owner = _nodeOfSigner[newSigner];
+        address owner = _signerRecords[newSigner].node;
         if (owner != address(0)) revert StakingSignerTaken(newSigner, owner);
 
-        // Effects
+        // Effects: the old key stays the node's, current until now; the new one is current from now.
         address oldSigner = n.signer;
-        delete _nodeOfSigner[oldSigner];
-        _formerSigners[node][oldSigner] = true;
-        _nodeOfSigner[newSigner] = node;
+        uint40 now_ = uint40(block.timestamp);
+        _signerRecords[oldSigner].until = now_;
+        _signerRecords[newSigner] = SignerRecord({node: node, since: now_, until: 0});
         n.signer = newSigner;
         emit SignerRotated(node, oldSigner, newSigner);
+    }
+
+    /// @inheritdoc INodeStaking
+    function setPayee(address node, address payee) external override onlyOperator(node) {
+        _payees[node] = payee;
+        emit PayeeSet(node, payee);
     }
 
     /// @inheritdoc INodeStaking
@@ -462,12 +469,39 @@ contract NodeStaking is INodeStaking, AccessControl, ReentrancyGuardTransient {
 
     /// @inheritdoc INodeStakingCore
     function nodeOfSigner(address signer) external view override returns (address) {
-        return _nodeOfSigner[signer];
+        SignerRecord storage r = _signerRecords[signer];
+        return r.until == 0 ? r.node : address(0);
     }
 
     /// @inheritdoc INodeStakingCore
     function wasSignerOf(address node, address signer) external view override returns (bool) {
-        return signer != address(0) && (_nodes[node].signer == signer || _formerSigners[node][signer]);
+        return signer != address(0) && _signerRecords[signer].node == node;
+    }
+
+    /// @inheritdoc INodeStakingCore
+    function signerStatus(
+        address node,
+        address signer,
+        uint256 at
+    ) external view override returns (Role role, bool valid) {
+        // One slot read on the common path: the node's current signer and role share slot 0.
+        Node storage n = _nodes[node];
+        role = n.role;
+        if (signer == address(0)) return (role, false);
+        if (n.signer == signer) return (role, true);
+        SignerRecord storage r = _signerRecords[signer];
+        valid = r.node == node && r.until != 0 && at < r.until;
+    }
+
+    /// @inheritdoc INodeStakingCore
+    function payeeOf(address node) external view override returns (address) {
+        address payee = _payees[node];
+        return payee != address(0) ? payee : _nodes[node].operator;
+    }
+
+    /// @inheritdoc INodeStaking
+    function signerRecordOf(address signer) external view override returns (SignerRecord memory) {
+        return _signerRecords[signer];
     }
 
     /// @inheritdoc INodeStakingCore
@@ -587,8 +621,9 @@ contract NodeStaking is INodeStaking, AccessControl, ReentrancyGuardTransient {
         (amount, fromActive) = _take(node, n, byAmount, value);
         if (jail) _jail(node, n, JailReason.SLASH);
 
-        // Where it goes: the bounty to the reporter, the rest burned or sent to the treasury.
-        uint256 bounty = reporter == address(0) ? 0 : (amount * _params.bountyBps) / _BPS;
+        // Where it goes: the bounty to the reporter (none to the offender's own operator, signer keys or payee:
+        // reporting yourself must never pay), the rest burned or sent to the treasury.
+        uint256 bounty = _isInsider(node, n, reporter) ? 0 : (amount * _params.bountyBps) / _BPS;
         address remainderTo = _params.burnSlashed ? address(0) : _params.treasury;
         emit Slashed(
             node,
@@ -645,6 +680,15 @@ contract NodeStaking is INodeStaking, AccessControl, ReentrancyGuardTransient {
         if (remainder == 0) return;
         if (remainderTo == address(0)) ERC20Burnable(address(_TOKEN)).burn(remainder);
         else _TOKEN.safeTransfer(remainderTo, remainder);
+    }
+
+    /// @dev True for no reporter, and for the node's operator, payee or any signer key it ever had.
+    function _isInsider(address node, Node storage n, address reporter) private view returns (bool) {
+        return
+            reporter == address(0) ||
+            reporter == n.operator ||
+            reporter == _payees[node] ||
+            _signerRecords[reporter].node == node;
     }
 
     function _jail(address node, Node storage n, JailReason reason) private {

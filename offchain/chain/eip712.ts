@@ -39,16 +39,24 @@ export interface Verdict {
   // bytes32: when agreeing, the receipt's outputHash (the GPU output the enclave endorses, within the
   // model's tolerance); when disagreeing, the output hash the enclave computed itself (the evidence).
   outputHash: string;
+  timestamp: bigint; // uint64: unix seconds (the enclave's clock) when the enclave signed
 }
 
-/** An enclave's signed batch: the Merkle root over receipt leaves and what it summarises. */
+/**
+ * An enclave's signed batch: the Merkle root over receipts it received from one GPU node and checked
+ * (each signed by `signer`), and what it summarises; every figure is the enclave's own computation.
+ */
 export interface Batch {
   enclave: string; // address: the enclave signing key
-  sequence: bigint; // uint64: the enclave's next sequence number (0, 1, 2, ...)
+  sequence: bigint; // uint64: the enclave's next sequence number (0, 1, 2, ...), allocated by the enclave
   root: string; // bytes32: StandardMerkleTree root over receipt leaves (RECEIPT_LEAF_TYPES)
   count: number; // uint32: receipts in the batch
   reexecuted: number; // uint32: receipts the enclave re-executed (sampling)
   usageHash: string; // bytes32: keccak-256(abi.encode(bytes32[] modelIds, uint32[] counts))
+  node: string; // address: the GPU node whose receipts these are
+  signer: string; // address: the node's signer key that signed every receipt (checked by the enclave)
+  signedAt: bigint; // uint64: unix seconds (the enclave's clock) when the enclave signed
+  sampleRatePpm: number; // uint32: the re-execution rate the enclave drew at, parts per million
 }
 
 export const RECEIPT_TYPES = {
@@ -68,6 +76,7 @@ export const VERDICT_TYPES = {
     { name: "receiptHash", type: "bytes32" },
     { name: "agree", type: "bool" },
     { name: "outputHash", type: "bytes32" },
+    { name: "timestamp", type: "uint64" },
   ],
 };
 
@@ -79,8 +88,15 @@ export const BATCH_TYPES = {
     { name: "count", type: "uint32" },
     { name: "reexecuted", type: "uint32" },
     { name: "usageHash", type: "bytes32" },
+    { name: "node", type: "address" },
+    { name: "signer", type: "address" },
+    { name: "signedAt", type: "uint64" },
+    { name: "sampleRatePpm", type: "uint32" },
   ],
 };
+
+/** A sample rate of 1 (every receipt re-executed), in parts per million (InferenceLedger.FULL_SAMPLE_RATE). */
+export const FULL_SAMPLE_RATE_PPM = 1_000_000;
 
 /**
  * Merkle leaf encoding of a receipt (OpenZeppelin StandardMerkleTree: keccak256(keccak256(abi.encode(...))))

@@ -70,6 +70,15 @@ export interface BuiltBatch {
   usage: UsageSummary;
 }
 
+/** Who and when of a batch besides its receipts (see Batch in eip712.ts). */
+export interface BatchSigning {
+  /** The GPU node whose receipts these are (every receipt must name it) and its signer key. */
+  node: string;
+  signer: string;
+  signedAt: bigint;
+  sampleRatePpm: number;
+}
+
 /**
  * An enclave's next batch over `receipts`: the tree, the usage summary and the Batch to sign.
  * `reexecuted` is how many of them the enclave re-executed.
@@ -79,7 +88,15 @@ export function buildReceiptBatch(
   sequence: bigint,
   receipts: readonly Receipt[],
   reexecuted: number,
+  signing: BatchSigning,
 ): BuiltBatch {
+  const node = signing.node.toLowerCase();
+  const other = receipts.find((r) => r.node.toLowerCase() !== node);
+  if (other !== undefined) {
+    throw new InputError("a batch holds the receipts of one node", {
+      details: { node: signing.node, receiptNode: other.node, requestId: other.requestId },
+    });
+  }
   const tree = buildReceiptTree(receipts);
   const usage = usageSummary(receipts);
   const batch = buildBatch({
@@ -89,6 +106,7 @@ export function buildReceiptBatch(
     count: receipts.length,
     reexecuted,
     usage,
+    ...signing,
   });
   return { batch, tree, usage };
 }

@@ -73,13 +73,18 @@ export function buildReceipt(fields: Receipt): Receipt {
   };
 }
 
-/** The enclave's verdict over `receipt`: agree when its own output hash equals the receipt's. */
-export function buildVerdict(receipt: Receipt, enclaveOutputHash: string): Verdict {
+/** The enclave's verdict over `receipt` at `timestamp`: agree when its own output hash equals the receipt's. */
+export function buildVerdict(
+  receipt: Receipt,
+  enclaveOutputHash: string,
+  timestamp: bigint,
+): Verdict {
   const outputHash = bytes32("outputHash", enclaveOutputHash);
   return {
     receiptHash: receiptStructHash(receipt),
     agree: outputHash === receipt.outputHash.toLowerCase(),
     outputHash,
+    timestamp: uint("timestamp", timestamp, UINT64_MAX),
   };
 }
 
@@ -110,6 +115,13 @@ export interface BatchFields {
   count: number;
   reexecuted: number;
   usage: UsageSummary;
+  /** The GPU node whose receipts the batch holds, and the signer key that signed them. */
+  node: string;
+  signer: string;
+  /** The enclave's clock when it signs (unix seconds). */
+  signedAt: bigint;
+  /** The rate it drew every receipt's sample at, parts per million. */
+  sampleRatePpm: number;
 }
 
 /** A batch with every field checked; its usageHash is computed from `usage`. */
@@ -134,6 +146,10 @@ export function buildBatch(fields: BatchFields): Batch {
     count,
     reexecuted,
     usageHash: usageSummaryHash(fields.usage),
+    node: address("node", fields.node),
+    signer: address("signer", fields.signer),
+    signedAt: uint("signedAt", fields.signedAt, UINT64_MAX),
+    sampleRatePpm: Number(uint("sampleRatePpm", BigInt(fields.sampleRatePpm), 1_000_000n)),
   };
 }
 

@@ -20,7 +20,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { ledgerDomain } from "../../../offchain/chain/eip712.js";
+import { FULL_SAMPLE_RATE_PPM, ledgerDomain } from "../../../offchain/chain/eip712.js";
 import { deploySystem } from "../../../offchain/deploy/system.js";
 import { executeThroughTimelock } from "../../../offchain/deploy/governance.js";
 import { loadPlan } from "../../../offchain/vesting/plan.js";
@@ -118,7 +118,12 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
       timestamp: 1_700_000_000n + BigInt(i),
     }));
   const anchor = async (sequence: bigint) => {
-    const built = buildReceiptBatch(enclave.address, sequence, receiptsFor(Number(sequence)), 32);
+    const built = buildReceiptBatch(enclave.address, sequence, receiptsFor(Number(sequence)), 32, {
+      node: gpuNode,
+      signer: gpuSigner.address,
+      signedAt: BigInt(await networkHelpers.time.latest()),
+      sampleRatePpm: FULL_SAMPLE_RATE_PPM,
+    });
     const signature = await signBatch(enclave, domain, built.batch);
     return gasOf(
       ledger.anchorBatch(built.batch, signature, built.usage.modelIds, built.usage.counts),
@@ -173,12 +178,9 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
       callbackGasLimit,
     };
     const nodeSig = await signReceipt(gpuSigner, domain, receipt);
-    const enclaveSig = await signVerdict(
-      enclave,
-      domain,
-      buildVerdict(receipt, receipt.outputHash),
-    );
-    return gasOf(ledger.fulfil(request, receipt, nodeSig, enclaveSig, output));
+    const verdict = buildVerdict(receipt, receipt.outputHash, 1_700_000_000n);
+    const enclaveSig = await signVerdict(enclave, domain, verdict);
+    return gasOf(ledger.fulfil(request, receipt, nodeSig, verdict.timestamp, enclaveSig, output));
   };
   // Warm-up request so that counters and balances are non-zero, as on a live ledger.
   const warm = await requestOnce(0);
