@@ -28,6 +28,17 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
     using SafeERC20 for IERC20;
 
     // -------------------------------------------------------------------------------------------------------------
+    // Types
+    // -------------------------------------------------------------------------------------------------------------
+
+    /// @dev One slot, read once per anchoring: the rate governance requires and the one before its last change.
+    struct SampleRate {
+        uint32 ratePpm;
+        uint32 previousRatePpm;
+        uint40 changedAt;
+    }
+
+    // -------------------------------------------------------------------------------------------------------------
     // Constants and immutables
     // -------------------------------------------------------------------------------------------------------------
 
@@ -68,13 +79,6 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
     // -------------------------------------------------------------------------------------------------------------
     // Storage
     // -------------------------------------------------------------------------------------------------------------
-
-    /// @dev One slot, read once per anchoring: the rate governance requires and the one before its last change.
-    struct SampleRate {
-        uint32 ratePpm;
-        uint32 previousRatePpm;
-        uint40 changedAt;
-    }
 
     SampleRate private _sampleRate;
     /// @dev batchId = enclave << 64 | sequence: a batch's slot is its root, and an enclave's anchored sequences are
@@ -403,11 +407,6 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
     }
 
     /// @inheritdoc IInferenceLedger
-    function batchIdOf(address enclave, uint64 sequence) public pure returns (uint256) {
-        return (uint256(uint160(enclave)) << 64) | sequence;
-    }
-
-    /// @inheritdoc IInferenceLedger
     function requestHashOf(bytes32 requestId) external view returns (bytes32) {
         return _pendingRequests[requestId];
     }
@@ -458,6 +457,11 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
     // -------------------------------------------------------------------------------------------------------------
     // External pure functions
     // -------------------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IInferenceLedger
+    function batchIdOf(address enclave, uint64 sequence) public pure returns (uint256) {
+        return (uint256(uint160(enclave)) << 64) | sequence;
+    }
 
     /// @inheritdoc IInferenceLedger
     function hashRequest(InferenceRequest calldata request) external pure returns (bytes32) {

@@ -207,7 +207,7 @@ interface IInferenceLedger {
         uint256 lastSlashAt
     );
 
-    /// @notice The node was slashed for this offence type recently; the next slash of the type is possible from `until`.
+    /// @notice The node was slashed for this offence type recently; its next slash of the type can come at `until`.
     error LedgerOffenceCooldown(IInferenceLedger.Offence offence, address node, uint256 until);
 
     /// @notice The node has nothing at stake: the evidence stays reportable.
@@ -326,9 +326,9 @@ interface IInferenceLedger {
     ) external returns (uint256 slashed);
 
     /// @notice Slashes a GPU node whose signed receipt an enclave contradicted: the enclave signed
-    ///         Verdict(receipt's struct hash, agree = false, verdictOutputHash, verdictTimestamp) with verdictOutputHash
-    ///         other than the receipt's output hash, while its key was registered under an image not revoked for
-    ///         cause (TeeRegistry.accountableNodeOf). Valid whatever the registry says later.
+    ///         Verdict(receipt's struct hash, agree = false, verdictOutputHash, verdictTimestamp) with
+    ///         verdictOutputHash other than the receipt's output hash, while its key was registered under an image
+    ///         not revoked for cause (TeeRegistry.accountableNodeOf). Valid whatever the registry says later.
     /// @return slashed The amount NodeStaking took from the node.
     function reportContradictedReceipt(
         Receipt calldata receipt,
@@ -387,9 +387,6 @@ interface IInferenceLedger {
     /// @notice The sequence number the enclave's next batch must carry (its anchored batches are 0..n-1).
     function nextSequenceOf(address enclave) external view returns (uint64);
 
-    /// @notice The id of the enclave's batch `sequence`: uint256(uint160(enclave)) << 64 | sequence.
-    function batchIdOf(address enclave, uint64 sequence) external pure returns (uint256);
-
     /// @notice The stored hash of a pending request (zero when unknown, fulfilled or refunded).
     function requestHashOf(bytes32 requestId) external view returns (bytes32);
 
@@ -422,6 +419,9 @@ interface IInferenceLedger {
 
     /// @notice keccak256(abi.encode(request)): what is stored for a pending request.
     function hashRequest(InferenceRequest calldata request) external pure returns (bytes32);
+
+    /// @notice The id of the enclave's batch `sequence`: uint256(uint160(enclave)) << 64 | sequence.
+    function batchIdOf(address enclave, uint64 sequence) external pure returns (uint256);
 
     /// @notice The receipt's EIP-712 struct hash (a verdict's `receiptHash`).
     function receiptStructHash(Receipt calldata receipt) external pure returns (bytes32);

@@ -682,15 +682,6 @@ contract NodeStaking is INodeStaking, AccessControl, ReentrancyGuardTransient {
         else _TOKEN.safeTransfer(remainderTo, remainder);
     }
 
-    /// @dev True for no reporter, and for the node's operator, payee or any signer key it ever had.
-    function _isInsider(address node, Node storage n, address reporter) private view returns (bool) {
-        return
-            reporter == address(0) ||
-            reporter == n.operator ||
-            reporter == _payees[node] ||
-            _signerRecords[reporter].node == node;
-    }
-
     function _jail(address node, Node storage n, JailReason reason) private {
         uint40 until = uint40(block.timestamp + _params.jailCooldown);
         // A second jailing never shortens the first one.
@@ -769,6 +760,15 @@ contract NodeStaking is INodeStaking, AccessControl, ReentrancyGuardTransient {
         n.unbonding += amount;
         emit UnbondingRequested(node, tail, amount, releaseTime);
         return tail;
+    }
+
+    /// @dev True for no reporter, and for the node's operator, payee or any signer key it ever had.
+    function _isInsider(address node, Node storage n, address reporter) private view returns (bool) {
+        return
+            reporter == address(0) ||
+            reporter == n.operator ||
+            reporter == _payees[node] ||
+            _signerRecords[reporter].node == node;
     }
 
     function _pendingRequest(uint256 id) private view returns (SlashRequest storage request) {
