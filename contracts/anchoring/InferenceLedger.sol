@@ -149,7 +149,7 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
     ) external returns (uint256 batchId) {
         // Checks: well-formed, signed by an active enclave in sequence, with the signed usage summary, over receipts
         // of an INFERENCE node signed by its signer, sampled at no less than governance's rate.
-        batchId = batchIdOf(batch.enclave, batch.sequence);
+        batchId = _batchIdOf(batch.enclave, batch.sequence);
         _checkBatch(batch, batchId, signature, modelIds, counts);
 
         // Effects: one slot per batch (its root); the rest of the batch is in the event.
@@ -385,25 +385,8 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
     }
 
     /// @inheritdoc IInferenceLedger
-    function nextSequenceOf(address enclave) public view returns (uint64) {
-        // The anchored sequences are a prefix: find its end by doubling, then bisection (a view; O(log n) reads).
-        uint256 base = uint256(uint160(enclave)) << 64;
-        if (_roots[base] == bytes32(0)) return 0;
-        uint64 low = 0; // anchored
-        uint64 high = 1; // first candidate that may not be
-        while (_roots[base | high] != bytes32(0)) {
-            low = high;
-            // unchecked: high < 2^63 here, since an enclave cannot anchor 2^63 batches.
-            unchecked {
-                high *= 2;
-            }
-        }
-        while (high - low > 1) {
-            uint64 mid = low + (high - low) / 2;
-            if (_roots[base | mid] != bytes32(0)) low = mid;
-            else high = mid;
-        }
-        return high;
+    function nextSequenceOf(address enclave) external view returns (uint64) {
+        return _nextSequenceOf(enclave);
     }
 
     /// @inheritdoc IInferenceLedger
@@ -459,8 +442,8 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
     // -------------------------------------------------------------------------------------------------------------
 
     /// @inheritdoc IInferenceLedger
-    function batchIdOf(address enclave, uint64 sequence) public pure returns (uint256) {
-        return (uint256(uint160(enclave)) << 64) | sequence;
+    function batchIdOf(address enclave, uint64 sequence) external pure returns (uint256) {
+        return _batchIdOf(enclave, sequence);
     }
 
     /// @inheritdoc IInferenceLedger
@@ -689,7 +672,7 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
         if (recovered != enclave) revert LedgerInvalidBatchSigner(enclave, recovered);
         // In sequence: not anchored yet, and the one before it is (batchId - 1 is (enclave, sequence - 1)).
         if (_roots[batchId] != bytes32(0) || (batch.sequence != 0 && _roots[batchId - 1] == bytes32(0))) {
-            revert LedgerUnexpectedSequence(enclave, batch.sequence, nextSequenceOf(enclave));
+            revert LedgerUnexpectedSequence(enclave, batch.sequence, _nextSequenceOf(enclave));
         }
         if (!TEE_REGISTRY.isActiveEnclave(enclave)) revert LedgerInactiveEnclave(enclave);
         _checkBatchNode(batch);
@@ -742,6 +725,27 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
         }
     }
 
+    /// @dev The anchored sequences are a prefix: find its end by doubling, then bisection (O(log n) reads).
+    function _nextSequenceOf(address enclave) private view returns (uint64) {
+        uint256 base = uint256(uint160(enclave)) << 64;
+        if (_roots[base] == bytes32(0)) return 0;
+        uint64 low = 0; // anchored
+        uint64 high = 1; // first candidate that may not be
+        while (_roots[base | high] != bytes32(0)) {
+            low = high;
+            // unchecked: high < 2^63 here, since an enclave cannot anchor 2^63 batches.
+            unchecked {
+                high *= 2;
+            }
+        }
+        while (high - low > 1) {
+            uint64 mid = low + (high - low) / 2;
+            if (_roots[base | mid] != bytes32(0)) low = mid;
+            else high = mid;
+        }
+        return high;
+    }
+
     /// @dev A signed time (the enclave's clock) may run ahead of the chain's by at most MAX_CLOCK_SKEW.
     function _checkSignedTime(uint64 signedAt) private view {
         if (signedAt > block.timestamp + MAX_CLOCK_SKEW)
@@ -787,6 +791,11 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
     // -------------------------------------------------------------------------------------------------------------
     // Private pure functions
     // -------------------------------------------------------------------------------------------------------------
+
+    /// @dev enclave << 64 | sequence.
+    function _batchIdOf(address enclave, uint64 sequence) private pure returns (uint256) {
+        return (uint256(uint160(enclave)) << 64) | sequence;
+    }
 
     /// @dev The usage summary: equal lengths, strictly ascending modelIds, counts summing to the batch's count,
     ///      hashing to the signed usageHash.
