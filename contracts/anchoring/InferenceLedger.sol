@@ -319,7 +319,7 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
         // Effects and interactions: the VERIFIER node the key is bound to answers for it.
         bytes32 key = keccak256(abi.encode(Offence.BATCH_EQUIVOCATION, a.enclave, a.sequence));
         return
-            _slash(Offence.BATCH_EQUIVOCATION, node, key, a.signedAt > b.signedAt ? a.signedAt : b.signedAt);
+            _slash(Offence.BATCH_EQUIVOCATION, node, key, a.asOf > b.asOf ? a.asOf : b.asOf);
     }
 
     // -------------------------------------------------------------------------------------------------------------
@@ -663,7 +663,7 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
             revert LedgerInvalidBatch(batch.root, batch.count, batch.reexecuted);
         }
         _checkUsage(batch, modelIds, counts);
-        _checkSignedTime(batch.signedAt);
+        _checkSignedTime(batch.asOf);
         _checkSampleRate(batch);
 
         // Signed by the enclave key, in sequence, and the enclave is active.
@@ -685,7 +685,7 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
         if (
             rate > FULL_SAMPLE_RATE ||
             (rate < required.ratePpm &&
-                (batch.signedAt >= required.changedAt || rate < required.previousRatePpm))
+                (batch.asOf >= required.changedAt || rate < required.previousRatePpm))
         ) revert LedgerSampleRateTooLow(rate, required.ratePpm);
     }
 
@@ -693,7 +693,7 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
     ///      that node's signer when the enclave signed the batch: the chain, not the enclave's view of it, decides.
     function _checkBatchNode(Batch calldata batch) private view {
         address node = batch.node;
-        (INodeStakingCore.Role role, bool valid) = STAKING.signerStatus(node, batch.signer, batch.signedAt);
+        (INodeStakingCore.Role role, bool valid) = STAKING.signerStatus(node, batch.signer, batch.asOf);
         if (role != INodeStakingCore.Role.INFERENCE) revert LedgerNotInferenceNode(node, role);
         if (!valid) revert LedgerInvalidBatchNodeSigner(node, batch.signer);
     }
@@ -716,12 +716,12 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
         if (recoveredA != enclave) revert LedgerInvalidBatchSigner(enclave, recoveredA);
         address recoveredB = ECDSA.recoverCalldata(_hashTypedDataV4(hashB), signatureB);
         if (recoveredB != enclave) revert LedgerInvalidBatchSigner(enclave, recoveredB);
-        _checkSignedTime(a.signedAt);
-        _checkSignedTime(b.signedAt);
-        node = TEE_REGISTRY.accountableNodeOf(enclave, a.signedAt);
-        if (node == address(0)) revert LedgerUnaccountableEnclave(enclave, a.signedAt);
-        if (TEE_REGISTRY.accountableNodeOf(enclave, b.signedAt) == address(0)) {
-            revert LedgerUnaccountableEnclave(enclave, b.signedAt);
+        _checkSignedTime(a.asOf);
+        _checkSignedTime(b.asOf);
+        node = TEE_REGISTRY.accountableNodeOf(enclave, a.asOf);
+        if (node == address(0)) revert LedgerUnaccountableEnclave(enclave, a.asOf);
+        if (TEE_REGISTRY.accountableNodeOf(enclave, b.asOf) == address(0)) {
+            revert LedgerUnaccountableEnclave(enclave, b.asOf);
         }
     }
 

@@ -246,7 +246,7 @@ interface IInferenceLedger {
 
     /// @notice Stores a batch signed by an active enclave and emits its usage summary. Anyone may submit it: the
     ///         enclave built the batch itself from receipts of `batch.node` signed by `batch.signer` (which must have
-    ///         been that INFERENCE node's signer at `batch.signedAt`), sampled at `batch.sampleRatePpm` (at least the
+    ///         been that INFERENCE node's signer at `batch.asOf`), sampled at `batch.sampleRatePpm` (at least the
     ///         governance rate), and signed nothing it did not compute.
     /// @param batch The signed batch; `batch.sequence` must be the enclave's next sequence number.
     /// @param signature The enclave key's EIP-712 signature over `batch`.

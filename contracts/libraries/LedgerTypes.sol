@@ -25,8 +25,9 @@ struct Verdict {
 
 /// @notice An enclave's signed batch: the Merkle root over the receipts it received from one GPU node and checked
 ///         (each signed by `signer`, that node's signer key), and what it summarises. Every figure is the enclave's
-///         own computation over those receipts. `signedAt` is the enclave's clock when it signed; `sampleRatePpm` the
-///         re-execution rate (parts per million) it drew every receipt's sample at.
+///         own computation over those receipts. `asOf` is the enclave's clock at the latest receipt it put in the
+///         batch: every receipt was signed by `signer`, and drawn at `sampleRatePpm` (the re-execution rate, parts
+///         per million), by then.
 struct Batch {
     address enclave;
     uint64 sequence;
@@ -36,7 +37,7 @@ struct Batch {
     bytes32 usageHash;
     address node;
     address signer;
-    uint64 signedAt;
+    uint64 asOf;
     uint32 sampleRatePpm;
 }
 
@@ -63,7 +64,7 @@ library LedgerTypes {
 
     bytes32 internal constant BATCH_TYPEHASH = keccak256(
         "Batch(address enclave,uint64 sequence,bytes32 root,uint32 count,uint32 reexecuted,bytes32 usageHash,"
-        "address node,address signer,uint64 signedAt,uint32 sampleRatePpm)"
+        "address node,address signer,uint64 asOf,uint32 sampleRatePpm)"
     );
 
     /// @notice EIP-712 struct hash of a receipt (what a verdict's `receiptHash` refers to).

@@ -142,11 +142,17 @@ function checkList(checks: Check[]): HTMLOListElement {
     ...checks.map((c) =>
       el(
         "li",
-        { class: c.ok ? "pass" : "fail", "data-check": c.name, "data-ok": String(c.ok) },
-        el("strong", {}, c.ok ? "PASS " : "FAIL "),
+        {
+          class: c.ok ? (c.warning !== undefined ? "warn" : "pass") : "fail",
+          "data-check": c.name,
+          "data-ok": String(c.ok),
+          ...(c.warning !== undefined ? { "data-warning": c.warning } : {}),
+        },
+        el("strong", {}, c.ok ? (c.warning !== undefined ? "WARN " : "PASS ") : "FAIL "),
         el("span", { class: "check-name" }, c.name),
         ": ",
         c.detail,
+        ...(c.warning !== undefined ? [el("em", {}, ` (warning: ${c.warning})`)] : []),
       ),
     ),
   );
@@ -171,6 +177,7 @@ export function setupVerifyForm(ctx: ChainContext): void {
       if (BYTES32.test(input.value.trim())) input.value = formatReceiptBundle(bundle);
       const checks = await verifyReceiptBundle(bundle, ctx.provider, abis);
       const failed = checks.filter((c) => !c.ok);
+      const warnings = checks.filter((c) => c.warning !== undefined);
       out.replaceChildren(
         el(
           "p",
@@ -179,7 +186,9 @@ export function setupVerifyForm(ctx: ChainContext): void {
             "data-testid": "verify-verdict",
           },
           failed.length === 0
-            ? `✔ Receipt verified: all ${checks.length} checks passed.`
+            ? warnings.length === 0
+              ? `✔ Receipt verified: all ${checks.length} checks passed.`
+              : `✔ Receipt verified: all ${checks.length} checks passed, with warnings: ${warnings.map((c) => c.warning).join(", ")}.`
             : `✘ Receipt NOT verified: ${failed.map((c) => c.name).join(", ")} failed.`,
         ),
         checkList(checks),

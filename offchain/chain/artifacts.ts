@@ -64,7 +64,7 @@ export interface LedgerAbis {
 export function loadLedgerAbis(artifactsDir: string = DEFAULT_ARTIFACTS_DIR): LedgerAbis {
   return {
     ledger: loadAbi("contracts/anchoring/InferenceLedger.sol", "InferenceLedger", artifactsDir),
-    staking: loadAbi("contracts/interfaces/INodeStakingCore.sol", "INodeStakingCore", artifactsDir),
-    tee: loadAbi("contracts/interfaces/ITeeRegistryCore.sol", "ITeeRegistryCore", artifactsDir),
+    staking: loadAbi("contracts/staking/NodeStaking.sol", "NodeStaking", artifactsDir),
+    tee: loadAbi("contracts/tee/TeeRegistry.sol", "TeeRegistry", artifactsDir),
   };
 }

@@ -1,6 +1,7 @@
 /**
  * The receipt bundle: everything a third party needs to check one inference against the chain,
- * as one JSON file (format "opg-receipt-bundle-v1", documented in docs/anchoring.md).
+ * as one JSON file (format "opg-receipt-bundle-v2", documented in docs/anchoring.md; v2 adds the
+ * verdict's timestamp).
  * Integers that may exceed 2^53 (chainId, timestamp, batchId) are decimal strings.
  */
 import { isAddress, isHexString } from "ethers";
@@ -11,7 +12,7 @@ import { stringifyJson } from "../common/json.js";
 import type { Receipt, Verdict } from "./eip712.js";
 import { buildReceipt } from "./receipts.js";
 
-export const BUNDLE_FORMAT = "opg-receipt-bundle-v1";
+export const BUNDLE_FORMAT = "opg-receipt-bundle-v2";
 
 export interface ReceiptBundle {
   format: typeof BUNDLE_FORMAT;
@@ -56,7 +57,9 @@ const schema = z
       timestamp: uintString,
     }),
     nodeSignature: signature,
-    verdict: z.object({ receiptHash: hex32, agree: z.boolean(), outputHash: hex32 }).optional(),
+    verdict: z
+      .object({ receiptHash: hex32, agree: z.boolean(), outputHash: hex32, timestamp: uintString })
+      .optional(),
     enclaveSignature: signature.optional(),
     batchId: uintString,
     proof: z.array(hex32),

@@ -55,7 +55,7 @@ export interface Batch {
   usageHash: string; // bytes32: keccak-256(abi.encode(bytes32[] modelIds, uint32[] counts))
   node: string; // address: the GPU node whose receipts these are
   signer: string; // address: the node's signer key that signed every receipt (checked by the enclave)
-  signedAt: bigint; // uint64: unix seconds (the enclave's clock) when the enclave signed
+  asOf: bigint; // uint64: the enclave's clock (unix seconds) at the latest receipt in the batch
   sampleRatePpm: number; // uint32: the re-execution rate the enclave drew at, parts per million
 }
 
@@ -90,7 +90,7 @@ export const BATCH_TYPES = {
     { name: "usageHash", type: "bytes32" },
     { name: "node", type: "address" },
     { name: "signer", type: "address" },
-    { name: "signedAt", type: "uint64" },
+    { name: "asOf", type: "uint64" },
     { name: "sampleRatePpm", type: "uint32" },
   ],
 };

@@ -101,7 +101,7 @@ export class LedgerHasher {
     buf.write(b.usageHash.slice(2), 192, 32, "hex");
     buf.write(b.node.slice(2), 224 + 12, 20, "hex");
     buf.write(b.signer.slice(2), 256 + 12, 20, "hex");
-    buf.writeBigUInt64BE(b.signedAt, 288 + 24);
+    buf.writeBigUInt64BE(b.asOf, 288 + 24);
     buf.writeUInt32BE(b.sampleRatePpm, 320 + 28);
     return hex(keccak256(Buffer.concat([this.prefix, keccak256(buf)])));
   }

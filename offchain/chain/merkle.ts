@@ -75,7 +75,7 @@ export interface BatchSigning {
   /** The GPU node whose receipts these are (every receipt must name it) and its signer key. */
   node: string;
   signer: string;
-  signedAt: bigint;
+  asOf: bigint;
   sampleRatePpm: number;
 }
 

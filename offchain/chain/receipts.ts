@@ -118,8 +118,8 @@ export interface BatchFields {
   /** The GPU node whose receipts the batch holds, and the signer key that signed them. */
   node: string;
   signer: string;
-  /** The enclave's clock when it signs (unix seconds). */
-  signedAt: bigint;
+  /** The enclave's clock (unix seconds) at the latest receipt in the batch. */
+  asOf: bigint;
   /** The rate it drew every receipt's sample at, parts per million. */
   sampleRatePpm: number;
 }
@@ -148,7 +148,7 @@ export function buildBatch(fields: BatchFields): Batch {
     usageHash: usageSummaryHash(fields.usage),
     node: address("node", fields.node),
     signer: address("signer", fields.signer),
-    signedAt: uint("signedAt", fields.signedAt, UINT64_MAX),
+    asOf: uint("asOf", fields.asOf, UINT64_MAX),
     sampleRatePpm: Number(uint("sampleRatePpm", BigInt(fields.sampleRatePpm), 1_000_000n)),
   };
 }

@@ -14,8 +14,8 @@ import { buildReceiptBundle } from "../chain/bundle.js";
 import type { ReceiptBundle } from "../chain/bundle.js";
 import { loadLedgerAbis } from "../chain/artifacts.js";
 import { receiptStructHash, type LedgerDomain, type Receipt } from "../chain/eip712.js";
-import { buildReceiptBatch } from "../chain/merkle.js";
-import { verifyReceiptBundle } from "../chain/verify.js";
+import { buildReceiptTree } from "../chain/merkle.js";
+import { formatChecks, verifyReceiptBundle } from "../chain/verify.js";
 import type { System } from "../deploy/system.js";
 import type { InferenceEngine } from "../inference/engine.js";
 import { receiptFor, signReceipt } from "../inference/receipt.js";
@@ -105,13 +105,17 @@ export async function runAnchoringDemo(ctx: AnchoringDemoContext): Promise<Ancho
       timestamp: await ctx.now(),
     });
     receipts.push(receipt);
-    signatures.push(await signReceipt(ctx.gpuSigner, ctx.domain, receipt));
-    const verdict = await enclave.verify({
-      receipt,
-      inputs,
-      outputs: outputsToJson(result.outputs),
-    });
-    if (verdict.selected && verdict.verdict.agree) agreed += 1;
+    const nodeSignature = await signReceipt(ctx.gpuSigner, ctx.domain, receipt);
+    signatures.push(nodeSignature);
+    const [outcome] = await enclave.submit([
+      { receipt, nodeSignature, inputs, outputs: outputsToJson(result.outputs) },
+    ]);
+    if (outcome === undefined || !outcome.ok) {
+      throw new Error(
+        `the enclave refused receipt ${i}: ${outcome?.ok === false ? outcome.message : "no answer"}`,
+      );
+    }
+    if (outcome.result.verdict?.agree === true) agreed += 1;
     if (i === 0) {
       n.say(
         `execution provider: ${engine.provider}; execution-config hash ${result.execConfigHash}`,
@@ -122,30 +126,27 @@ export async function runAnchoringDemo(ctx: AnchoringDemoContext): Promise<Ancho
     }
   }
   n.say(
-    `${count} receipts signed by the GPU node's key; the enclave re-executed ${agreed} of ${count} on CPU and agreed with all`,
+    `${count} receipts signed by the GPU node's key and logged by the enclave (it checked each signature against NodeStaking); at governance's sample rate ${enclave.sampleRatePpm / 10_000} % it re-executed ${agreed} of ${count} on CPU and agreed with all`,
   );
 
-  n.section("The enclave signs the batch; the relayer anchors its Merkle root");
-  const sequence = await ledger.nextSequenceOf(enclave.address);
-  const built = buildReceiptBatch(enclave.address, sequence, receipts, agreed);
-  const signed = enclave.signBatch({
-    sequence: built.batch.sequence,
-    root: built.batch.root,
-    count: built.batch.count,
-    reexecuted: built.batch.reexecuted,
-    usageHash: built.batch.usageHash,
-  });
+  n.section("The enclave cuts and signs the batch itself; the relayer anchors its Merkle root");
+  const signed = await enclave.cutBatch(64);
+  if (signed === null) throw new Error("the enclave has no receipts to batch");
+  const byId = new Map(receipts.map((r, i) => [r.requestId.toLowerCase(), i]));
+  const order = signed.requestIds.map((rid) => byId.get(rid)!);
+  const tree = buildReceiptTree(order.map((i) => receipts[i]!));
   const tx = await ledger
     .connect(ctx.relayer)
-    .anchorBatch(built.batch, signed.signature, built.usage.modelIds, built.usage.counts);
+    .anchorBatch(signed.batch, signed.signature, signed.modelIds, signed.counts);
   const mined = await tx.wait();
   const anchoredLog = mined!.logs
     .map((l) => ledger.interface.parseLog(l))
     .find((l) => l?.name === "BatchAnchored");
   const batchId = BigInt(anchoredLog!.args.getValue("batchId") as bigint);
   const block = await mined!.getBlock();
+  const sequence = signed.batch.sequence;
   n.say(
-    `batch ${batchId}: root ${built.batch.root}, ${count} receipts, sequence ${sequence}, gas ${mined!.gasUsed} (${mined!.gasUsed / BigInt(count)} per receipt)`,
+    `batch ${batchId} (enclave << 64 | sequence ${sequence}): root ${signed.batch.root}, ${count} receipts of node ${ctx.gpuNode} signed by ${signed.batch.signer}, ${signed.batch.reexecuted} re-executed, gas ${mined!.gasUsed} (${mined!.gasUsed / BigInt(count)} per receipt)`,
   );
 
   n.section("Anyone verifies a receipt against the chain (what `opg receipt verify` runs)");
@@ -155,15 +156,15 @@ export async function runAnchoringDemo(ctx: AnchoringDemoContext): Promise<Ancho
     receipt: receipts[3]!,
     nodeSignature: signatures[3]!,
     batchId,
-    proof: built.tree.proof(3),
+    proof: tree.proof(order.indexOf(3)),
     anchorTx: tx.hash,
   });
   const checks = await verifyReceiptBundle(bundle, ledger.runner!.provider!, loadLedgerAbis());
-  for (const c of checks) n.say(`${c.ok ? "PASS" : "FAIL"}  ${c.name}: ${c.detail}`);
+  n.block(formatChecks(checks));
   if (checks.some((c) => !c.ok)) throw new Error("the demo receipt did not verify");
   const altered = { ...receipts[3]!, outputHash: id("a different answer") };
   n.say(
-    `the same proof for an altered receipt: verifyReceipt = ${await ledger.verifyReceipt(batchId, altered, built.tree.proof(3))}`,
+    `the same proof for an altered receipt: verifyReceipt = ${await ledger.verifyReceipt(batchId, altered, tree.proof(order.indexOf(3)))}`,
   );
 
   return { modelId, batchId, anchoredAt: BigInt(block.timestamp), receipts: count, bundle };
@@ -196,11 +197,21 @@ export async function runSlashDemo(ctx: AnchoringDemoContext, modelId: string): 
   n.say(
     `the GPU node signs risk ${forged[0]!.values[0]} / ${forged[0]!.scale} where the model says ${honest.outputs[0]!.values[0]}`,
   );
-  const verdict = await enclave.verify({ receipt: badReceipt, inputs, outputs: forged });
-  if (!verdict.selected || verdict.verdict.agree)
-    throw new Error("the enclave should have disagreed");
+  const [outcome] = await enclave.submit([
+    { receipt: badReceipt, nodeSignature: badSignature, inputs, outputs: forged },
+  ]);
+  const answer = outcome?.ok === true ? outcome.result : null;
+  if (
+    answer === null ||
+    answer.verdict === null ||
+    answer.signature === null ||
+    answer.verdict.agree
+  )
+    throw new Error("the enclave should have re-executed and disagreed");
+  const verdict = { verdict: answer.verdict, signature: answer.signature };
+  const published = enclave.evidence(0).filter((e) => e.kind === "contradicted");
   n.say(
-    `enclave verdict: DISAGREE (max difference ${verdict.maxDiff} at ${verdict.where}), correct outputHash ${verdict.verdict.outputHash}`,
+    `enclave verdict: DISAGREE (max difference ${answer.maxDiff} at ${answer.where}), correct outputHash ${verdict.verdict.outputHash}; published as evidence #${published.at(-1)?.index} on the enclave's GET /evidence, and never batched`,
   );
   const before = await staking.getNode(ctx.gpuNode);
   const watcherAddress = await ctx.watcher.getAddress();
@@ -211,6 +222,7 @@ export async function runSlashDemo(ctx: AnchoringDemoContext, modelId: string): 
       badReceipt,
       badSignature,
       verdict.verdict.outputHash,
+      verdict.verdict.timestamp,
       verdict.signature,
     );
   await slashTx.wait();
@@ -230,6 +242,7 @@ export async function runSlashDemo(ctx: AnchoringDemoContext, modelId: string): 
       badReceipt,
       badSignature,
       verdict.verdict.outputHash,
+      verdict.verdict.timestamp,
       verdict.signature,
     )
     .then(() => "accepted (!)")

@@ -11,8 +11,10 @@ import path from "node:path";
 
 import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
 import type { NetworkHelpers } from "@nomicfoundation/hardhat-network-helpers/types";
+import { Wallet } from "ethers";
 import pino from "pino";
 
+import { ChainClock } from "../chain/clock.js";
 import { readRecord } from "../chain/deployment.js";
 import { ledgerDomain } from "../chain/eip712.js";
 import type { Eip1193Provider } from "../chain/rpc-bridge.js";
@@ -27,6 +29,7 @@ import { resolveSource } from "../rewards/source.js";
 import type { DemoResult as StakingDemoResult } from "../staking/demo.js";
 import { stakingDemo } from "../staking/demo.js";
 import { measurementFromPcrs } from "../staking/units.js";
+import { enclaveChainOver } from "../tee/chain-view.js";
 import { DevAttestor } from "../tee/devAttestation.js";
 import { Enclave } from "../tee/enclave.js";
 import type { Plan } from "../vesting/plan.js";
@@ -121,11 +124,20 @@ export async function runDemoFlow(
   const engine = new InferenceEngine({ config: { provider: options.gpuProvider }, logger: quiet });
   const enclaveEngine = new InferenceEngine({ config: { provider: "cpu" }, logger: quiet });
   await enclaveEngine.loadModelsDir(path.join(root, "models"));
+  // The enclave serves one GPU node: its id is chosen now, and staked below.
+  const gpuNode = Wallet.createRandom().address;
+  const enclaveClock = new ChainClock(async () =>
+    BigInt((await ethers.provider.getBlock("latest"))?.timestamp ?? 0),
+  );
+  await enclaveClock.start();
   const enclave = new Enclave({
     engine: enclaveEngine,
     attestor,
     chainId,
     ledger: domain.verifyingContract,
+    clientNode: gpuNode,
+    chain: await enclaveChainOver(ethers.provider, domain.verifyingContract),
+    clock: enclaveClock,
   });
   const pcrs = attestor.measurement();
   const staked = await stakingDemo(
@@ -137,6 +149,7 @@ export async function runDemoFlow(
       tee: system.tee,
       measurement: measurementFromPcrs([pcrs[0]!, pcrs[1]!, pcrs[2]!]),
       enclaveKey: enclave.address,
+      gpuNode,
       attestation: enclave.attestation(Buffer.from("opg-demo-registration-nonce")),
       approveMeasurement: async (m, label) => {
         // Governance is the timelock: schedule, wait out its delay in public, execute.
@@ -176,6 +189,8 @@ export async function runDemoFlow(
     now: () => chain.now(),
     n,
   };
+  await enclave.start();
+  await enclaveClock.sync();
   const anchored = await runAnchoringDemo(anchoring);
   const relayed = options.services
     ? await runRelayerDemo({
@@ -184,6 +199,16 @@ export async function runDemoFlow(
         deployBlock: (await readRecord(dir))?.contracts.InferenceLedger?.block ?? 0,
         enclave,
         attestor,
+        clock: enclaveClock,
+        setSampleRate: async (ratePpm) => {
+          const ledgerAddress = await system.ledger.getAddress();
+          const data = system.ledger.interface.encodeFunctionData("setSampleRate", [ratePpm]);
+          await executeThroughTimelock(system.timelock, ledgerAddress, data, async (s) => {
+            n.say(`timelock: setSampleRate(${ratePpm}) scheduled, executable in ${s / 3600n} h`);
+            await networkHelpers.time.increase(s);
+          });
+          await enclaveClock.sync();
+        },
         modelId: anchored.modelId,
         gpuNode: staked.gpuNode,
         gpuSigner: staked.gpuSigner,
@@ -196,7 +221,10 @@ export async function runDemoFlow(
         n,
       })
     : null;
+  await enclaveClock.sync();
   await runSlashDemo(anchoring, anchored.modelId);
+  enclave.stop();
+  enclaveClock.stop();
 
   // 5. The epoch closes: rewards from anchored usage, proposed, accepted after the timelock, claimed, verified.
   n.section(

@@ -20,12 +20,13 @@ import { loadLedgerAbis } from "../chain/artifacts.js";
 import { parseReceiptBundle } from "../chain/bundle.js";
 import type { Eip1193Provider } from "../chain/rpc-bridge.js";
 import { startRpcBridge } from "../chain/rpc-bridge.js";
-import { verifyReceiptBundle } from "../chain/verify.js";
+import { formatChecks, verifyReceiptBundle } from "../chain/verify.js";
 import { InputError } from "../common/errors.js";
 import type { System } from "../deploy/system.js";
 import { encodeInputs } from "../inference/tensor.js";
 import { parseRelayerConfig } from "../relayer/config.js";
 import { RelayerService } from "../relayer/service.js";
+import type { Clock } from "../chain/clock.js";
 import type { DevAttestor } from "../tee/devAttestation.js";
 import type { Enclave } from "../tee/enclave.js";
 import { createEnclaveServer, listen } from "../tee/server.js";
@@ -36,8 +37,8 @@ import type { Narrator } from "./narrator.js";
 /** Hardhat's default accounts (the embedded chain's). */
 const HARDHAT_MNEMONIC = "test test test test test test test test test test test junk";
 const HARDHAT_ACCOUNTS = 20;
-/** Of the receipts the relayer answers over HTTP, the share the enclave re-executes. */
-export const DEMO_SAMPLE_RATE = 0.5;
+/** Of the receipts the relayer answers over HTTP, the share the enclave re-executes (set by governance). */
+export const DEMO_SAMPLE_RATE_PPM = 500_000;
 const HTTP_REQUESTS = 4;
 const WAIT_MS = 60_000;
 
@@ -51,6 +52,10 @@ export interface RelayerDemoContext {
   enclave: Enclave;
   /** Its development attestor (the root certificate the relayer is told to trust). */
   attestor: DevAttestor;
+  /** The enclave's clock. */
+  clock: Clock;
+  /** Sets InferenceLedger's sample rate through governance (parts per million). */
+  setSampleRate: (ratePpm: number) => Promise<void>;
   modelId: string;
   gpuNode: string;
   /** The GPU node's signer (NodeStaking.signerOf): a Hardhat default account. */
@@ -153,8 +158,15 @@ export async function runRelayerDemo(ctx: RelayerDemoContext): Promise<RelayerDe
 
   const work = await mkdtemp(path.join(tmpdir(), "opg-demo-relayer-"));
   const bridge = await startRpcBridge({ provider: ctx.provider });
+  await ctx.setSampleRate(DEMO_SAMPLE_RATE_PPM);
+  await ctx.enclave.refresh();
+  n.say(
+    `governance set InferenceLedger's sample rate to ${DEMO_SAMPLE_RATE_PPM / 10_000} %: the enclave reads it from the chain, and the chain refuses a batch drawn at less`,
+  );
   const enclaveServer = createEnclaveServer({
     enclave: ctx.enclave,
+    clock: ctx.clock,
+    pcrs: ctx.attestor.measurement(),
     devRootPem: ctx.attestor.rootPem,
     logger: ctx.log.child({ part: "enclave" }),
   });
@@ -185,7 +197,6 @@ export async function runRelayerDemo(ctx: RelayerDemoContext): Promise<RelayerDe
         node: { address: ctx.gpuNode },
         enclave: {
           url: enclaveUrl,
-          sampleRate: DEMO_SAMPLE_RATE,
           attestation: { root: rootFile },
         },
         models: {
@@ -235,7 +246,7 @@ export async function runRelayerDemo(ctx: RelayerDemoContext): Promise<RelayerDe
       );
     }
     n.say(
-      `the enclave re-executed ${reexecuted} of ${HTTP_REQUESTS} (sample rate ${DEMO_SAMPLE_RATE}, drawn by the enclave after the node signed)`,
+      `the enclave re-executed ${reexecuted} of ${HTTP_REQUESTS} (sample rate ${DEMO_SAMPLE_RATE_PPM / 10_000} %, drawn by the enclave after the node signed, binding once drawn)`,
     );
 
     // An on-chain request: the listener sees it, the relayer infers, the enclave checks, fulfil.
@@ -305,7 +316,7 @@ export async function runRelayerDemo(ctx: RelayerDemoContext): Promise<RelayerDe
         n.say(
           `GET /v1/receipts/${short(view.requestId)} -> the receipt bundle (batch ${bundle.batchId}, proof, tx), verified over JSON-RPC:`,
         );
-        for (const c of checks) n.say(`  ${c.ok ? "PASS" : "FAIL"}  ${c.name}: ${c.detail}`);
+        n.block(formatChecks(checks));
       }
       if (failed.length > 0) {
         throw new InputError("a receipt bundle from the relayer did not verify", {

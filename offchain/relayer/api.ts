@@ -1,7 +1,8 @@
 /**
  * The relayer's HTTP API (fastify).
  *
- *   POST /v1/inferences        { modelId, inputs, requestId? } -> signed receipt + enclave verdict
+ *   POST /v1/inferences        { modelId, inputs, idempotencyKey? } -> signed receipt + the enclave's answer
+ *                              (the request id is derived from the key: pipeline.ts httpRequestId)
  *   GET  /v1/receipts/:id      the stored receipt; once anchored, the receipt bundle (batch, proof, tx)
  *   GET  /v1/models            the models this node serves
  *   GET  /healthz  /readyz  /metrics
@@ -16,7 +17,7 @@ import { stringifyJson } from "../common/json.js";
 import { buildReceiptBundle, type ReceiptBundle } from "../chain/bundle.js";
 import type { InferenceEngine } from "../inference/engine.js";
 import type { RelayerMetrics } from "./metrics.js";
-import { newRequestId, type InferencePipeline } from "./pipeline.js";
+import { httpRequestId, newIdempotencyKey, type InferencePipeline } from "./pipeline.js";
 import type { JobStore, StoredJob } from "./store.js";
 import type { JobWriter } from "./writer.js";
 
@@ -28,6 +29,8 @@ export interface ApiOptions {
   metrics: RelayerMetrics;
   chainId: bigint;
   ledger: string;
+  /** The GPU node this relayer serves (request ids are derived with it). */
+  node: string;
   bodyLimit: number;
   proofOf: (job: StoredJob) => string[];
   /** Null when ready, else why not (for /readyz). */
@@ -44,8 +47,11 @@ const submitSchema = {
     required: ["modelId", "inputs"],
     properties: {
       modelId: { type: "string", pattern: BYTES32 },
-      /** Optional client-chosen id: submitting it again returns the stored receipt (idempotent). */
-      requestId: { type: "string", pattern: BYTES32 },
+      /**
+       * Optional client-chosen key: submitting it again returns the stored receipt (idempotent).
+       * The request id is derived from it, so it can never be an on-chain request's id.
+       */
+      idempotencyKey: { type: "string", minLength: 1, maxLength: 128 },
       inputs: {
         type: "object",
         minProperties: 1,
@@ -83,6 +89,7 @@ function view(job: StoredJob, chainId: bigint, ledger: string, proofOf: ApiOptio
       ...(job.verdict !== null && job.enclaveSignature !== null
         ? { verdict: job.verdict, enclaveSignature: job.enclaveSignature }
         : {}),
+
       batchId: job.batch.batchId,
       proof: proofOf(job),
       anchorTx: job.batch.anchorTx,
@@ -185,10 +192,10 @@ export function createApi(o: ApiOptions): FastifyInstance {
     const body = req.body as {
       modelId: string;
       inputs: Record<string, { dims: number[]; data: Array<number | string> }>;
-      requestId?: string;
+      idempotencyKey?: string;
     };
-    const requestId = (body.requestId ?? newRequestId()).toLowerCase();
-    const existing = body.requestId === undefined ? null : o.store.getJob(requestId);
+    const requestId = httpRequestId(o.node, body.idempotencyKey ?? newIdempotencyKey());
+    const existing = body.idempotencyKey === undefined ? null : o.store.getJob(requestId);
     if (existing !== null) return send(reply, view(existing, o.chainId, o.ledger, o.proofOf));
     const job = await o.pipeline.execute({
       requestId,

@@ -1,37 +1,53 @@
 /**
- * Batcher: cuts pending receipts into batches (by size or by the age of the oldest), has the
- * enclave sign each root and anchors it through the transaction sender, one batch at a time in
- * sequence order.
+ * Batcher: asks the enclave to cut a batch from its log when one is due (enough receipts wait, or
+ * the oldest has waited long enough), stores the signed batch with its jobs, and anchors it through
+ * the transaction sender, one batch at a time in sequence order. The enclave builds every batch
+ * itself; this side only checks it (the signature, its node, the root over the leaves it lists, and
+ * that those leaves are this store's receipts) and pays for the transaction.
  *
- * Crash safety: the batch (root, counts, usage, its receipts in leaf order) is written before the
- * enclave is asked to sign, so a restart re-signs the same batch (the enclave returns the same
- * signature; it refuses a different batch for a used sequence). Anchoring uses the idempotency key
- * "anchor:<enclave>:<sequence>" and the done check `nextSequenceOf(enclave) > sequence`, so a batch
- * is never anchored twice. Where the batch landed (batch id, transaction) is read back from its
- * BatchAnchored event, whoever sent it.
+ * Crash safety: the signed batch and its jobs are written in one transaction; a batch the enclave
+ * signed but this store never wrote (a crash in between) is read back from the enclave's open
+ * batches on the next round. Anchoring uses the idempotency key "anchor:<enclave>:<sequence>" and
+ * the done check "the ledger stores this batch's root", so a batch is never anchored twice, and a
+ * batch is recorded anchored only if the chain's root for its id is the batch's own.
+ *
+ * Failures never wedge it: each failed anchoring is classified (offchain/relayer/anchor-failure.ts).
+ * A transient one (the enclave's registration lapsed, its node jailed, the RPC down) is retried
+ * with exponential backoff until the cause is gone; a permanent one (the chain will never accept
+ * this batch) marks the enclave key stalled: nothing more is cut for it, and once the relayer is
+ * given a new enclave (a new key), the stalled batches' receipts go to the new enclave's log. While
+ * anchoring is stalled, `stalled()` says why (the service's /readyz answers not ready with it).
  */
 import type { Contract, Provider } from "ethers";
 import type { Logger } from "pino";
 
-import { buildTree, buildTreeFromHashes, type MerkleTree } from "../../native/index.js";
-import { RECEIPT_LEAF_TYPES, receiptLeafValues, usageHash } from "../chain/eip712.js";
-import { usageSummary } from "../chain/receipts.js";
+import { buildTree, type MerkleTree } from "../../native/index.js";
+import { RECEIPT_LEAF_TYPES, receiptLeafValues } from "../chain/eip712.js";
 import type { SignedBatch } from "../tee/enclave.js";
-import type { BatchRequest } from "../tee/schemas.js";
+import { classifyAnchorFailure } from "./anchor-failure.js";
 import type { RelayerMetrics } from "./metrics.js";
-import type { BatchRecord, JobRecord, JobStore, StoredJob } from "./store.js";
+import {
+  BatchMismatchError,
+  type BatchRecord,
+  type JobRecord,
+  type JobStore,
+  type StoredJob,
+} from "./store.js";
 import type { TxSenderLike } from "./tx.js";
 
-export interface BatchSigner {
+/** What the batcher needs of the enclave (EnclaveClient implements it). */
+export interface BatchSource {
   readonly enclave: string;
-  signBatch(batch: BatchRequest): Promise<SignedBatch>;
+  cutBatch(maxSize: number): Promise<SignedBatch | null>;
+  openBatches(fromSequence: bigint): Promise<SignedBatch[]>;
 }
 
 export interface BatcherOptions {
   store: JobStore;
-  enclave: BatchSigner;
+  /** The current enclave (it changes when the relayer is given a new one). */
+  enclave: () => BatchSource;
   sender: TxSenderLike;
-  /** InferenceLedger (connected to a provider: reads nextSequenceOf, encodes anchorBatch). */
+  /** InferenceLedger (connected to a provider: reads rootOf/nextSequenceOf, encodes anchorBatch). */
   ledger: Contract;
   provider: Provider;
   maxSize: number;
@@ -39,6 +55,11 @@ export interface BatcherOptions {
   deployBlock: number;
   maxBlockRange: number;
   pollMs: number;
+  /** First and largest wait before a failed anchoring is tried again. */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** Re-submits pending receipts logged by another enclave to the current one (the service's). */
+  resubmit?: (jobs: JobRecord[]) => Promise<void>;
   metrics: RelayerMetrics;
   log: Logger;
 }
@@ -50,16 +71,36 @@ export function receiptTree(receipts: readonly JobRecord["receipt"][]): MerkleTr
   return buildTree(receipts.map(receiptLeafValues), LEAF_TYPES);
 }
 
+/** The ledger's id of an enclave's batch: enclave << 64 | sequence (InferenceLedger.batchIdOf). */
+export function batchIdOf(enclave: string, sequence: bigint): bigint {
+  return (BigInt(enclave) << 64n) | sequence;
+}
+
+export interface Stall {
+  /** What the operator reads on /readyz. */
+  reason: string;
+  since: number;
+  permanent: boolean;
+  enclave: string;
+  sequence: bigint;
+}
+
 export class Batcher {
   private running = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
   private readonly trees = new Map<string, MerkleTree>();
+  private stall: Stall | null = null;
+  /** Enclave keys whose next batch the chain will never accept: nothing more is cut for them. */
+  private readonly deadKeys = new Set<string>();
+  private retryAt = 0;
+  private retryDelay = 0;
 
   constructor(private readonly o: BatcherOptions) {
     o.sender.registerDoneCheck("anchor", async (intent) => {
       const [, enclave, sequence] = intent.key.split(":");
-      return (await this.chainNext(enclave!)) > BigInt(sequence!);
+      const batch = o.store.getBatch(enclave!, BigInt(sequence!));
+      return batch !== null && (await this.anchoredRoot(batch)) === batch.root.toLowerCase();
     });
   }
 
@@ -80,9 +121,23 @@ export class Batcher {
     this.wake?.();
   }
 
-  private async chainNext(enclave: string): Promise<bigint> {
-    const next = (await this.o.ledger.getFunction("nextSequenceOf").staticCall(enclave)) as bigint;
-    return BigInt(next);
+  /** Why anchoring is stalled, or null when it is not. */
+  stalled(): Stall | null {
+    return this.stall;
+  }
+
+  /** The root the ledger stores for the batch's id, lower case, or null when none. */
+  private async anchoredRoot(
+    batch: Pick<BatchRecord, "enclave" | "sequence">,
+  ): Promise<string | null> {
+    const id = batchIdOf(batch.enclave, batch.sequence);
+    try {
+      return String(await this.o.ledger.getFunction("rootOf").staticCall(id)).toLowerCase();
+    } catch (error) {
+      if (classifyAnchorFailure(error, this.o.ledger.interface).name === "LedgerUnknownBatch")
+        return null;
+      throw error;
+    }
   }
 
   private async run(): Promise<void> {
@@ -105,82 +160,106 @@ export class Batcher {
     }
   }
 
-  /** One round: finish open batches (oldest first), then cut a new one if one is due. */
+  /**
+   * One round: re-submit receipts of a replaced enclave, adopt batches the enclave signed that this
+   * store lost, anchor open batches (oldest first), then cut a new one if one is due.
+   */
   async tick(now = Date.now()): Promise<void> {
+    const source = this.o.enclave();
+    await this.adoptOrphans(source);
+    await this.recoverSigned(source);
+    if (now < this.retryAt) return;
     for (const open of this.o.store.openBatches()) {
       if (!this.running && this.loop !== null) return;
-      await this.finish(open);
+      if (!(await this.finish(open, source))) return;
     }
-    const pending = this.o.store.pending();
+    if (this.deadKeys.has(source.enclave)) return;
+    const pending = this.o.store.pending(source.enclave);
     const due =
       pending.count >= this.o.maxSize ||
       (pending.count > 0 && pending.oldest !== null && now - pending.oldest >= this.o.maxAgeMs);
     if (!due) return;
-    const enclave = this.o.enclave.enclave;
-    const local = this.o.store.nextLocalSequence(enclave);
-    const onChain = await this.chainNext(enclave);
-    const sequence = local !== null && local > onChain ? local : onChain;
-    const batch = this.o.store.cutBatch(enclave, sequence, this.o.maxSize, (jobs) => {
-      // The leaf hashes were computed when each job was stored: only the inner nodes are hashed
-      // here, while requests wait on the event loop.
-      const root = buildTreeFromHashes(jobs.map((j) => j.leafHash)).root;
-      const usage = usageSummary(jobs);
-      return {
-        root,
-        reexecuted: jobs.filter((j) => j.selected).length,
-        modelIds: usage.modelIds,
-        counts: usage.counts,
-        usageHash: usageHash(usage.modelIds, usage.counts),
-      };
-    });
-    if (batch === null) return;
+    const signed = await source.cutBatch(this.o.maxSize);
+    if (signed === null) return;
+    const batch = this.store(signed);
     this.o.log.info(
       {
         at: "Batcher#tick",
-        enclave,
-        sequence: sequence.toString(),
+        enclave: batch.enclave,
+        sequence: batch.sequence.toString(),
         count: batch.count,
         reexecuted: batch.reexecuted,
         root: batch.root,
       },
-      "batch cut",
+      "batch cut by the enclave",
     );
-    await this.finish(batch);
+    await this.finish(batch, source);
   }
 
-  private async finish(batch: BatchRecord): Promise<void> {
-    const { store, sender, ledger, metrics, log } = this.o;
-    const started = Date.now();
-    if (batch.enclave !== this.o.enclave.enclave) {
-      // Cut for an enclave key that is gone (restarted enclave): anchored already, or given back.
-      if ((await this.chainNext(batch.enclave)) > batch.sequence) {
-        await this.recordAnchored(batch, 0);
-      } else {
-        const released = store.releaseBatch(batch.enclave, batch.sequence);
-        log.warn(
-          {
-            at: "Batcher#finish",
-            enclave: batch.enclave,
-            sequence: batch.sequence.toString(),
-            released,
-          },
-          "batch of a previous enclave key released back to pending",
+  /** Writes an enclave batch; a BatchMismatchError (leaves this store does not hold) is logged loudly. */
+  private store(signed: SignedBatch): BatchRecord {
+    try {
+      return this.o.store.insertBatch(signed);
+    } catch (error) {
+      if (error instanceof BatchMismatchError) {
+        this.o.log.error(
+          { at: "Batcher#store", sequence: signed.batch.sequence.toString(), ...error.details },
+          "the enclave's batch lists receipts this store does not hold",
         );
       }
-      return;
+      throw error;
     }
-    let signature = batch.signature;
-    if (signature === null) {
-      const signed = await this.o.enclave.signBatch({
-        sequence: batch.sequence,
-        root: batch.root,
-        count: batch.count,
-        reexecuted: batch.reexecuted,
-        usageHash: batch.usageHash,
-      });
-      signature = signed.signature;
-      store.setBatchSigned(batch.enclave, batch.sequence, signature);
+  }
+
+  /** Batches the enclave signed for us and still holds open, that this store has not written. */
+  private async recoverSigned(source: BatchSource): Promise<void> {
+    if (this.deadKeys.has(source.enclave)) return;
+    const known = this.o.store.openBatches().filter((b) => b.enclave === source.enclave);
+    // Cheap check first: only ask the enclave when a cut may have been lost (nothing open here).
+    if (known.length > 0 || this.o.store.pending(source.enclave).count === 0) return;
+    const next = BigInt(
+      String(await this.o.ledger.getFunction("nextSequenceOf").staticCall(source.enclave)),
+    );
+    for (const signed of await source.openBatches(next)) {
+      if (this.o.store.getBatch(source.enclave, signed.batch.sequence) !== null) continue;
+      this.store(signed);
+      this.o.log.warn(
+        { at: "Batcher#recoverSigned", sequence: signed.batch.sequence.toString() },
+        "adopted a batch the enclave signed before this relayer could write it",
+      );
     }
+  }
+
+  /** Pending receipts in another enclave's log go to the current enclave's (re-signed if stale). */
+  private async adoptOrphans(source: BatchSource): Promise<void> {
+    if (this.o.resubmit === undefined) return;
+    const orphans = this.o.store.orphans(source.enclave, this.o.maxSize);
+    if (orphans.length === 0) return;
+    this.o.log.warn(
+      { at: "Batcher#adoptOrphans", count: orphans.length, enclave: source.enclave },
+      "receipts of a previous enclave sent to the current one",
+    );
+    await this.o.resubmit(orphans);
+  }
+
+  /**
+   * Anchors one batch; resolves false when anchoring is stalled (later batches must wait), true
+   * when the batch is anchored or was given back.
+   */
+  private async finish(batch: BatchRecord, source: BatchSource): Promise<boolean> {
+    const { sender, ledger, metrics } = this.o;
+    const started = Date.now();
+    const root = await this.anchoredRoot(batch);
+    if (root !== null) {
+      if (root !== batch.root.toLowerCase()) {
+        // The chain holds another batch under this id: ours can never land (an enclave that signed
+        // two batches for one sequence is slashable; its receipts go to the next enclave).
+        return this.giveUp(batch, `the chain holds another root (${root}) for this batch id`);
+      }
+      await this.recordAnchored(batch, 0);
+      return true;
+    }
+    if (batch.signature === null) return this.giveUp(batch, "the batch was never signed");
     const key = `anchor:${batch.enclave}:${batch.sequence}`;
     const data = ledger.interface.encodeFunctionData("anchorBatch", [
       {
@@ -190,42 +269,108 @@ export class Batcher {
         count: batch.count,
         reexecuted: batch.reexecuted,
         usageHash: batch.usageHash,
+        node: batch.node,
+        signer: batch.signer,
+        asOf: batch.asOf,
+        sampleRatePpm: batch.sampleRatePpm,
       },
-      signature,
+      batch.signature,
       batch.modelIds,
       batch.counts,
     ]);
     sender.submit({ key, kind: "anchor", to: await ledger.getAddress(), data });
+    sender.retry(key);
     const outcome = await sender.wait(key);
-    if (outcome.status === "failed" && (await this.chainNext(batch.enclave)) <= batch.sequence) {
+    if (outcome.status === "failed" && (await this.anchoredRoot(batch)) === null) {
       metrics.failures.inc({ stage: "anchor" });
-      throw new Error(`anchoring ${key} failed (tx ${outcome.txHash || "none"})`);
+      const failure = classifyAnchorFailure(outcome.reason ?? "", ledger.interface);
+      const reason = `${failure.name}: ${failure.message}`;
+      // A replaced enclave's key is no one's to renew: its refused batch goes to the current enclave.
+      if (batch.enclave !== source.enclave) return this.giveUp(batch, reason);
+      this.onFailure(batch, failure.permanent, reason);
+      return false;
     }
     if (outcome.gasUsed > 0n) metrics.gasSpent.inc({ kind: "anchor" }, Number(outcome.gasUsed));
     await this.recordAnchored(batch, outcome.blockNumber, outcome.gasUsed);
     metrics.anchorLatency.observe((Date.now() - started) / 1000);
+    this.stall = null;
+    this.retryDelay = 0;
+    this.retryAt = 0;
+    return true;
   }
 
-  /** Finds the batch's BatchAnchored event (from `hintBlock`, else from the deploy block) and records it. */
+  private onFailure(batch: BatchRecord, permanent: boolean, reason: string): void {
+    const { store, log } = this.o;
+    store.setBatchFailure(batch.enclave, batch.sequence, reason);
+    const base = this.o.retryBaseMs ?? 1_000;
+    this.retryDelay = Math.min(this.o.retryMaxMs ?? 60_000, Math.max(base, this.retryDelay * 2));
+    this.retryAt = Date.now() + this.retryDelay;
+    if (permanent) this.deadKeys.add(batch.enclave);
+    const text = permanent
+      ? `anchoring stalled: batch ${batch.sequence} of enclave ${batch.enclave} was refused for good (${reason}); replace the enclave (restart it and register its new key)`
+      : `anchoring stalled: batch ${batch.sequence} of enclave ${batch.enclave} failed (${reason}); retrying in ${Math.round(this.retryDelay / 1000)} s`;
+    this.stall = {
+      reason: text,
+      since: this.stall?.since ?? Date.now(),
+      permanent,
+      enclave: batch.enclave,
+      sequence: batch.sequence,
+    };
+    log.error(
+      { at: "Batcher#finish", sequence: batch.sequence.toString(), permanent, reason },
+      text,
+    );
+  }
+
+  /** Releases a batch that can never be anchored: its jobs wait for the current enclave again. */
+  private giveUp(batch: BatchRecord, why: string): boolean {
+    const released = this.o.store.releaseBatch(batch.enclave, batch.sequence);
+    this.o.log.warn(
+      {
+        at: "Batcher#giveUp",
+        enclave: batch.enclave,
+        sequence: batch.sequence.toString(),
+        released,
+        why,
+      },
+      "batch given back: its receipts go to the current enclave",
+    );
+    if (this.stall?.enclave === batch.enclave && this.stall.sequence === batch.sequence) {
+      this.stall = null;
+    }
+    return true;
+  }
+
+  /**
+   * Records the batch anchored, after checking the chain's root for its id is the batch's own, with
+   * the transaction read from its BatchAnchored event (from `hintBlock`, else from the deploy block).
+   */
   private async recordAnchored(batch: BatchRecord, hintBlock: number, gasUsed = 0n): Promise<void> {
     const { ledger, provider, store, metrics, log } = this.o;
-    const filter = ledger.filters.BatchAnchored!(null, batch.enclave);
+    const batchId = batchIdOf(batch.enclave, batch.sequence);
+    const root = await this.anchoredRoot(batch);
+    if (root !== batch.root.toLowerCase()) {
+      throw new Error(
+        `batch ${batch.enclave}:${batch.sequence} is not anchored with its root (chain: ${root})`,
+      );
+    }
+    const filter = ledger.filters.BatchAnchored!(batchId);
     const latest = await provider.getBlockNumber();
     const ranges: Array<[number, number]> = [];
     if (hintBlock > 0) ranges.push([hintBlock, hintBlock]);
-    for (let from = this.o.deployBlock; from <= latest; from += this.o.maxBlockRange)
-      ranges.push([from, Math.min(latest, from + this.o.maxBlockRange - 1)]);
+    for (let to = latest; to >= this.o.deployBlock; to -= this.o.maxBlockRange)
+      ranges.push([Math.max(this.o.deployBlock, to - this.o.maxBlockRange + 1), to]);
     for (const [from, to] of ranges) {
       for (const event of await ledger.queryFilter(filter, from, to)) {
         if (!("args" in event)) continue;
-        if (BigInt(event.args.sequence as bigint) !== batch.sequence) continue;
+        if (String(event.args.root).toLowerCase() !== batch.root.toLowerCase()) continue;
         let gas = gasUsed;
         if (gas === 0n) {
           const receipt = await provider.getTransactionReceipt(event.transactionHash);
           gas = receipt?.gasUsed ?? 0n;
         }
         store.setBatchAnchored(batch.enclave, batch.sequence, {
-          batchId: BigInt(event.args.batchId as bigint),
+          batchId,
           txHash: event.transactionHash,
           block: event.blockNumber,
           gasUsed: gas,
@@ -236,7 +381,7 @@ export class Batcher {
           {
             at: "Batcher#recordAnchored",
             sequence: batch.sequence.toString(),
-            batchId: String(event.args.batchId),
+            batchId: batchId.toString(),
             tx: event.transactionHash,
             count: batch.count,
             gasUsed: gas.toString(),

@@ -11,6 +11,7 @@ import { Writable } from "node:stream";
 import { Wallet, isAddress, isHexString } from "ethers";
 import { z } from "zod";
 
+import { checkClockMode } from "../chain/clock.js";
 import { InputError } from "../common/errors.js";
 import {
   KEYSTORE_KEY_NAME,
@@ -42,16 +43,17 @@ export const relayerConfigSchema = z.strictObject({
     /** Block the ledger was deployed at: where event scans start. */
     deployBlock: z.number().int().min(0).default(0),
     pollIntervalMs: z.number().int().min(10).max(60_000).default(500),
+    /**
+     * Where receipt timestamps come from: "system" (the machine's clock), or "chain" (follows a local
+     * chain's block time, for chains moved forward by hand; refused elsewhere). Default: "chain" on
+     * local chains (31337, 1337), else "system".
+     */
+    clock: z.enum(["system", "chain"]).optional(),
   }),
   /** The GPU node id (NodeStaking) this relayer signs receipts for. */
   node: z.strictObject({ address }),
   enclave: z.strictObject({
     url: z.url(),
-    /**
-     * Fraction of receipts the enclave re-executes, chosen by the enclave after the node signed
-     * (1 = all; 0.01 = one in a hundred). On-chain requests are always re-executed (fulfil needs a verdict).
-     */
-    sampleRate: z.number().min(0).max(1).default(1),
     /** How the enclave's attestation is checked at start-up (offchain/relayer/enclave-check.ts). */
     attestation: z
       .strictObject({
@@ -167,7 +169,6 @@ export const ENV_OVERRIDES: Record<
   OPG_RELAYER_TEE_REGISTRY: { path: ["chain", "teeRegistry"], type: "string" },
   OPG_RELAYER_NODE: { path: ["node", "address"], type: "string" },
   OPG_RELAYER_ENCLAVE_URL: { path: ["enclave", "url"], type: "string" },
-  OPG_RELAYER_SAMPLE_RATE: { path: ["enclave", "sampleRate"], type: "number" },
   OPG_RELAYER_ENCLAVE_ROOT: { path: ["enclave", "attestation", "root"], type: "string" },
   OPG_RELAYER_HOST: { path: ["api", "host"], type: "string" },
   OPG_RELAYER_PORT: { path: ["api", "port"], type: "number" },
@@ -192,6 +193,8 @@ export function parseRelayerConfig(input: unknown, source = "config"): RelayerCo
     });
   }
   const config = result.data;
+  if (config.chain.clock !== undefined)
+    checkClockMode(config.chain.clock, BigInt(config.chain.chainId));
   if (config.faultInjection.corruptOutputs && config.chain.chainId !== 31337) {
     throw new InputError("faultInjection.corruptOutputs is only allowed on a local chain (31337)", {
       details: { chainId: config.chain.chainId },

@@ -6,7 +6,7 @@
  *      the trusted root (AWS's for real enclaves, a development root's PEM for the dev enclave),
  *      carry a valid ES384 signature, be fresh (`maxAgeMs`) and answer that nonce;
  *   2. binding: the attested key (public_key/user_data, readBinding) is bound to this relayer's
- *      chain id and ledger;
+ *      chain id and ledger, and serves this relayer's GPU node;
  *   3. registry: the ledger's TeeRegistry (TEE_REGISTRY; `chain.teeRegistry` when configured must
  *      be the same) has that key registered, with the image measurement (keccak256 of PCR0..2) the
  *      document attests to, that image still approved, and the enclave active (registration not
@@ -49,6 +49,8 @@ export interface EnclaveCheckOptions {
   /** The relayer's chain and ledger: the attested key must be bound to both. */
   chainId: bigint;
   ledger: string;
+  /** The relayer's GPU node: the enclave must serve it. */
+  node: string;
   /** The TeeRegistry the operator expects; the ledger's must be this one. */
   teeRegistry?: string | undefined;
   /** "aws-nitro" or the path of a PEM root certificate. */
@@ -85,6 +87,7 @@ export function enclaveCheckOptions(
     url: config.enclave.url,
     chainId: BigInt(config.chain.chainId),
     ledger: getAddress(config.chain.ledger),
+    node: getAddress(config.node.address),
     teeRegistry: config.chain.teeRegistry,
     root: config.enclave.attestation.root,
     maxAgeMs: config.enclave.attestation.maxAgeSeconds * 1000,
@@ -201,6 +204,14 @@ export async function checkEnclave(options: EnclaveCheckOptions): Promise<Checke
           ledger,
         },
       },
+    );
+  }
+
+  if (binding.clientNode !== getAddress(options.node)) {
+    throw new EnclaveCheckError(
+      "binding",
+      `enclave ${address} serves node ${binding.clientNode}, not this relayer's node ${getAddress(options.node)}`,
+      { details: { enclave: address, enclaveNode: binding.clientNode, node: options.node } },
     );
   }
 

@@ -245,7 +245,7 @@ export class Listener {
             modelId: request.modelId,
             inputs,
             source: "chain",
-            alwaysVerify: true,
+            force: true,
           });
           if (job.receipt.inputHash !== keccak256(row.input))
             throw new InputError("input does not re-encode to its on-chain hash");
@@ -261,18 +261,42 @@ export class Listener {
           continue;
         }
         const agreed = job.verdict?.agree === true;
-        transaction(db, () => {
-          store.insertJob(job);
-          db.prepare("UPDATE chain_requests SET state = ? WHERE request_id = ?").run(
-            agreed ? "submitted" : "rejected",
+        const stored = transaction(db, () => {
+          const inserted = store.insertJob(job);
+          db.prepare("UPDATE chain_requests SET state = ?, reason = ? WHERE request_id = ?").run(
+            inserted ? (agreed ? "submitted" : "rejected") : "rejected",
+            inserted ? null : "another job holds this request id",
             row.request_id,
           );
+          return inserted;
         });
+        if (!stored) {
+          log.error(
+            { at: "Listener#serve", requestId: row.request_id },
+            "another job holds this on-chain request's id: not fulfilled",
+          );
+          continue;
+        }
         if (!agreed) continue;
       }
-      // Submitting again after a restart is a no-op for a key the sender already holds.
+      // Submitting again after a restart is a no-op for a key the sender already holds. Only a
+      // chain job that answers this very request (its model and input) fulfils it.
       const job = store.getJob(row.request_id);
-      if (job === null || job.enclaveSignature === null) continue;
+      if (job === null || job.enclaveSignature === null || job.verdict === null) continue;
+      if (
+        job.source !== "chain" ||
+        job.receipt.modelId.toLowerCase() !== request.modelId.toLowerCase() ||
+        job.receipt.inputHash.toLowerCase() !== request.inputHash.toLowerCase()
+      ) {
+        db.prepare(
+          "UPDATE chain_requests SET state = 'rejected', reason = ? WHERE request_id = ?",
+        ).run("the stored job does not answer this request", row.request_id);
+        log.error(
+          { at: "Listener#serve", requestId: row.request_id, jobSource: job.source },
+          "the stored job does not answer the on-chain request: not fulfilled",
+        );
+        continue;
+      }
       const output = encodeOutputs(
         job.outputs.map((t): QuantisedTensor => ({
           ...t,
@@ -287,6 +311,7 @@ export class Listener {
           request,
           job.receipt,
           job.nodeSignature,
+          job.verdict.timestamp,
           job.enclaveSignature,
           output,
         ]),

@@ -49,6 +49,9 @@ export class RelayerMetrics {
     labelNames: ["stage"] as const,
     registers: [this.registry],
   });
+  /** Set by the service: the age (seconds) of the oldest receipt not yet anchored, at scrape time. */
+  oldestUnanchoredSource: (() => number) | null = null;
+  readonly oldestUnanchored: Gauge;
   /** Set by the service: reads the queue depths from the store at scrape time. */
   queueSource: (() => Record<string, number>) | null = null;
   readonly queueDepth: Gauge<"queue">;
@@ -67,6 +70,15 @@ export class RelayerMetrics {
       registers: [this.registry],
       collect() {
         for (const [queue, depth] of Object.entries(source())) this.set({ queue }, depth);
+      },
+    });
+    const oldest = () => this.oldestUnanchoredSource?.() ?? 0;
+    this.oldestUnanchored = new Gauge({
+      name: "opg_relayer_oldest_unanchored_seconds",
+      help: "Age of the oldest accepted receipt that is not anchored yet (0: none waits)",
+      registers: [this.registry],
+      collect() {
+        this.set(oldest());
       },
     });
     if (defaults) collectDefaultMetrics({ register: this.registry, prefix: "opg_relayer_" });

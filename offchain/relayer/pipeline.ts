@@ -1,14 +1,20 @@
 /**
- * The GPU node's side of a request: infer → sign the receipt → have the enclave check it (sampled)
- * → a JobRecord ready to be stored. Nothing here writes to the store; JobWriter does (group commit).
+ * The GPU node's side of a request: infer → sign the receipt → hand it, with its inputs and
+ * outputs, to the enclave's log (which draws the sample itself and re-executes the sampled ones) →
+ * a JobRecord ready to be stored. Nothing here writes to the store; JobWriter does (group commit).
+ *
+ * Request ids: an on-chain request keeps the id the ledger gave it (keccak256(chainId, ledger,
+ * nonce)); an HTTP request's id is derived from the client's idempotency key under a prefix of its
+ * own (`httpRequestId`), so no client can choose an id that an on-chain request will have.
  */
 import { randomBytes } from "node:crypto";
 
-import type { Wallet } from "ethers";
+import { AbiCoder, keccak256, toUtf8Bytes } from "ethers";
 import type { Logger } from "pino";
 
-import { DigestSigner } from "../chain/ecdsa.js";
-import type { LedgerDomain } from "../chain/eip712.js";
+import type { Clock } from "../chain/clock.js";
+import type { DigestSigner } from "../chain/ecdsa.js";
+import type { LedgerDomain, Receipt } from "../chain/eip712.js";
 import { LedgerHasher } from "../chain/hasher.js";
 import type { InferenceEngine } from "../inference/engine.js";
 import { receiptFor } from "../inference/receipt.js";
@@ -16,37 +22,35 @@ import {
   outputHash,
   outputsToJson,
   type QuantisedTensor,
-  type QuantisedTensorJson,
   type TensorJson,
 } from "../inference/tensor.js";
-import type { NotSelected, SignedVerdict } from "../tee/enclave.js";
+import { EnclaveRequestError, type SubmitRequest } from "../tee/client.js";
+import type { LoggedReceipt } from "../tee/enclave.js";
 import type { RelayerMetrics } from "./metrics.js";
 import type { JobRecord, JobSource } from "./store.js";
 
 /** What the pipeline needs of the enclave (EnclaveClient implements it). */
-export interface EnclaveVerifier {
+export interface EnclaveLog {
   readonly enclave: string;
-  verify(request: {
-    receipt: JobRecord["receipt"];
-    inputs: Record<string, TensorJson>;
-    outputs?: QuantisedTensorJson[];
-    sampleRate?: number;
-  }): Promise<SignedVerdict | NotSelected>;
+  submit(request: SubmitRequest): Promise<LoggedReceipt>;
+  logged(
+    requestId: string,
+  ): Promise<(LoggedReceipt & { receipt: Receipt; nodeSignature: string }) | null>;
 }
 
 export interface PipelineOptions {
   engine: InferenceEngine;
-  nodeSigner: Wallet;
+  nodeSigner: DigestSigner;
   /** The GPU node id (NodeStaking) named in receipts. */
   node: string;
   domain: LedgerDomain;
-  enclave: EnclaveVerifier;
-  sampleRate: number;
+  enclave: () => EnclaveLog;
+  clock: Clock;
   /** Debug: the node lies about every output (local chains only; see config.faultInjection). */
   corruptOutputs?: boolean;
   metrics: RelayerMetrics;
   log: Logger;
-  /** Called with every job the enclave disagreed with (the service submits the evidence). */
+  /** Called with every job the enclave disagreed with. */
   onRejected?: (job: JobRecord) => void;
 }
 
@@ -56,12 +60,27 @@ export interface InferenceJob {
   inputs: Record<string, TensorJson>;
   source: JobSource;
   /** Re-execute regardless of sampling (on-chain requests: fulfil needs an agreeing verdict). */
-  alwaysVerify?: boolean;
+  force?: boolean;
 }
 
-/** A fresh request id for an HTTP request without one. */
-export function newRequestId(): string {
-  return `0x${randomBytes(32).toString("hex")}`;
+const HTTP_REQUEST_TAG = keccak256(toUtf8Bytes("OPG HTTP request v1"));
+
+/**
+ * The request id of an HTTP request: keccak256(abi.encode(tag, node, keccak256(key))). A client that
+ * sends the same idempotency key to the same node gets the same request (and receipt) back.
+ */
+export function httpRequestId(node: string, idempotencyKey: string): string {
+  return keccak256(
+    AbiCoder.defaultAbiCoder().encode(
+      ["bytes32", "address", "bytes32"],
+      [HTTP_REQUEST_TAG, node, keccak256(toUtf8Bytes(idempotencyKey))],
+    ),
+  );
+}
+
+/** A fresh idempotency key for an HTTP request without one. */
+export function newIdempotencyKey(): string {
+  return randomBytes(16).toString("hex");
 }
 
 /** Shifts every value beyond any tolerance: what a lying GPU node would return. */
@@ -71,11 +90,9 @@ function corrupt(outputs: QuantisedTensor[]): QuantisedTensor[] {
 
 export class InferencePipeline {
   private readonly hasher: LedgerHasher;
-  private readonly signer: DigestSigner;
 
   constructor(private readonly options: PipelineOptions) {
     this.hasher = new LedgerHasher(options.domain);
-    this.signer = new DigestSigner(options.nodeSigner.signingKey);
   }
 
   async execute(job: InferenceJob): Promise<JobRecord> {
@@ -93,29 +110,43 @@ export class InferencePipeline {
       outputs = corrupt(outputs);
       hash = outputHash(outputs);
     }
-    const receipt = receiptFor(
+    const outputsJson = outputsToJson(outputs);
+    let receipt = receiptFor(
       { ...result, outputHash: hash },
       {
         requestId: job.requestId.toLowerCase(),
         node: this.options.node,
-        timestamp: BigInt(Math.floor(Date.now() / 1000)),
+        timestamp: this.options.clock.now(),
       },
     );
-    const nodeSignature = this.signer.sign(this.hasher.receiptDigest(receipt));
-    const outputsJson = outputsToJson(outputs);
-    let check: SignedVerdict | NotSelected;
+    let nodeSignature = this.options.nodeSigner.sign(this.hasher.receiptDigest(receipt));
+    const enclave = this.options.enclave();
+    let logged: LoggedReceipt;
     try {
-      check = await this.options.enclave.verify({
+      logged = await enclave.submit({
         receipt,
+        nodeSignature,
         inputs: job.inputs,
         outputs: outputsJson,
-        ...(job.alwaysVerify === true ? {} : { sampleRate: this.options.sampleRate }),
+        ...(job.force === true ? { force: true } : {}),
       });
     } catch (error) {
-      metrics.failures.inc({ stage: "enclave" });
-      throw error;
+      // The enclave already logged a receipt for this request (this relayer crashed between the
+      // enclave's answer and its own write, and the client retried): that receipt is the answer,
+      // as long as it is the same output (the node never signs two for one question).
+      const prior =
+        error instanceof EnclaveRequestError && error.status === 409
+          ? await enclave.logged(receipt.requestId)
+          : null;
+      if (prior === null || prior.receipt.outputHash.toLowerCase() !== hash.toLowerCase()) {
+        metrics.failures.inc({ stage: "enclave" });
+        throw error;
+      }
+      receipt = prior.receipt;
+      nodeSignature = prior.nodeSignature;
+      logged = prior;
     }
-    const agree = check.selected ? check.verdict.agree : null;
+    const agree = logged.verdict === null ? null : logged.verdict.agree;
     metrics.verifications.inc({
       result: agree === null ? "not_selected" : agree ? "agree" : "disagree",
     });
@@ -124,7 +155,7 @@ export class InferencePipeline {
         {
           at: "InferencePipeline#execute",
           requestId: receipt.requestId,
-          enclaveOutputHash: check.selected ? check.verdict.outputHash : null,
+          enclaveOutputHash: logged.verdict?.outputHash,
           nodeOutputHash: receipt.outputHash,
         },
         "enclave disagrees with the node's output",
@@ -135,11 +166,12 @@ export class InferencePipeline {
       source: job.source,
       receipt,
       nodeSignature,
+      inputs: job.inputs,
       outputs: outputsJson,
-      enclave: this.options.enclave.enclave,
-      selected: check.selected,
-      verdict: check.selected ? check.verdict : null,
-      enclaveSignature: check.selected ? check.signature : null,
+      enclave: enclave.enclave,
+      selected: logged.selected,
+      verdict: logged.verdict,
+      enclaveSignature: logged.signature,
       state: agree === false ? "rejected" : "pending",
       createdAt: Date.now(),
     };

@@ -1,6 +1,8 @@
 /**
  * RelayerService: wires the store, the inference engine, the enclave client, the pipeline, the
  * batcher, the listener, the transaction sender and the HTTP API; starts and stops them in order.
+ * The enclave client signs its requests with the node's signer key (the enclave serves this node
+ * only) and timestamps come from the service's clock (chain/clock.ts).
  * Shutdown: stop taking requests, let the listener and batcher finish their round, stop the
  * sender, close the store.
  */
@@ -19,16 +21,18 @@ import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 
 import { loadAbi } from "../chain/artifacts.js";
+import { ChainClock, defaultClockMode, systemClock, type Clock } from "../chain/clock.js";
+import { DigestSigner } from "../chain/ecdsa.js";
 import { ledgerDomain, receiptStructHash } from "../chain/eip712.js";
+import { LedgerHasher } from "../chain/hasher.js";
 import { InputError } from "../common/errors.js";
 import { InferenceEngine } from "../inference/engine.js";
-import { EnclaveClient } from "../tee/client.js";
+import { EnclaveClient, EnclaveRequestError } from "../tee/client.js";
 import { createApi } from "./api.js";
 import { Batcher } from "./batcher.js";
 import type { RelayerConfig, RelayerSecrets } from "./config.js";
 import { openDatabase } from "./db.js";
 import { checkEnclave, enclaveCheckOptions } from "./enclave-check.js";
-import { KeepAliveEnclaveVerifier } from "./enclave-http.js";
 import { Listener } from "./listener.js";
 import { RelayerMetrics } from "./metrics.js";
 import { InferencePipeline } from "./pipeline.js";
@@ -52,28 +56,61 @@ export interface ServiceDeps {
   metrics?: RelayerMetrics;
 }
 
+/** The parts the service is made of, built by `RelayerService.create`. */
+interface Parts {
+  config: RelayerConfig;
+  db: DatabaseSync;
+  store: JobStore;
+  engine: InferenceEngine;
+  provider: JsonRpcProvider;
+  ledger: Contract;
+  enclave: EnclaveClient;
+  sender: TxSenderLike;
+  batcher: Batcher;
+  listener: Listener | null;
+  pipeline: InferencePipeline;
+  metrics: RelayerMetrics;
+  clock: Clock;
+  chainClock: ChainClock | null;
+  log: Logger;
+}
+
 export class RelayerService {
   private app: FastifyInstance | null = null;
   private stopping = false;
   private acceptedSincePoke = 0;
   url = "";
+  readonly config: RelayerConfig;
+  readonly db: DatabaseSync;
+  readonly store: JobStore;
+  readonly engine: InferenceEngine;
+  readonly provider: JsonRpcProvider;
+  readonly ledger: Contract;
+  readonly enclave: EnclaveClient;
+  readonly sender: TxSenderLike;
+  readonly batcher: Batcher;
+  readonly listener: Listener | null;
+  readonly pipeline: InferencePipeline;
+  readonly metrics: RelayerMetrics;
+  private readonly chainClock: ChainClock | null;
+  private readonly log: Logger;
 
-  private constructor(
-    readonly config: RelayerConfig,
-    readonly db: DatabaseSync,
-    readonly store: JobStore,
-    readonly engine: InferenceEngine,
-    readonly provider: JsonRpcProvider,
-    readonly ledger: Contract,
-    readonly enclave: EnclaveClient,
-    readonly sender: TxSenderLike,
-    readonly batcher: Batcher,
-    readonly listener: Listener | null,
-    readonly pipeline: InferencePipeline,
-    readonly metrics: RelayerMetrics,
-    private readonly log: Logger,
-    private readonly verifier: KeepAliveEnclaveVerifier,
-  ) {}
+  private constructor(parts: Parts) {
+    this.config = parts.config;
+    this.db = parts.db;
+    this.store = parts.store;
+    this.engine = parts.engine;
+    this.provider = parts.provider;
+    this.ledger = parts.ledger;
+    this.enclave = parts.enclave;
+    this.sender = parts.sender;
+    this.batcher = parts.batcher;
+    this.listener = parts.listener;
+    this.pipeline = parts.pipeline;
+    this.metrics = parts.metrics;
+    this.chainClock = parts.chainClock;
+    this.log = parts.log;
+  }
 
   static async create(
     config: RelayerConfig,
@@ -89,43 +126,37 @@ export class RelayerService {
         staticNetwork: true,
         pollingInterval: config.chain.pollIntervalMs,
       });
-    // Asked of the RPC itself: with a static network, provider.getNetwork() only echoes the config.
-    let rpcChainId: bigint;
-    try {
-      rpcChainId = BigInt(String(await provider.send("eth_chainId", [])));
-    } catch (cause) {
-      throw new InputError(`the chain RPC at ${config.chain.rpcUrl} is unreachable`, {
-        details: { rpcUrl: config.chain.rpcUrl },
-        cause,
-      });
-    }
-    if (rpcChainId !== chainId) {
-      throw new InputError("the RPC's chain id is not the configured one", {
-        details: { configured: chainId, rpc: rpcChainId },
-      });
-    }
-    const ledgerAddress = getAddress(config.chain.ledger);
-    if ((await provider.getCode(ledgerAddress)) === "0x") {
-      throw new InputError("no contract at the configured ledger address", {
-        details: { ledger: ledgerAddress },
-      });
-    }
-    const ledger = new Contract(
-      ledgerAddress,
-      loadAbi("contracts/anchoring/InferenceLedger.sol", "InferenceLedger"),
-      provider,
-    );
+    const ledger = await connectLedger(config, provider);
+    const ledgerAddress = await ledger.getAddress();
     const domain = ledgerDomain(chainId, ledgerAddress);
+    const node = getAddress(config.node.address);
 
-    // The enclave's address: from its attestation (fresh nonce, trusted root), bound to this chain
-    // and ledger, and active in the ledger's TeeRegistry with the attested image (enclave-check.ts).
+    let clock: Clock = systemClock;
+    let chainClock: ChainClock | null = null;
+    if ((config.chain.clock ?? defaultClockMode(chainId)) === "chain") {
+      chainClock = new ChainClock(async () =>
+        BigInt((await provider.getBlock("latest"))?.timestamp ?? 0),
+      );
+      await chainClock.start();
+      clock = chainClock;
+    }
+
+    // The enclave's address: from its attestation (fresh nonce, trusted root), bound to this chain,
+    // ledger and node, and active in the ledger's TeeRegistry with the attested image.
     const checked = await checkEnclave({
       ...enclaveCheckOptions(config),
       provider,
       log: log.child({ part: "enclave-check" }),
     });
-    const enclave = new EnclaveClient(config.enclave.url, checked.address, domain);
-    const verifier = new KeepAliveEnclaveVerifier(config.enclave.url, enclave.enclave, domain);
+    const nodeSigner = new DigestSigner(secrets.nodeSigner.signingKey);
+    const enclave = new EnclaveClient({
+      url: config.enclave.url,
+      enclave: checked.address,
+      domain,
+      node,
+      signer: nodeSigner,
+      clock,
+    });
 
     const engine = new InferenceEngine({
       config: config.models.engine,
@@ -135,13 +166,12 @@ export class RelayerService {
 
     const db = openDatabase(config.store.path);
     const store = new JobStore(db);
-    const txSigner = secrets.txSigner;
     const sender = deps.sender
-      ? deps.sender(db, txSigner, provider, log)
+      ? deps.sender(db, secrets.txSigner, provider, log)
       : new TxSender({
           db,
           provider,
-          signer: txSigner,
+          signer: secrets.txSigner,
           confirmations: config.sender.confirmations,
           pollIntervalMs: config.chain.pollIntervalMs,
           stuckAfterMs: config.sender.stuckAfterMs,
@@ -161,53 +191,24 @@ export class RelayerService {
             },
           },
         });
-
-    const ledgerIface = ledger.interface;
-    sender.registerDoneCheck("evidence", async (intent) => {
-      const receiptHash = intent.key.slice("evidence:".length);
-      const key = keccak256(
-        AbiCoder.defaultAbiCoder().encode(
-          ["uint8", "bytes32"],
-          [CONTRADICTED_RECEIPT, receiptHash],
-        ),
-      );
-      return Boolean(await ledger.getFunction("isOffenceSlashed").staticCall(key));
-    });
-    const submitEvidence = (job: JobRecord): void => {
-      if (!config.evidence.submit || job.verdict === null || job.enclaveSignature === null) return;
-      const receiptHash = receiptStructHash(job.receipt);
-      sender.submit({
-        key: `evidence:${receiptHash}`,
-        kind: "evidence",
-        to: ledgerAddress,
-        data: ledgerIface.encodeFunctionData("reportContradictedReceipt", [
-          job.receipt,
-          job.nodeSignature,
-          job.verdict.outputHash,
-          job.enclaveSignature,
-        ]),
-      });
-      log.warn(
-        { at: "RelayerService#evidence", requestId: job.requestId, receiptHash },
-        "evidence submitted",
-      );
-    };
+    const submitEvidence = evidenceSubmitter(config, sender, ledger, log);
 
     const pipeline = new InferencePipeline({
       engine,
-      nodeSigner: secrets.nodeSigner,
-      node: getAddress(config.node.address),
+      nodeSigner,
+      node,
       domain,
-      enclave: verifier,
-      sampleRate: config.enclave.sampleRate,
+      enclave: () => enclave,
+      clock,
       corruptOutputs: config.faultInjection.corruptOutputs,
       metrics,
       log: log.child({ part: "pipeline" }),
       onRejected: submitEvidence,
     });
+    const hasher = new LedgerHasher(domain);
     const batcher = new Batcher({
       store,
-      enclave,
+      enclave: () => enclave,
       sender,
       ledger,
       provider,
@@ -219,6 +220,7 @@ export class RelayerService {
         config.chain.pollIntervalMs,
         Math.max(10, Math.floor(config.batch.maxAgeMs / 4)),
       ),
+      resubmit: (jobs) => resubmit(jobs, { enclave, nodeSigner, hasher, clock, store, log }),
       metrics,
       log: log.child({ part: "batcher" }),
     });
@@ -244,7 +246,7 @@ export class RelayerService {
         "FAULT INJECTION: the GPU node corrupts every output",
       );
     }
-    return new RelayerService(
+    return new RelayerService({
       config,
       db,
       store,
@@ -257,9 +259,10 @@ export class RelayerService {
       listener,
       pipeline,
       metrics,
+      clock,
+      chainClock,
       log,
-      verifier,
-    );
+    });
   }
 
   /** Starts the sender, batcher and listener, then the API; resolves with the API's URL. */
@@ -274,6 +277,10 @@ export class RelayerService {
         chain_requests: (c.new ?? 0) + (c.submitted ?? 0),
       };
     };
+    metrics.oldestUnanchoredSource = () => {
+      const oldest = store.oldestUnanchored();
+      return oldest === null ? 0 : (Date.now() - oldest) / 1000;
+    };
     this.sender.start();
     this.batcher.start();
     this.listener?.start();
@@ -285,6 +292,7 @@ export class RelayerService {
       metrics,
       chainId: BigInt(config.chain.chainId),
       ledger: getAddress(config.chain.ledger),
+      node: getAddress(config.node.address),
       bodyLimit: config.api.bodyLimitBytes,
       proofOf: (job) => this.batcher.proofOf(job),
       notReady: () => this.notReady(),
@@ -308,16 +316,19 @@ export class RelayerService {
 
   private async notReady(): Promise<string | null> {
     if (this.stopping) return "shutting down";
+    const stall = this.batcher.stalled();
+    if (stall !== null) return stall.reason;
     try {
       await this.provider.getBlockNumber();
     } catch {
       return "chain RPC unreachable";
     }
     try {
-      const res = await fetch(`${this.config.enclave.url}/info`);
-      if (!res.ok) return `enclave answered ${res.status}`;
-    } catch {
-      return "enclave unreachable";
+      await this.enclave.info();
+    } catch (error) {
+      return error instanceof EnclaveRequestError && error.status !== 0
+        ? `enclave answered ${error.status}`
+        : "enclave unreachable";
     }
     return null;
   }
@@ -329,10 +340,143 @@ export class RelayerService {
     await this.listener?.stop();
     await this.batcher.stop();
     await this.sender.stop();
-    this.verifier.close();
+    this.enclave.close();
+    this.chainClock?.stop();
     await this.engine.close();
     this.db.close();
     this.provider.destroy();
     this.log.info({ at: "RelayerService#stop" }, "relayer stopped");
   }
+}
+
+/** The ledger at the configured address, after checking the RPC serves the configured chain. */
+async function connectLedger(config: RelayerConfig, provider: JsonRpcProvider): Promise<Contract> {
+  const chainId = BigInt(config.chain.chainId);
+  // Asked of the RPC itself: with a static network, provider.getNetwork() only echoes the config.
+  let rpcChainId: bigint;
+  try {
+    rpcChainId = BigInt(String(await provider.send("eth_chainId", [])));
+  } catch (cause) {
+    throw new InputError(`the chain RPC at ${config.chain.rpcUrl} is unreachable`, {
+      details: { rpcUrl: config.chain.rpcUrl },
+      cause,
+    });
+  }
+  if (rpcChainId !== chainId) {
+    throw new InputError("the RPC's chain id is not the configured one", {
+      details: { configured: chainId, rpc: rpcChainId },
+    });
+  }
+  const ledgerAddress = getAddress(config.chain.ledger);
+  if ((await provider.getCode(ledgerAddress)) === "0x") {
+    throw new InputError("no contract at the configured ledger address", {
+      details: { ledger: ledgerAddress },
+    });
+  }
+  return new Contract(
+    ledgerAddress,
+    loadAbi("contracts/anchoring/InferenceLedger.sol", "InferenceLedger"),
+    provider,
+  );
+}
+
+/**
+ * Reports the node's own contradicted receipts when `evidence.submit` is on (no bounty for it: the
+ * point is that an operator who runs a faulty node can stop it being used). Anyone else reports
+ * from the enclave's GET /evidence (`opg evidence report`).
+ */
+function evidenceSubmitter(
+  config: RelayerConfig,
+  sender: TxSenderLike,
+  ledger: Contract,
+  log: Logger,
+): (job: JobRecord) => void {
+  sender.registerDoneCheck("evidence", async (intent) => {
+    const receiptHash = intent.key.slice("evidence:".length);
+    const key = keccak256(
+      AbiCoder.defaultAbiCoder().encode(["uint8", "bytes32"], [CONTRADICTED_RECEIPT, receiptHash]),
+    );
+    return Boolean(await ledger.getFunction("isOffenceSlashed").staticCall(key));
+  });
+  return (job) => {
+    if (!config.evidence.submit || job.verdict === null || job.enclaveSignature === null) return;
+    const receiptHash = receiptStructHash(job.receipt);
+    sender.submit({
+      key: `evidence:${receiptHash}`,
+      kind: "evidence",
+      to: getAddress(config.chain.ledger),
+      data: ledger.interface.encodeFunctionData("reportContradictedReceipt", [
+        job.receipt,
+        job.nodeSignature,
+        job.verdict.outputHash,
+        job.verdict.timestamp,
+        job.enclaveSignature,
+      ]),
+    });
+    log.warn(
+      { at: "RelayerService#evidence", requestId: job.requestId, receiptHash },
+      "evidence submitted",
+    );
+  };
+}
+
+/**
+ * Sends pending receipts that another enclave logged (a restarted or replaced enclave: a new key)
+ * to the current one, with their stored inputs and outputs. A receipt too old for the enclave's
+ * window is signed again with a fresh timestamp (same request, same output): it was never anchored.
+ */
+async function resubmit(
+  jobs: JobRecord[],
+  deps: {
+    enclave: EnclaveClient;
+    nodeSigner: DigestSigner;
+    hasher: LedgerHasher;
+    clock: Clock;
+    store: JobStore;
+    log: Logger;
+  },
+): Promise<void> {
+  const { enclave, nodeSigner, hasher, clock, store, log } = deps;
+  await Promise.all(
+    jobs.map(async (job) => {
+      if (job.inputs === null) {
+        log.error(
+          { at: "RelayerService#resubmit", requestId: job.requestId },
+          "a receipt of a previous enclave has no stored inputs: it cannot go to the new enclave",
+        );
+        return;
+      }
+      const receipt = { ...job.receipt, timestamp: clock.now() };
+      const nodeSignature = nodeSigner.sign(hasher.receiptDigest(receipt));
+      try {
+        const logged = await enclave.submit({
+          receipt,
+          nodeSignature,
+          inputs: job.inputs,
+          outputs: job.outputs,
+          ...(job.source === "chain" ? { force: true } : {}),
+        });
+        const agree = logged.verdict === null ? null : logged.verdict.agree;
+        store.replaceJob({
+          ...job,
+          receipt,
+          nodeSignature,
+          enclave: enclave.enclave,
+          selected: logged.selected,
+          verdict: logged.verdict,
+          enclaveSignature: logged.signature,
+          state: agree === false ? "rejected" : "pending",
+        });
+      } catch (error) {
+        log.error(
+          {
+            at: "RelayerService#resubmit",
+            requestId: job.requestId,
+            err: (error as Error).message,
+          },
+          "re-submitting a receipt to the new enclave failed",
+        );
+      }
+    }),
+  );
 }

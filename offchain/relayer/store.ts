@@ -1,16 +1,20 @@
 /**
  * The relayer's durable job store (component "jobs" of the SQLite file in db.ts).
  *
- * A job is written once, when the API (or the listener) accepts it, and answered only after the
- * write committed. A batch is cut atomically: one transaction writes the batch row (root, counts,
- * usage) and points its jobs at it, so after a crash the very same batch is signed and anchored
- * again, never a different one for that sequence number.
+ * A job is written once, when the API (or the listener) accepts it, after the enclave logged its
+ * receipt, and answered only after the write committed. Batches are cut and signed by the enclave;
+ * one transaction writes the signed batch and points its jobs at it (checking that the enclave's
+ * leaves are exactly those jobs' receipts, in its order), so after a crash the very same batch is
+ * anchored, never a different one for that sequence number.
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 
 import type { Receipt, Verdict } from "../chain/eip712.js";
-import type { QuantisedTensorJson } from "../inference/tensor.js";
+import { VerificationError } from "../common/errors.js";
+import { stringifyJson } from "../common/json.js";
+import type { QuantisedTensorJson, TensorJson } from "../inference/tensor.js";
 import { receiptLeafHash } from "../chain/hasher.js";
+import type { SignedBatch } from "../tee/enclave.js";
 import { migrate, transaction, type Migration } from "./db.js";
 
 export const JOB_MIGRATIONS: Migration[] = [
@@ -62,8 +66,22 @@ export const JOB_MIGRATIONS: Migration[] = [
   {
     version: 2,
     description: "jobs.leaf_hash: the receipt's Merkle leaf hash, written with the job",
-    // NULL for jobs stored before this migration: cutBatch hashes those from their receipt.
+    // NULL for jobs stored before this migration: they are hashed from their receipt when read.
     sql: "ALTER TABLE jobs ADD COLUMN leaf_hash TEXT",
+  },
+  {
+    version: 3,
+    description:
+      "enclave-built batches: jobs keep their inputs (to re-submit to a new enclave); batches name their node, signer, asOf and sample rate, and the last anchoring failure",
+    sql: `
+      ALTER TABLE jobs ADD COLUMN inputs TEXT;
+      ALTER TABLE batches ADD COLUMN node TEXT;
+      ALTER TABLE batches ADD COLUMN signer TEXT;
+      ALTER TABLE batches ADD COLUMN as_of INTEGER;
+      ALTER TABLE batches ADD COLUMN sample_rate_ppm INTEGER;
+      ALTER TABLE batches ADD COLUMN failure TEXT;
+      CREATE INDEX jobs_by_request ON jobs (state, enclave, seq);
+    `,
   },
 ];
 
@@ -74,8 +92,10 @@ export interface JobRecord {
   source: JobSource;
   receipt: Receipt;
   nodeSignature: string;
+  /** The request's inputs (null for jobs stored before migration 3, or recovered from the enclave). */
+  inputs: Record<string, TensorJson> | null;
   outputs: QuantisedTensorJson[];
-  /** The enclave asked to check this receipt. */
+  /** The enclave whose log holds this receipt. */
   enclave: string;
   /** Whether the enclave re-executed it (sampling). */
   selected: boolean;
@@ -95,7 +115,14 @@ export interface BatchRecord {
   modelIds: string[];
   counts: number[];
   usageHash: string;
+  /** The node, its signer key, the enclave's asOf and sample rate (null for batches before migration 3). */
+  node: string | null;
+  signer: string | null;
+  asOf: bigint | null;
+  sampleRatePpm: number | null;
   signature: string | null;
+  /** Why the last anchoring attempt failed (null: none, or it succeeded). */
+  failure: string | null;
   state: "built" | "signed" | "anchored";
   batchId: bigint | null;
   anchorTx: string | null;
@@ -108,21 +135,9 @@ export interface StoredJob extends JobRecord {
   batch: (BatchRecord & { leafIndex: number }) | null;
 }
 
-/** What a batch is built from, per job in leaf order. */
-export interface BatchJob {
-  /** The receipt's Merkle leaf hash (receiptLeafHash). */
-  leafHash: string;
-  modelId: string;
-  /** Whether the enclave re-executed it. */
-  selected: boolean;
-}
-
-export interface BatchContents {
-  root: string;
-  reexecuted: number;
-  modelIds: string[];
-  counts: number[];
-  usageHash: string;
+/** The enclave's leaves do not match this store's jobs: the batch is refused, nothing written. */
+export class BatchMismatchError extends VerificationError {
+  override name = "BatchMismatchError";
 }
 
 type Row = Record<string, string | number | bigint | null>;
@@ -133,6 +148,11 @@ const receiptFromJson = (text: string): Receipt => {
   const r = JSON.parse(text) as Omit<Receipt, "timestamp"> & { timestamp: string };
   return { ...r, timestamp: BigInt(r.timestamp) };
 };
+
+function verdictFromJson(text: string): Verdict {
+  const v = JSON.parse(text) as Omit<Verdict, "timestamp"> & { timestamp?: string };
+  return { ...v, timestamp: BigInt(v.timestamp ?? 0) };
+}
 
 function batchFromRow(row: Row, prefix = ""): BatchRecord {
   const get = (k: string) => row[prefix + k];
@@ -148,7 +168,16 @@ function batchFromRow(row: Row, prefix = ""): BatchRecord {
     modelIds: JSON.parse(String(get("model_ids"))) as string[],
     counts: JSON.parse(String(get("counts"))) as number[],
     usageHash: String(get("usage_hash")),
+    node: get("node") === null || get("node") === undefined ? null : String(get("node")),
+    signer: get("signer") === null || get("signer") === undefined ? null : String(get("signer")),
+    asOf: get("as_of") === null || get("as_of") === undefined ? null : BigInt(get("as_of")!),
+    sampleRatePpm:
+      get("sample_rate_ppm") === null || get("sample_rate_ppm") === undefined
+        ? null
+        : Number(get("sample_rate_ppm")),
     signature: get("signature") === null ? null : String(get("signature")),
+    failure:
+      get("failure") === null || get("failure") === undefined ? null : String(get("failure")),
     state: String(get("state")) as BatchRecord["state"],
     batchId: batchId === null ? null : BigInt(batchId!),
     anchorTx: get("anchor_tx") === null ? null : String(get("anchor_tx")),
@@ -164,10 +193,14 @@ function jobFromRow(row: Row): JobRecord {
     source: String(row.source) as JobSource,
     receipt: receiptFromJson(String(row.receipt)),
     nodeSignature: String(row.node_signature),
+    inputs:
+      row.inputs === null || row.inputs === undefined
+        ? null
+        : (JSON.parse(String(row.inputs)) as Record<string, TensorJson>),
     outputs: JSON.parse(String(row.outputs)) as QuantisedTensorJson[],
     enclave: String(row.enclave),
     selected: Number(row.selected) === 1,
-    verdict: row.verdict === null ? null : (JSON.parse(String(row.verdict)) as Verdict),
+    verdict: row.verdict === null ? null : verdictFromJson(String(row.verdict)),
     enclaveSignature: row.enclave_signature === null ? null : String(row.enclave_signature),
     state: String(row.state) as JobRecord["state"],
     createdAt: Number(row.created_at),
@@ -178,27 +211,26 @@ export class JobStore {
   private readonly insert: StatementSync;
   private readonly byId: StatementSync;
   private readonly batchOf: StatementSync;
-  private readonly pendingForBatch: StatementSync;
   private readonly assign: StatementSync;
+  private readonly leavesOf: StatementSync;
 
   constructor(readonly db: DatabaseSync) {
     migrate(db, "jobs", JOB_MIGRATIONS);
     // Only a duplicate request id is skipped (OR IGNORE would also skip a CHECK violation silently).
     this.insert = db.prepare(`INSERT INTO jobs
       (request_id, source, model_id, receipt, node_signature, outputs, enclave, selected, verdict,
-       enclave_signature, state, created_at, leaf_hash)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING`);
+       enclave_signature, state, created_at, leaf_hash, inputs)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING`);
     this.byId = db.prepare("SELECT * FROM jobs WHERE request_id = ?");
     this.batchOf = db.prepare("SELECT * FROM batches WHERE enclave = ? AND sequence = ?");
-    this.pendingForBatch = db.prepare(
-      "SELECT seq, leaf_hash, model_id, selected FROM jobs WHERE state = 'pending' ORDER BY seq LIMIT ?",
-    );
+    // One statement for every row of a batch (leaf index = position in the enclave's list).
     this.assign = db.prepare(
-      `UPDATE jobs SET state = 'batched', batch_enclave = ?1, batch_sequence = ?2,
-         leaf_index = ranked.idx
-       FROM (SELECT seq AS s, ROW_NUMBER() OVER (ORDER BY seq) - 1 AS idx FROM jobs
-             WHERE state = 'pending' AND seq BETWEEN ?3 AND ?4) AS ranked
-       WHERE jobs.seq = ranked.s`,
+      `UPDATE jobs SET state = 'batched', batch_enclave = ?1, batch_sequence = ?2, leaf_index = j.key
+       FROM json_each(?3) AS j
+       WHERE jobs.request_id = j.value AND jobs.state = 'pending' AND jobs.enclave = ?1`,
+    );
+    this.leavesOf = db.prepare(
+      "SELECT seq, leaf_hash, receipt FROM jobs WHERE batch_enclave = ? AND batch_sequence = ? ORDER BY leaf_index",
     );
   }
 
@@ -213,11 +245,12 @@ export class JobStore {
       JSON.stringify(job.outputs),
       job.enclave,
       job.selected ? 1 : 0,
-      job.verdict === null ? null : JSON.stringify(job.verdict),
+      job.verdict === null ? null : stringifyJson(job.verdict, 0),
       job.enclaveSignature,
       job.state,
       job.createdAt,
       receiptLeafHash(job.receipt),
+      job.inputs === null ? null : JSON.stringify(job.inputs),
     );
     return Number(result.changes) === 1;
   }
@@ -225,6 +258,27 @@ export class JobStore {
   /** Inserts jobs in one transaction; says for each whether it was stored (false: id already stored). */
   insertJobs(jobs: readonly JobRecord[]): boolean[] {
     return transaction(this.db, () => jobs.map((job) => this.insertJob(job)));
+  }
+
+  /** Replaces a pending job's receipt and enclave answer (re-submitted to a new enclave). */
+  replaceJob(job: JobRecord): void {
+    this.db
+      .prepare(
+        `UPDATE jobs SET receipt = ?, node_signature = ?, outputs = ?, enclave = ?, selected = ?,
+         verdict = ?, enclave_signature = ?, state = ?, leaf_hash = ? WHERE request_id = ? AND state = 'pending'`,
+      )
+      .run(
+        receiptToJson(job.receipt),
+        job.nodeSignature,
+        JSON.stringify(job.outputs),
+        job.enclave,
+        job.selected ? 1 : 0,
+        job.verdict === null ? null : stringifyJson(job.verdict, 0),
+        job.enclaveSignature,
+        job.state,
+        receiptLeafHash(job.receipt),
+        job.requestId,
+      );
   }
 
   getJob(requestId: string): StoredJob | null {
@@ -236,71 +290,105 @@ export class JobStore {
     return { ...job, batch: { ...batchFromRow(batchRow), leafIndex: Number(row.leaf_index) } };
   }
 
-  /** Jobs waiting for a batch, and when the oldest arrived. */
-  pending(): { count: number; oldest: number | null } {
+  /** Jobs in `enclave`'s log waiting for a batch, and when the oldest arrived. */
+  pending(enclave: string): { count: number; oldest: number | null } {
     const row = this.db
-      .prepare("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM jobs WHERE state = 'pending'")
-      .get() as { n: number; oldest: number | null };
+      .prepare(
+        "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM jobs WHERE state = 'pending' AND enclave = ?",
+      )
+      .get(enclave) as { n: number; oldest: number | null };
     return { count: Number(row.n), oldest: row.oldest === null ? null : Number(row.oldest) };
   }
 
+  /** Pending jobs logged by another enclave than `enclave` (a restarted or replaced one), oldest first. */
+  orphans(enclave: string, limit: number): JobRecord[] {
+    return (
+      this.db
+        .prepare("SELECT * FROM jobs WHERE state = 'pending' AND enclave != ? ORDER BY seq LIMIT ?")
+        .all(enclave, limit) as Row[]
+    ).map(jobFromRow);
+  }
+
+  /** When the oldest receipt not yet anchored was accepted (ms), or null when all are anchored. */
+  oldestUnanchored(): number | null {
+    const row = this.db
+      .prepare(
+        `SELECT MIN(j.created_at) AS oldest FROM jobs j
+         LEFT JOIN batches b ON b.enclave = j.batch_enclave AND b.sequence = j.batch_sequence
+         WHERE j.state = 'pending' OR (j.state = 'batched' AND b.state != 'anchored')`,
+      )
+      .get() as { oldest: number | null };
+    return row.oldest === null ? null : Number(row.oldest);
+  }
+
   /**
-   * Cuts the next batch atomically: takes up to `maxSize` pending jobs in arrival order, lets
-   * `build` compute the root and summary over their receipts (leaf order = arrival order), writes
-   * the batch and assigns the jobs. Returns null when nothing is pending.
+   * Writes a batch the enclave cut and signed, and points its jobs at it (leaf index = position),
+   * in one transaction. Every listed request must be a pending job of this enclave, and the stored
+   * leaf hashes, in order, must be the enclave's: else BatchMismatchError and nothing is written.
+   * `missing` answers which listed requests this store does not hold (see the batcher's recovery).
    */
-  cutBatch(
-    enclave: string,
-    sequence: bigint,
-    maxSize: number,
-    build: (jobs: BatchJob[]) => BatchContents,
-  ): BatchRecord | null {
+  insertBatch(signed: SignedBatch): BatchRecord {
+    const { batch } = signed;
     return transaction(this.db, () => {
-      // Only what a batch is built from: this runs on the event loop with requests waiting, and
-      // reading whole jobs (outputs, verdicts) cost ~40 µs each.
-      const rows = this.pendingForBatch.all(maxSize) as Array<{
-        seq: number;
-        leaf_hash: string | null;
-        model_id: string;
-        selected: number;
-      }>;
-      if (rows.length === 0) return null;
-      const jobs = rows.map((r) => ({
-        leafHash: r.leaf_hash ?? this.leafHashOf(r.seq),
-        modelId: r.model_id,
-        selected: r.selected === 1,
-      }));
-      const contents = build(jobs);
-      const now = Date.now();
       this.db
         .prepare(
           `INSERT INTO batches (enclave, sequence, root, count, reexecuted, model_ids, counts,
-          usage_hash, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'built', ?)`,
+          usage_hash, signature, state, created_at, node, signer, as_of, sample_rate_ppm)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'signed', ?, ?, ?, ?, ?)`,
         )
         .run(
-          enclave,
-          sequence,
-          contents.root,
-          jobs.length,
-          contents.reexecuted,
-          JSON.stringify(contents.modelIds),
-          JSON.stringify(contents.counts),
-          contents.usageHash,
-          now,
+          batch.enclave,
+          batch.sequence,
+          batch.root,
+          batch.count,
+          batch.reexecuted,
+          JSON.stringify(signed.modelIds),
+          JSON.stringify(signed.counts),
+          batch.usageHash,
+          signed.signature,
+          Date.now(),
+          batch.node,
+          batch.signer,
+          batch.asOf,
+          batch.sampleRatePpm,
         );
-      // One statement for every row (leaf index = rank in arrival order), in SQLite rather than
-      // one call from JavaScript per row: the cut blocks the event loop while it runs.
-      this.assign.run(enclave, sequence, rows[0]!.seq, rows[rows.length - 1]!.seq);
-      return this.getBatch(enclave, sequence)!;
+      const assigned = Number(
+        this.assign.run(batch.enclave, batch.sequence, JSON.stringify(signed.requestIds)).changes,
+      );
+      const leaves = this.leavesOf.all(batch.enclave, batch.sequence) as Array<{
+        seq: number;
+        leaf_hash: string | null;
+        receipt: string;
+      }>;
+      const stored = leaves.map((r) => r.leaf_hash ?? receiptLeafHash(receiptFromJson(r.receipt)));
+      if (
+        assigned !== signed.requestIds.length ||
+        stored.some((h, i) => h.toLowerCase() !== signed.leafHashes[i]!.toLowerCase())
+      ) {
+        throw new BatchMismatchError(
+          `enclave batch ${batch.sequence} lists receipts this store does not hold as pending`,
+          {
+            details: {
+              sequence: batch.sequence,
+              listed: signed.requestIds.length,
+              assigned,
+              missing: this.missing(signed.requestIds),
+            },
+          },
+        );
+      }
+      return this.getBatch(batch.enclave, batch.sequence)!;
     });
   }
 
-  /** The leaf hash of a job stored before leaf hashes were (migration 2), from its receipt. */
-  private leafHashOf(seq: number): string {
-    const row = this.db.prepare("SELECT receipt FROM jobs WHERE seq = ?").get(seq) as {
-      receipt: string;
-    };
-    return receiptLeafHash(receiptFromJson(row.receipt));
+  /** Which of `requestIds` this store holds no job for. */
+  missing(requestIds: readonly string[]): string[] {
+    const rows = this.db
+      .prepare(
+        "SELECT j.value AS id FROM json_each(?) AS j LEFT JOIN jobs ON jobs.request_id = j.value WHERE jobs.request_id IS NULL",
+      )
+      .all(JSON.stringify(requestIds)) as Array<{ id: string }>;
+    return rows.map((r) => r.id);
   }
 
   getBatch(enclave: string, sequence: bigint): BatchRecord | null {
@@ -308,7 +396,7 @@ export class JobStore {
     return row === undefined ? null : batchFromRow(row);
   }
 
-  /** Batches cut but not yet anchored, oldest first. */
+  /** Batches signed but not yet anchored, in sequence order per enclave, oldest enclave first. */
   openBatches(): BatchRecord[] {
     return (
       this.db
@@ -319,29 +407,15 @@ export class JobStore {
 
   /** The receipts of a batch in leaf order. */
   batchReceipts(enclave: string, sequence: bigint): Receipt[] {
-    return (
-      this.db
-        .prepare(
-          "SELECT receipt FROM jobs WHERE batch_enclave = ? AND batch_sequence = ? ORDER BY leaf_index",
-        )
-        .all(enclave, sequence) as Array<{ receipt: string }>
-    ).map((r) => receiptFromJson(r.receipt));
+    return (this.leavesOf.all(enclave, sequence) as Array<{ receipt: string }>).map((r) =>
+      receiptFromJson(r.receipt),
+    );
   }
 
-  /** The next sequence number this store would use for `enclave` (max + 1), or null if it has none. */
-  nextLocalSequence(enclave: string): bigint | null {
-    const row = this.db
-      .prepare("SELECT MAX(sequence) AS s FROM batches WHERE enclave = ?")
-      .get(enclave) as { s: number | bigint | null };
-    return row.s === null ? null : BigInt(row.s) + 1n;
-  }
-
-  setBatchSigned(enclave: string, sequence: bigint, signature: string): void {
+  setBatchFailure(enclave: string, sequence: bigint, failure: string | null): void {
     this.db
-      .prepare(
-        "UPDATE batches SET signature = ?, state = 'signed' WHERE enclave = ? AND sequence = ? AND state = 'built'",
-      )
-      .run(signature, enclave, sequence);
+      .prepare("UPDATE batches SET failure = ? WHERE enclave = ? AND sequence = ?")
+      .run(failure, enclave, sequence);
   }
 
   setBatchAnchored(
@@ -352,7 +426,7 @@ export class JobStore {
     this.db
       .prepare(
         `UPDATE batches SET state = 'anchored', batch_id = ?, anchor_tx = ?, anchor_block = ?,
-        gas_used = ?, anchored_at = ? WHERE enclave = ? AND sequence = ?`,
+        gas_used = ?, anchored_at = ?, failure = NULL WHERE enclave = ? AND sequence = ?`,
       )
       .run(
         anchored.batchId.toString(),
@@ -367,7 +441,7 @@ export class JobStore {
 
   /**
    * Gives a batch that can never be anchored (its enclave key is gone and the chain never saw it)
-   * back: its jobs wait for the next batch again.
+   * back: its jobs wait for the next enclave again.
    */
   releaseBatch(enclave: string, sequence: bigint): number {
     return transaction(this.db, () => {

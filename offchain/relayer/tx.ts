@@ -12,6 +12,8 @@ export type IntentKind = TxKind;
 export interface TxSenderLike {
   submit(intent: TxIntent): void;
   wait(key: string): Promise<TxOutcome>;
+  /** Queues a failed intent again (same key and payload); false when it had not failed. */
+  retry(key: string): boolean;
   registerDoneCheck(kind: IntentKind, check: DoneCheck): void;
   start(): void;
   stop(): Promise<void> | void;

@@ -1,7 +1,7 @@
 /** Human-readable summaries printed by the CLI, the Hardhat tasks and the demo. */
 import { formatUnits } from "ethers";
 
-import type { Check } from "../chain/verify.js";
+import { formatChecks as formatCheckLines, type Check } from "../chain/verify.js";
 
 import type { RewardsResult } from "./compute.js";
 
@@ -27,5 +27,5 @@ export function summarise(result: RewardsResult): string[] {
 }
 
 export function formatChecks(checks: readonly Check[]): string[] {
-  return checks.map((c) => `  ${c.ok ? "PASS" : "FAIL"}  ${c.name}: ${c.detail}`);
+  return formatCheckLines(checks).split("\n");
 }

@@ -28,6 +28,8 @@ export interface DemoContracts {
   approveMeasurement?: (measurement: string, label: string) => Promise<void>;
   /** The enclave's signing key (default: a fresh key). */
   enclaveKey?: string;
+  /** The GPU node's id (default: a fresh address); an enclave bound to it is created first. */
+  gpuNode?: string;
   /** The enclave's attestation document (default: a development placeholder). */
   attestation?: BytesLike;
   /** The enclave image (default: keccak256("opg-dev-enclave")). */
@@ -84,7 +86,7 @@ export async function stakingDemo(
   const teeStake = params.minStakeVerifier + 5_000n * OPG;
   await (await token.connect(funder).transfer(gpuOperator.address, gpuStake)).wait();
   await (await token.connect(funder).transfer(teeOperator.address, teeStake)).wait();
-  const gpuNode = Wallet.createRandom().address;
+  const gpuNode = contracts.gpuNode ?? Wallet.createRandom().address;
   const teeNode = Wallet.createRandom().address;
   await actions.registerNode(h, gpuOperator, {
     node: gpuNode,

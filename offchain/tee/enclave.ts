@@ -1,38 +1,60 @@
 /**
- * The enclave's job: re-execute a receipt's inference on CPU, compare with the GPU node's
- * canonical output within the model's tolerance, and sign a Verdict; sign batch roots, never two
- * different batches for one sequence number. The signing key (an Ethereum secp256k1 key, whose
- * address is the enclave key registered on chain) is created inside and never leaves: the only
- * things that come out are its address, its public key and signatures.
+ * The enclave: it serves one GPU node (its client), keeps a log of every receipt that node sends it,
+ * re-executes a sample of them on CPU, and builds and signs the batches itself. It vouches only for
+ * what it checked:
  *
- * Attestation binding: public_key = the uncompressed secp256k1 public key (65 bytes) and
- * user_data = address (20) || chainId (32, big-endian) || ledger (20), so a verifier learns which
- * Ethereum key the attested image holds and for which deployment.
+ *   - a receipt is logged only if it names the client node, is signed by the node's signer key (as
+ *     NodeStaking records it), is fresh (its timestamp within `receiptWindowSeconds` of the enclave's
+ *     clock), and comes with inputs and outputs that hash to the receipt's inputHash and outputHash;
+ *   - the sample is drawn only then, after the node signed, from a secret that never leaves the
+ *     enclave, at the rate governance set on chain (InferenceLedger.sampleRate); the draw is binding:
+ *     whatever it says, the receipt is in the log and, unless contradicted, in a batch;
+ *   - a sampled receipt is re-executed and judged with the model's tolerance on the actual outputs;
+ *     one verdict per receipt, ever (a repeat returns the stored one); a disagreeing verdict is
+ *     evidence, published on GET /evidence for anyone to report, and the receipt is never batched;
+ *   - a second receipt for a request already logged is refused; if it answers the same question
+ *     with another output, the two are double-receipt evidence;
+ *   - every batch is cut from the log by the enclave: root, count, usage, re-executed count and the
+ *     sequence number are its own; the batch names the node and its signer key, and `asOf`, the
+ *     enclave's clock at the latest receipt in it, at which that key was the node's signer.
+ *
+ * The signing key (an Ethereum secp256k1 key, the enclave key registered on chain) is created inside
+ * and never leaves. Attestation binding: public_key = the uncompressed public key (65 bytes) and
+ * user_data = address (20) || chainId (32, big-endian) || ledger (20) || client node (20).
+ *
+ * State is bounded: `maxEntries` logged receipts (an entry is dropped once batched or rejected and
+ * older than the receipt window, after which its receipt would be refused as stale anyway),
+ * `maxOpenBatches` signed batches not yet anchored, `maxEvidence` evidence records.
  */
 import { randomBytes } from "node:crypto";
 
 import {
   Wallet,
+  computeAddress,
+  concat,
   getAddress,
   getBytes,
+  hexlify,
   toBeHex,
   zeroPadValue,
-  concat,
-  computeAddress,
-  hexlify,
 } from "ethers";
+import type { Logger } from "pino";
+import { pino } from "pino";
 
+import { buildTreeFromHashes } from "../../native/index.js";
 import { BaseError, InputError, VerificationError } from "../common/errors.js";
-import { DigestSigner } from "../chain/ecdsa.js";
+import type { Clock } from "../chain/clock.js";
+import { DigestSigner, recoverSigner } from "../chain/ecdsa.js";
 import {
-  batchDigest,
   ledgerDomain,
+  usageHash,
   type Batch,
   type LedgerDomain,
   type Receipt,
   type Verdict,
 } from "../chain/eip712.js";
-import { LedgerHasher } from "../chain/hasher.js";
+import { LedgerHasher, receiptLeafHash } from "../chain/hasher.js";
+import { usageSummary } from "../chain/receipts.js";
 import type { InferenceEngine } from "../inference/engine.js";
 import {
   compareOutputs,
@@ -40,11 +62,12 @@ import {
   outputHash,
   outputsFromJson,
   validateInputs,
-  type TensorJson,
 } from "../inference/tensor.js";
+import { ForbiddenError } from "./auth.js";
+import type { EnclaveChain } from "./chain-view.js";
 import type { AttestationRequest } from "./devAttestation.js";
-import { isSelected, sampleThreshold } from "./sampling.js";
-import { parseWith, verifyRequestSchema, type BatchRequest } from "./schemas.js";
+import { isSelected } from "./sampling.js";
+import { parseWith, submitItemSchema } from "./schemas.js";
 
 /** Issues attestation documents (DevAttestor here; the Nitro NSM device inside a real enclave). */
 export interface Attestor {
@@ -55,32 +78,80 @@ export class InputMismatchError extends VerificationError {
   override name = "InputMismatchError";
 }
 
-export class BatchConflictError extends BaseError {
-  override name = "BatchConflictError";
+/** A receipt whose timestamp is outside the enclave's window (422). */
+export class StaleReceiptError extends VerificationError {
+  override name = "StaleReceiptError";
+}
+
+/** Another receipt is logged for this request (409). */
+export class DuplicateRequestError extends BaseError {
+  override name = "DuplicateRequestError";
   override readonly httpStatus: number = 409;
 }
+
+/** The enclave's bounded state is full; the client must cut batches or slow down (503). */
+export class EnclaveBusyError extends BaseError {
+  override name = "EnclaveBusyError";
+  override readonly httpStatus: number = 503;
+}
+
+export interface EnclaveLimits {
+  /** Receipts further than this from the enclave's clock are refused; also the dedup horizon. */
+  receiptWindowSeconds: number;
+  /** Logged receipts kept at once. */
+  maxEntries: number;
+  /** Signed batches not yet anchored kept at once. */
+  maxOpenBatches: number;
+  /** Most receipts in one batch. */
+  maxBatchSize: number;
+  /** Evidence records kept for GET /evidence. */
+  maxEvidence: number;
+  /** How often the client's signer, the sample rate and the anchored sequence are re-read. */
+  refreshMs: number;
+}
+
+export const DEFAULT_ENCLAVE_LIMITS: EnclaveLimits = {
+  receiptWindowSeconds: 120,
+  maxEntries: 250_000,
+  maxOpenBatches: 64,
+  maxBatchSize: 65_536,
+  maxEvidence: 10_000,
+  refreshMs: 5_000,
+};
 
 export interface EnclaveOptions {
   engine: InferenceEngine;
   attestor: Attestor;
   chainId: bigint;
   ledger: string;
+  /** The GPU node (NodeStaking id) this enclave serves: its only client. */
+  clientNode: string;
+  chain: EnclaveChain;
+  clock: Clock;
+  limits?: Partial<EnclaveLimits>;
+  log?: Logger;
 }
 
-export interface SignedVerdict {
-  selected: true;
-  verdict: Verdict;
-  digest: string;
-  signature: string;
+/** What the enclave answers for a receipt it logged (or had logged before: `duplicate`). */
+export interface LoggedReceipt {
+  requestId: string;
+  receiptDigest: string;
   enclave: string;
-  /** Largest per-element difference from the GPU output (quantised units); null when only hashes were compared. */
+  /** Whether the enclave re-executes this receipt (its own draw, or forced for on-chain requests). */
+  selected: boolean;
+  /** The rate the draw was made at, parts per million. */
+  sampleRatePpm: number;
+  verdict: Verdict | null;
+  signature: string | null;
+  /** Largest per-element difference from the GPU output (quantised units), when re-executed. */
   maxDiff: string | null;
   where: string | null;
+  duplicate: boolean;
 }
 
-/** One answer of `verifyMany`: the verdict, or the error that request alone would have answered. */
-export type VerifyOutcome =
-  | { ok: true; result: SignedVerdict | NotSelected }
+/** One answer of `submit`: the logged receipt, or the error that item alone answers. */
+export type SubmitOutcome =
+  | { ok: true; result: LoggedReceipt }
   | {
       ok: false;
       status: number;
@@ -89,21 +160,65 @@ export type VerifyOutcome =
       details: Record<string, unknown>;
     };
 
-export interface NotSelected {
-  selected: false;
-  receiptDigest: string;
-}
-
 export interface SignedBatch {
   batch: Batch;
   digest: string;
   signature: string;
+  /** The receipts' request ids in leaf order, and their leaf hashes. */
+  requestIds: string[];
+  leafHashes: string[];
+  modelIds: string[];
+  counts: number[];
 }
 
-/** user_data layout: address (20) || chainId (32, big-endian) || ledger (20). */
-export function bindingUserData(address: string, chainId: bigint, ledger: string): Uint8Array {
+export type EvidenceRecord =
+  | {
+      index: number;
+      kind: "contradicted";
+      receipt: Receipt;
+      nodeSignature: string;
+      verdict: Verdict;
+      enclaveSignature: string;
+    }
+  | {
+      index: number;
+      kind: "double-receipt";
+      a: { receipt: Receipt; nodeSignature: string };
+      b: { receipt: Receipt; nodeSignature: string };
+    };
+
+interface Entry {
+  requestId: string;
+  receipt: Receipt;
+  receiptHash: string;
+  digest: string;
+  leafHash: string;
+  nodeSignature: string;
+  signer: string;
+  loggedAt: bigint;
+  sampleRatePpm: number;
+  selected: boolean;
+  verdict: Verdict | null;
+  verdictSignature: string | null;
+  maxDiff: string | null;
+  where: string | null;
+  state: "pending" | "batched" | "rejected";
+}
+
+/** user_data layout: address (20) || chainId (32, big-endian) || ledger (20) || client node (20). */
+export function bindingUserData(
+  address: string,
+  chainId: bigint,
+  ledger: string,
+  clientNode: string,
+): Uint8Array {
   return getBytes(
-    concat([getAddress(address), zeroPadValue(toBeHex(chainId), 32), getAddress(ledger)]),
+    concat([
+      getAddress(address),
+      zeroPadValue(toBeHex(chainId), 32),
+      getAddress(ledger),
+      getAddress(clientNode),
+    ]),
   );
 }
 
@@ -111,15 +226,15 @@ export function bindingUserData(address: string, chainId: bigint, ledger: string
 export function readBinding(
   publicKey: Uint8Array | null,
   userData: Uint8Array | null,
-): { address: string; chainId: bigint; ledger: string } {
+): { address: string; chainId: bigint; ledger: string; clientNode: string } {
   if (
     publicKey === null ||
     publicKey.length !== 65 ||
     userData === null ||
-    userData.length !== 72
+    userData.length !== 92
   ) {
     throw new VerificationError(
-      "attestation does not bind an enclave key (public_key 65 bytes, user_data 72 bytes expected)",
+      "attestation does not bind an enclave key (public_key 65 bytes, user_data 92 bytes expected)",
       {
         details: { publicKeyLength: publicKey?.length ?? 0, userDataLength: userData?.length ?? 0 },
       },
@@ -136,18 +251,40 @@ export function readBinding(
     address,
     chainId: BigInt(hexlify(userData.subarray(20, 52))),
     ledger: getAddress(hexlify(userData.subarray(52, 72))),
+    clientNode: getAddress(hexlify(userData.subarray(72, 92))),
   };
 }
 
+const sameAddress = (a: string, b: string): boolean => a.toLowerCase() === b.toLowerCase();
+
 export class Enclave {
   readonly domain: LedgerDomain;
+  readonly clientNode: string;
+  readonly limits: EnclaveLimits;
   readonly #wallet: Wallet;
   readonly #signer: DigestSigner;
   readonly #hasher: LedgerHasher;
   readonly #secret: Uint8Array;
-  readonly #signedBatches = new Map<bigint, SignedBatch>();
   readonly #engine: InferenceEngine;
   readonly #attestor: Attestor;
+  readonly #chain: EnclaveChain;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  /** Every logged receipt not yet dropped, by request id, in the order logged. */
+  readonly #entries = new Map<string, Entry>();
+  /** Logged receipts waiting for a batch, oldest first (entries may have left the pending state). */
+  #pending: Entry[] = [];
+  #pendingHead = 0;
+  /** Signed batches not yet seen anchored, by sequence. */
+  readonly #open = new Map<bigint, SignedBatch>();
+  readonly #evidence: EvidenceRecord[] = [];
+  #evidenceCount = 0;
+  #nextSequence = 0n;
+  #clientSigner = "";
+  #signerReadAt = 0;
+  #sampleRatePpm = 1_000_000;
+  #timer: NodeJS.Timeout | undefined;
+  #counts = { logged: 0, reexecuted: 0, contradicted: 0, refused: 0, batches: 0 };
 
   constructor(options: EnclaveOptions) {
     if (options.engine.provider !== "cpu") {
@@ -157,11 +294,53 @@ export class Enclave {
     }
     this.#engine = options.engine;
     this.#attestor = options.attestor;
+    this.#chain = options.chain;
+    this.#clock = options.clock;
+    this.#log = options.log ?? pino({ enabled: false });
+    this.limits = { ...DEFAULT_ENCLAVE_LIMITS, ...options.limits };
+    this.clientNode = getAddress(options.clientNode);
     this.domain = ledgerDomain(options.chainId, getAddress(options.ledger));
     this.#wallet = new Wallet(hexlify(randomBytes(32)));
     this.#signer = new DigestSigner(this.#wallet.signingKey);
     this.#hasher = new LedgerHasher(this.domain);
     this.#secret = randomBytes(32);
+  }
+
+  /** Reads the client's signer, the sample rate and the anchored sequence, then keeps them fresh. */
+  async start(): Promise<void> {
+    await this.refresh();
+    this.#nextSequence = await this.#chain.nextSequenceOf(this.address);
+    this.#timer = setInterval(() => {
+      this.refresh().catch((error: unknown) =>
+        this.#log.warn(
+          { at: "Enclave#refresh", err: (error as Error).message },
+          "chain read failed",
+        ),
+      );
+    }, this.limits.refreshMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Re-reads the chain; drops the open batches it has seen anchored. */
+  async refresh(): Promise<void> {
+    await this.#readSigner();
+    this.#sampleRatePpm = await this.#chain.sampleRatePpm();
+    if (this.#open.size > 0) {
+      const anchored = await this.#chain.nextSequenceOf(this.address);
+      for (const sequence of [...this.#open.keys()]) {
+        if (sequence < anchored) this.#open.delete(sequence);
+      }
+    }
+  }
+
+  async #readSigner(): Promise<void> {
+    this.#clientSigner = await this.#chain.signerOf(this.clientNode);
+    this.#signerReadAt = Date.now();
   }
 
   get address(): string {
@@ -174,7 +353,16 @@ export class Enclave {
   }
 
   get userData(): Uint8Array {
-    return bindingUserData(this.address, this.domain.chainId, this.domain.verifyingContract);
+    return bindingUserData(
+      this.address,
+      this.domain.chainId,
+      this.domain.verifyingContract,
+      this.clientNode,
+    );
+  }
+
+  get sampleRatePpm(): number {
+    return this.#sampleRatePpm;
   }
 
   get models(): Array<{ modelId: string; name: string; tolerance: number; outputScale: number }> {
@@ -184,6 +372,18 @@ export class Enclave {
       tolerance: m.manifest.tolerance,
       outputScale: m.manifest.outputScale,
     }));
+  }
+
+  /** Counters and sizes of the bounded state (for GET /info and the tests). */
+  stats(): Record<string, number> {
+    return {
+      ...this.#counts,
+      entries: this.#entries.size,
+      pending: this.#pending.length - this.#pendingHead,
+      openBatches: this.#open.size,
+      evidence: this.#evidence.length,
+      nextSequence: Number(this.#nextSequence),
+    };
   }
 
   /** An attestation document binding this enclave's key, answering `nonce`. */
@@ -196,92 +396,33 @@ export class Enclave {
     return this.#attestor.attest({ nonce, publicKey: this.publicKey, userData: this.userData });
   }
 
-  /** Whether this enclave re-executes the receipt at `rate` (see sampling.ts). */
-  isSelected(receipt: Receipt, rate: number): boolean {
-    return isSelected(this.#secret, this.#hasher.receiptDigest(receipt), rate);
+  /**
+   * Checks that `signer` (who signed an authenticated request) is the client node's signer key; the
+   * key is re-read from the chain when it does not match (a rotation), at most once a second.
+   */
+  async checkClient(signer: string): Promise<void> {
+    if (sameAddress(signer, this.#clientSigner)) return;
+    if (Date.now() - this.#signerReadAt > 1_000) await this.#readSigner();
+    if (!sameAddress(signer, this.#clientSigner)) {
+      throw new ForbiddenError(`this enclave serves node ${this.clientNode} only`, {
+        details: { signer, clientNode: this.clientNode },
+      });
+    }
   }
 
   /**
-   * Re-executes the receipt's inference and signs a verdict. The inputs must hash to
-   * receipt.inputHash (else InputMismatchError: the enclave cannot judge other inputs); GPU
-   * outputs, when given, must hash to receipt.outputHash and are compared within tolerance;
-   * without them the verdict compares output hashes exactly.
+   * Logs receipts (see the file's comment). Each item is judged on its own: a bad one answers its
+   * own error and does not affect the others.
    */
-  async verify(request: {
-    receipt: Receipt;
-    inputs: Record<string, TensorJson>;
-    outputs?: unknown[] | undefined;
-    sampleRate?: number | undefined;
-  }): Promise<SignedVerdict | NotSelected> {
-    const { receipt } = request;
-    if (request.sampleRate !== undefined) {
-      sampleThreshold(request.sampleRate);
-      const digest = this.#hasher.receiptDigest(receipt);
-      if (!isSelected(this.#secret, digest, request.sampleRate))
-        return { selected: false, receiptDigest: digest };
-    }
-    const model = this.#engine.get(receipt.modelId);
-    const tensors = validateInputs(model.manifest, request.inputs);
-    const computedInputHash = inputHash(tensors);
-    if (computedInputHash !== receipt.inputHash.toLowerCase()) {
-      throw new InputMismatchError("inputs do not hash to the receipt's inputHash", {
-        details: { receiptInputHash: receipt.inputHash, computedInputHash },
-      });
-    }
-    const gpuOutputs =
-      request.outputs === undefined ? undefined : outputsFromJson(model.manifest, request.outputs);
-    if (gpuOutputs !== undefined && outputHash(gpuOutputs) !== receipt.outputHash.toLowerCase()) {
-      throw new InputMismatchError("outputs do not hash to the receipt's outputHash", {
-        details: {
-          receiptOutputHash: receipt.outputHash,
-          computedOutputHash: outputHash(gpuOutputs),
-        },
-      });
-    }
-    const result = await this.#engine.runValidated(model, tensors);
-    let agree: boolean;
-    let maxDiff: string | null = null;
-    let where: string | null = null;
-    if (gpuOutputs !== undefined) {
-      const cmp = compareOutputs(result.outputs, gpuOutputs, model.manifest.tolerance);
-      agree = cmp.agree;
-      maxDiff = cmp.maxDiff.toString();
-      where = cmp.where;
-    } else {
-      agree = result.outputHash === receipt.outputHash.toLowerCase();
-    }
-    // Agreeing endorses the GPU node's output (the hash InferenceLedger rebuilds the verdict with);
-    // disagreeing names the output the enclave computed, which is the evidence.
-    const verdict: Verdict = {
-      receiptHash: this.#hasher.receiptStructHash(receipt),
-      agree,
-      outputHash: agree ? receipt.outputHash.toLowerCase() : result.outputHash,
-    };
-    const digest = this.#hasher.verdictDigest(verdict);
-    return {
-      selected: true,
-      verdict,
-      digest,
-      signature: this.#signer.sign(digest),
-      enclave: this.address,
-      maxDiff,
-      where,
-    };
-  }
-
-  /**
-   * `verify` for many receipts at once (one HTTP round trip from the relayer for all the receipts it
-   * holds at that moment). Each request is judged on its own: a bad one answers its own error and
-   * does not affect the others.
-   */
-  async verifyMany(requests: unknown[]): Promise<VerifyOutcome[]> {
+  async submit(items: unknown[]): Promise<SubmitOutcome[]> {
+    this.#prune();
     return Promise.all(
-      requests.map(async (raw, index): Promise<VerifyOutcome> => {
+      items.map(async (raw, index): Promise<SubmitOutcome> => {
         try {
-          const request = parseWith(verifyRequestSchema, raw, `verify request ${index}`);
-          return { ok: true, result: await this.verify(request) };
+          return { ok: true, result: await this.#submitOne(raw, index) };
         } catch (error) {
           if (!(error instanceof BaseError)) throw error;
+          this.#counts.refused++;
           return {
             ok: false,
             status: error.httpStatus,
@@ -294,37 +435,305 @@ export class Enclave {
     );
   }
 
-  /** Signs a batch; the same batch again returns the same signature, a different one is refused. */
-  signBatch(request: BatchRequest): SignedBatch {
-    const batch: Batch = { enclave: this.address, ...request };
-    const digest = batchDigest(this.domain, batch);
-    const prior = this.#signedBatches.get(batch.sequence);
-    if (prior !== undefined) {
-      if (prior.digest === digest) return prior;
-      throw new BatchConflictError(
-        `already signed a different batch for sequence ${batch.sequence}`,
-        {
-          details: {
-            sequence: batch.sequence,
-            signedRoot: prior.batch.root,
-            requestedRoot: batch.root,
-            signedDigest: prior.digest,
-            requestedDigest: digest,
-          },
-        },
-      );
-    }
-    if (batch.reexecuted > batch.count) {
-      throw new InputError(`reexecuted (${batch.reexecuted}) exceeds count (${batch.count})`, {
-        details: { count: batch.count, reexecuted: batch.reexecuted },
+  async #submitOne(raw: unknown, index: number): Promise<LoggedReceipt> {
+    const item = parseWith(submitItemSchema, raw, `receipt ${index}`);
+    const { receipt } = item;
+    const requestId = receipt.requestId.toLowerCase();
+    const now = this.#clock.now();
+
+    // The client's receipt, fresh, signed by its signer key.
+    if (!sameAddress(receipt.node, this.clientNode)) {
+      throw new ForbiddenError(`this enclave serves node ${this.clientNode} only`, {
+        details: { receiptNode: receipt.node },
       });
     }
+    const window = BigInt(this.limits.receiptWindowSeconds);
+    const age = now > receipt.timestamp ? now - receipt.timestamp : receipt.timestamp - now;
+    if (age > window) {
+      throw new StaleReceiptError("receipt timestamp is outside the enclave's window", {
+        details: { timestamp: receipt.timestamp, enclaveTime: now, windowSeconds: window },
+      });
+    }
+    const receiptHash = this.#hasher.receiptStructHash(receipt);
+    const digest = this.#hasher.receiptDigest(receipt);
+    const signer = recoverSigner(digest, item.nodeSignature);
+    await this.checkClient(signer);
+
+    // One receipt per request, ever: a repeat returns what was logged.
+    const existing = this.#entries.get(requestId);
+    if (existing !== undefined) {
+      if (existing.receiptHash === receiptHash) return this.#answer(existing, true);
+      this.#doubleReceipt(existing, receipt, item.nodeSignature);
+      throw new DuplicateRequestError(`request ${requestId} already has a logged receipt`, {
+        details: { requestId, loggedReceiptDigest: existing.digest, receiptDigest: digest },
+      });
+    }
+
+    // Inputs and outputs that are the receipt's.
+    const model = this.#engine.get(receipt.modelId);
+    const tensors = validateInputs(model.manifest, item.inputs);
+    const computedInputHash = inputHash(tensors);
+    if (computedInputHash !== receipt.inputHash.toLowerCase()) {
+      throw new InputMismatchError("inputs do not hash to the receipt's inputHash", {
+        details: { receiptInputHash: receipt.inputHash, computedInputHash },
+      });
+    }
+    const gpuOutputs = outputsFromJson(model.manifest, item.outputs);
+    const computedOutputHash = outputHash(gpuOutputs);
+    if (computedOutputHash !== receipt.outputHash.toLowerCase()) {
+      throw new InputMismatchError("outputs do not hash to the receipt's outputHash", {
+        details: { receiptOutputHash: receipt.outputHash, computedOutputHash },
+      });
+    }
+    if (this.#entries.size >= this.limits.maxEntries) {
+      throw new EnclaveBusyError("the enclave's receipt log is full: cut batches first", {
+        details: { entries: this.#entries.size, maxEntries: this.limits.maxEntries },
+      });
+    }
+
+    // The draw, binding from here on: the entry is logged before anything else can fail.
+    const sampleRatePpm = this.#sampleRatePpm;
+    const selected =
+      item.force === true || isSelected(this.#secret, digest, sampleRatePpm / 1_000_000);
+    const entry: Entry = {
+      requestId,
+      receipt,
+      receiptHash,
+      digest,
+      leafHash: receiptLeafHash(receipt),
+      nodeSignature: item.nodeSignature,
+      signer,
+      loggedAt: now,
+      sampleRatePpm,
+      selected,
+      verdict: null,
+      verdictSignature: null,
+      maxDiff: null,
+      where: null,
+      state: "pending",
+    };
+    this.#entries.set(requestId, entry);
+    this.#counts.logged++;
+    if (!selected) {
+      this.#pending.push(entry);
+      return this.#answer(entry, false);
+    }
+
+    // Re-executed and judged within the manifest's tolerance on the node's actual outputs.
+    let cmp: ReturnType<typeof compareOutputs>;
+    let enclaveOutputHash: string;
+    try {
+      const result = await this.#engine.runValidated(model, tensors);
+      cmp = compareOutputs(result.outputs, gpuOutputs, model.manifest.tolerance);
+      enclaveOutputHash = result.outputHash;
+    } catch (error) {
+      // The draw stands: the receipt waits in the log for a verdict it can never get, so it is
+      // never batched; the failure is the enclave's, said in the answer.
+      entry.state = "rejected";
+      throw error;
+    }
+    this.#counts.reexecuted++;
+    const verdict: Verdict = {
+      receiptHash,
+      agree: cmp.agree,
+      // Agreeing endorses the node's output (the hash InferenceLedger rebuilds the verdict with);
+      // disagreeing names the output the enclave computed, which is the evidence.
+      outputHash: cmp.agree ? receipt.outputHash.toLowerCase() : enclaveOutputHash,
+      timestamp: now,
+    };
+    entry.verdict = verdict;
+    entry.verdictSignature = this.#signer.sign(this.#hasher.verdictDigest(verdict));
+    entry.maxDiff = cmp.maxDiff.toString();
+    entry.where = cmp.where;
+    if (cmp.agree) {
+      this.#pending.push(entry);
+    } else {
+      entry.state = "rejected";
+      this.#counts.contradicted++;
+      this.#addEvidence({
+        kind: "contradicted",
+        receipt,
+        nodeSignature: entry.nodeSignature,
+        verdict,
+        enclaveSignature: entry.verdictSignature,
+      });
+      this.#log.warn(
+        { at: "Enclave#submit", requestId, maxDiff: entry.maxDiff, where: entry.where },
+        "receipt contradicted: evidence published",
+      );
+    }
+    return this.#answer(entry, false);
+  }
+
+  #answer(entry: Entry, duplicate: boolean): LoggedReceipt {
+    return {
+      requestId: entry.requestId,
+      receiptDigest: entry.digest,
+      enclave: this.address,
+      selected: entry.selected,
+      sampleRatePpm: entry.sampleRatePpm,
+      verdict: entry.verdict,
+      signature: entry.verdictSignature,
+      maxDiff: entry.maxDiff,
+      where: entry.where,
+      duplicate,
+    };
+  }
+
+  /** A second signed receipt for a logged request that answers the same question differently. */
+  #doubleReceipt(existing: Entry, receipt: Receipt, nodeSignature: string): void {
+    const a = existing.receipt;
+    if (
+      a.modelId.toLowerCase() === receipt.modelId.toLowerCase() &&
+      a.inputHash.toLowerCase() === receipt.inputHash.toLowerCase() &&
+      a.execConfigHash.toLowerCase() === receipt.execConfigHash.toLowerCase() &&
+      a.outputHash.toLowerCase() !== receipt.outputHash.toLowerCase()
+    ) {
+      this.#addEvidence({
+        kind: "double-receipt",
+        a: { receipt: a, nodeSignature: existing.nodeSignature },
+        b: { receipt, nodeSignature },
+      });
+      this.#log.warn(
+        { at: "Enclave#submit", requestId: existing.requestId },
+        "two receipts with different outputs for one request: evidence published",
+      );
+    }
+  }
+
+  #addEvidence(record: Omit<EvidenceRecord, "index"> & Record<string, unknown>): void {
+    const full = { ...record, index: ++this.#evidenceCount } as EvidenceRecord;
+    this.#evidence.push(full);
+    if (this.#evidence.length > this.limits.maxEvidence) this.#evidence.shift();
+  }
+
+  /** Evidence records with an index above `after`, oldest first, at most `limit`. */
+  evidence(after: number, limit = 100): EvidenceRecord[] {
+    return this.#evidence.filter((e) => e.index > after).slice(0, limit);
+  }
+
+  /** A logged receipt by request id (for a client recovering after a crash), or null. */
+  logged(requestId: string): (LoggedReceipt & { receipt: Receipt; nodeSignature: string }) | null {
+    const entry = this.#entries.get(requestId.toLowerCase());
+    if (entry === undefined) return null;
+    return {
+      ...this.#answer(entry, true),
+      receipt: entry.receipt,
+      nodeSignature: entry.nodeSignature,
+    };
+  }
+
+  /**
+   * Cuts the next batch from the log: up to `maxSize` waiting receipts, oldest first, all signed by
+   * one key; null when none waits. Receipts signed by a key after NodeStaking recorded its rotation
+   * are dropped from the log (they can never be anchored: the chain checks the key at `asOf`).
+   */
+  async cutBatch(maxSize: number): Promise<SignedBatch | null> {
+    if (!Number.isInteger(maxSize) || maxSize < 1 || maxSize > this.limits.maxBatchSize) {
+      throw new InputError(`maxSize must be an integer in 1..${this.limits.maxBatchSize}`, {
+        details: { maxSize },
+      });
+    }
+    if (this.#open.size >= this.limits.maxOpenBatches) {
+      await this.refresh();
+      if (this.#open.size >= this.limits.maxOpenBatches) {
+        throw new EnclaveBusyError("too many signed batches are not anchored yet", {
+          details: {
+            openBatches: this.#open.size,
+            maxOpenBatches: this.limits.maxOpenBatches,
+            nextSequence: this.#nextSequence,
+          },
+        });
+      }
+    }
+    let chosen = this.#takePending(maxSize);
+    if (chosen.length === 0) return null;
+    const signer = chosen[0]!.signer;
+    const record = await this.#chain.signerRecordOf(signer);
+    if (record.until !== 0n) {
+      const late = chosen.filter((e) => e.loggedAt >= record.until);
+      for (const e of late) e.state = "rejected";
+      if (late.length > 0) {
+        this.#log.warn(
+          { at: "Enclave#cutBatch", signer, rotatedAt: record.until, dropped: late.length },
+          "receipts signed after their key was rotated away dropped from the log",
+        );
+      }
+      chosen = chosen.filter((e) => e.loggedAt < record.until);
+      if (chosen.length === 0) return this.cutBatch(maxSize);
+    }
+
+    const usage = usageSummary(chosen.map((e) => e.receipt));
+    const leafHashes = chosen.map((e) => e.leafHash);
+    let asOf = 0n;
+    let rate = 1_000_000;
+    for (const e of chosen) {
+      if (e.loggedAt > asOf) asOf = e.loggedAt;
+      if (e.sampleRatePpm < rate) rate = e.sampleRatePpm;
+    }
+    const batch: Batch = {
+      enclave: this.address,
+      sequence: this.#nextSequence,
+      root: buildTreeFromHashes(leafHashes).root,
+      count: chosen.length,
+      reexecuted: chosen.filter((e) => e.selected).length,
+      usageHash: usageHash(usage.modelIds, usage.counts),
+      node: this.clientNode,
+      signer: getAddress(signer),
+      asOf,
+      sampleRatePpm: rate,
+    };
+    const digest = this.#hasher.batchDigest(batch);
     const signed: SignedBatch = {
       batch,
       digest,
       signature: this.#signer.sign(digest),
+      requestIds: chosen.map((e) => e.requestId),
+      leafHashes,
+      modelIds: usage.modelIds,
+      counts: usage.counts,
     };
-    this.#signedBatches.set(batch.sequence, signed);
+    for (const e of chosen) e.state = "batched";
+    this.#open.set(batch.sequence, signed);
+    this.#nextSequence++;
+    this.#counts.batches++;
     return signed;
+  }
+
+  /** Up to `maxSize` waiting entries, oldest first, signed by the same key as the oldest. */
+  #takePending(maxSize: number): Entry[] {
+    const out: Entry[] = [];
+    let signer: string | null = null;
+    let i = this.#pendingHead;
+    for (; i < this.#pending.length && out.length < maxSize; i++) {
+      const e = this.#pending[i]!;
+      if (e.state !== "pending") continue;
+      if (signer !== null && !sameAddress(e.signer, signer)) break;
+      signer = e.signer;
+      out.push(e);
+    }
+    // Compact the queue now and then: everything before `i` has left the pending state or is taken.
+    this.#pendingHead = i;
+    if (this.#pendingHead > 4096 && this.#pendingHead * 2 > this.#pending.length) {
+      this.#pending = this.#pending.slice(this.#pendingHead);
+      this.#pendingHead = 0;
+    }
+    return out;
+  }
+
+  /** Signed batches not yet anchored, from `sequence` on (a client re-reading after a crash). */
+  openBatches(fromSequence = 0n): SignedBatch[] {
+    return [...this.#open.values()]
+      .filter((b) => b.batch.sequence >= fromSequence)
+      .sort((x, y) => (x.batch.sequence < y.batch.sequence ? -1 : 1));
+  }
+
+  /** Drops entries that left the pending state and are older than the receipt window. */
+  #prune(): void {
+    const horizon = this.#clock.now() - BigInt(this.limits.receiptWindowSeconds) - 1n;
+    for (const [id, e] of this.#entries) {
+      if (e.loggedAt >= horizon) break;
+      if (e.state !== "pending") this.#entries.delete(id);
+    }
   }
 }

@@ -3,7 +3,7 @@ import { z } from "zod";
 
 import { isValidAddress } from "../chain/address.js";
 import { InputError } from "../common/errors.js";
-import type { Batch, Receipt } from "../chain/eip712.js";
+import type { Receipt } from "../chain/eip712.js";
 
 const bytes32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, "0x + 64 hex digits");
 const address = z
@@ -31,33 +31,21 @@ const tensorJson = z.strictObject({
   data: z.array(z.union([z.number(), z.string()])),
 });
 
-export const verifyRequestSchema = z.strictObject({
+const signature = z.string().regex(/^0x[0-9a-fA-F]{130}$/, "0x + 130 hex digits (r, s, v)");
+
+/** One receipt sent to the enclave's log: the node's signed receipt with the inputs and outputs it is about. */
+export const submitItemSchema = z.strictObject({
   receipt: receiptSchema,
+  /** The node signer's EIP-712 signature over the receipt. */
+  nodeSignature: signature,
   inputs: z.record(z.string(), tensorJson),
-  /** The GPU node's quantised outputs; when present, compared within the manifest's tolerance. */
-  outputs: z.array(z.unknown()).optional(),
-  /** Re-execute only if the receipt is selected at this rate (0..1); absent = always. */
-  sampleRate: z.number().min(0).max(1).optional(),
+  /** The GPU node's quantised outputs (their hash is the receipt's outputHash). */
+  outputs: z.array(z.unknown()),
+  /** Re-execute whatever the draw says (on-chain requests: fulfil needs an agreeing verdict). */
+  force: z.boolean().optional(),
 });
 
-export const batchRequestSchema = z.strictObject({
-  sequence: uint(64),
-  root: bytes32,
-  count: z
-    .number()
-    .int()
-    .min(0)
-    .max(2 ** 32 - 1),
-  reexecuted: z
-    .number()
-    .int()
-    .min(0)
-    .max(2 ** 32 - 1),
-  usageHash: bytes32,
-});
-
-export type VerifyRequest = z.output<typeof verifyRequestSchema>;
-export type BatchRequest = Omit<Batch, "enclave">;
+export type SubmitItem = z.output<typeof submitItemSchema>;
 
 export function parseWith<T extends z.ZodType>(
   schema: T,

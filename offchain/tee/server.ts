@@ -2,16 +2,27 @@
  * The enclave's HTTP API, meant to run as its own process (`opg enclave start`). Narrow on
  * purpose: nothing here can read or export the signing key or the sampling secret.
  *
+ * Public (anyone may read; nothing here changes state):
+ *   GET  /info                     -> { enclave, chainId, ledger, clientNode, pcrs, measurement,
+ *                                       sampleRatePpm, models, stats, devRootPem? }
  *   GET  /attestation?nonce=<hex>  -> { document (base64), enclave, publicKey, userData }
- *   GET  /info                     -> { enclave, chainId, ledger, models, devRootPem? }
- *   POST /verify      { receipt, inputs, outputs?, sampleRate? } -> signed verdict | { selected: false }
- *   POST /verify-batch { requests: [verify request, ...] } (1..MAX_VERIFY_BATCH)
- *                      -> { results: [{ ok: true, result } | { ok: false, status, error, message, details }] }
- *                      in the same order; a bad request answers its own error, the others still count
- *   POST /sign-batch  { sequence, root, count, reexecuted, usageHash } -> { batch, digest, signature }
+ *   GET  /evidence?after=<index>   -> { evidence: [...] }: contradicted receipts and double receipts,
+ *                                     with the signatures anyone needs to report them on chain
+ *
+ * Only for the client node (x-opg-auth, see auth.ts; 401 without it, 403 for anyone else):
+ *   POST /v1/receipts    { items: [{ receipt, nodeSignature, inputs, outputs, force? }] } (1..1024)
+ *                        -> { results: [{ ok: true, result } | { ok: false, status, error, message, details }] }
+ *                        in order; each item is judged on its own; a repeat answers what was logged
+ *   POST /v1/batches     { maxSize } -> { batch: SignedBatch | null }: the enclave cuts its next batch
+ *   GET  /v1/batches?from=<sequence> -> { batches: [SignedBatch] }: signed, not yet seen anchored
+ *   GET  /v1/receipts/<requestId>    -> the logged receipt and its answer, or 404
+ *
+ * Every authenticated call is idempotent or harmless when replayed inside the credential's window:
+ * a receipt is logged once, and cutting a batch only cuts it sooner.
  *
  * Errors answer { error, message, details } with the error's HTTP status (400 bad input,
- * 404 unknown model, 409 conflicting batch, 422 verification failure).
+ * 401/403 not the client, 404 unknown, 409 another receipt for the request, 413 body too large,
+ * 422 verification failure, 503 the bounded state is full).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -20,39 +31,55 @@ import type { Logger } from "pino";
 
 import { BaseError, InputError } from "../common/errors.js";
 import { stringifyJson } from "../common/json.js";
+import { measurementFromPcrs } from "../staking/units.js";
+import { AUTH_HEADER, authenticate } from "./auth.js";
+import type { Clock } from "../chain/clock.js";
 import type { Enclave } from "./enclave.js";
-import { batchRequestSchema, parseWith, verifyRequestSchema } from "./schemas.js";
 
-const MAX_BODY = 4 * 1024 * 1024;
-/** Most requests in one POST /verify-batch. */
-export const MAX_VERIFY_BATCH = 1024;
+/** Default largest request body. */
+export const DEFAULT_MAX_BODY = 4 * 1024 * 1024;
+/** Most receipts in one POST /v1/receipts. */
+export const MAX_SUBMIT_ITEMS = 1024;
 
 export interface EnclaveServerOptions {
   enclave: Enclave;
+  clock: Clock;
+  /** PCR0..2 of the image (hex), published on /info. */
+  pcrs?: Record<number, string>;
   /** Published for development enclaves so clients can verify their documents. */
   devRootPem?: string;
+  maxBodyBytes?: number;
   logger: Logger;
 }
 
 class HttpError extends InputError {
   override name = "HttpError";
   override readonly httpStatus: number;
-  constructor(message: string, status: number) {
-    super(message);
+  constructor(message: string, status: number, details: Record<string, unknown> = {}) {
+    super(message, { details });
     this.httpStatus = status;
   }
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers["content-length"] ?? 0);
+  if (declared > limit) {
+    req.resume();
+    throw new HttpError(`request body over ${limit} bytes`, 413, { limit, length: declared });
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new HttpError(`request body over ${MAX_BODY} bytes`, 413);
+    if (size > limit) throw new HttpError(`request body over ${limit} bytes`, 413, { limit });
     chunks.push(chunk as Buffer);
   }
+  return Buffer.concat(chunks);
+}
+
+function parseJson(body: Buffer): unknown {
   try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    return JSON.parse(body.toString("utf8"));
   } catch (cause) {
     throw new InputError("request body is not valid JSON", { cause });
   }
@@ -67,16 +94,51 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+function integerParam(url: URL, name: string, fallback: bigint): bigint {
+  const value = url.searchParams.get(name);
+  if (value === null) return fallback;
+  if (!/^[0-9]{1,20}$/.test(value)) {
+    throw new InputError(`${name} must be a non-negative integer`, { details: { [name]: value } });
+  }
+  return BigInt(value);
+}
+
 export function createEnclaveServer(options: EnclaveServerOptions): Server {
-  const { enclave, logger } = options;
+  const { enclave, logger, clock } = options;
+  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  const measurement =
+    options.pcrs === undefined
+      ? null
+      : measurementFromPcrs([0, 1, 2].map((i) => options.pcrs![i] ?? ""));
+
+  /** The body, once the request is shown to come from the client node. */
+  async function authenticated(req: IncomingMessage, url: URL): Promise<Buffer> {
+    const body = await readBody(req, maxBody);
+    const header = req.headers[AUTH_HEADER];
+    const signer = authenticate(
+      Array.isArray(header) ? header[0] : header,
+      enclave.address,
+      req.method ?? "GET",
+      url.pathname + url.search,
+      body,
+      clock.now(),
+    );
+    await enclave.checkClient(signer);
+    return body;
+  }
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", "http://enclave");
+    let url: URL;
+    try {
+      url = new URL(req.url ?? "/", "http://enclave");
+    } catch {
+      throw new HttpError("malformed request URI", 400);
+    }
     const key = `${req.method ?? "GET"} ${url.pathname}`;
     switch (key) {
       case "GET /attestation": {
         const nonce = url.searchParams.get("nonce");
-        if (nonce === null || !/^(0x)?([0-9a-fA-F]{2})+$/.test(nonce))
+        if (nonce === null || !/^(0x)?([0-9a-fA-F]{2}){1,64}$/.test(nonce))
           throw new InputError("nonce query parameter must be hex bytes", { details: { nonce } });
         const document = enclave.attestation(Buffer.from(nonce.replace(/^0x/, ""), "hex"));
         return send(res, 200, {
@@ -91,80 +153,97 @@ export function createEnclaveServer(options: EnclaveServerOptions): Server {
           enclave: enclave.address,
           chainId: enclave.domain.chainId,
           ledger: enclave.domain.verifyingContract,
+          clientNode: enclave.clientNode,
+          ...(options.pcrs !== undefined ? { pcrs: options.pcrs, measurement } : {}),
+          sampleRatePpm: enclave.sampleRatePpm,
+          receiptWindowSeconds: enclave.limits.receiptWindowSeconds,
           models: enclave.models,
+          stats: enclave.stats(),
           ...(options.devRootPem !== undefined ? { devRootPem: options.devRootPem } : {}),
         });
-      case "POST /verify": {
-        const body = parseWith(verifyRequestSchema, await readJson(req), "verify request");
-        const result = await enclave.verify(body);
-        logger.info(
-          {
-            at: "EnclaveServer#verify",
-            requestId: body.receipt.requestId,
-            selected: result.selected,
-            agree: result.selected ? result.verdict.agree : null,
-          },
-          "verify",
-        );
-        return send(res, 200, result);
+      case "GET /evidence": {
+        const after = integerParam(url, "after", 0n);
+        return send(res, 200, { evidence: enclave.evidence(Number(after)) });
       }
-      case "POST /verify-batch": {
-        const body = (await readJson(req)) as { requests?: unknown } | null;
-        const requests = body?.requests;
+      case "POST /v1/receipts": {
+        const body = parseJson(await authenticated(req, url)) as { items?: unknown } | null;
+        const items = body?.items;
         if (
-          !Array.isArray(requests) ||
-          requests.length === 0 ||
-          requests.length > MAX_VERIFY_BATCH ||
+          !Array.isArray(items) ||
+          items.length === 0 ||
+          items.length > MAX_SUBMIT_ITEMS ||
           Object.keys(body ?? {}).length !== 1
         ) {
           throw new InputError(
-            `verify-batch body must be { requests: [...] } with 1..${MAX_VERIFY_BATCH} requests`,
+            `body must be { items: [...] } with 1..${MAX_SUBMIT_ITEMS} receipts`,
             {
               details: {
-                requests: Array.isArray(requests) ? requests.length : typeof requests,
+                items: Array.isArray(items) ? items.length : typeof items,
                 keys: Object.keys(body ?? {}),
               },
             },
           );
         }
-        const results = await enclave.verifyMany(requests);
+        const results = await enclave.submit(items);
         const failed = results.filter((r) => !r.ok).length;
-        const disagreed = results.filter(
-          (r) => r.ok && r.result.selected && !r.result.verdict.agree,
-        ).length;
-        if (failed > 0 || disagreed > 0) {
+        if (failed > 0) {
           logger.warn(
-            { at: "EnclaveServer#verifyBatch", requests: results.length, failed, disagreed },
-            "verify batch with failures or disagreements",
-          );
-        } else {
-          logger.debug(
-            { at: "EnclaveServer#verifyBatch", requests: results.length },
-            "verify batch",
+            { at: "EnclaveServer#receipts", items: results.length, failed },
+            "receipts refused",
           );
         }
         return send(res, 200, { results });
       }
-      case "POST /sign-batch": {
-        const body = parseWith(batchRequestSchema, await readJson(req), "batch");
-        const signed = enclave.signBatch(body);
-        logger.info(
-          {
-            at: "EnclaveServer#signBatch",
-            sequence: signed.batch.sequence.toString(),
-            root: signed.batch.root,
-          },
-          "batch signed",
-        );
-        return send(res, 200, signed);
+      case "POST /v1/batches": {
+        const body = parseJson(await authenticated(req, url)) as { maxSize?: unknown } | null;
+        const maxSize = body?.maxSize;
+        if (typeof maxSize !== "number" || Object.keys(body ?? {}).length !== 1) {
+          throw new InputError("body must be { maxSize: <integer> }", {
+            details: { keys: Object.keys(body ?? {}) },
+          });
+        }
+        const batch = await enclave.cutBatch(maxSize);
+        if (batch !== null) {
+          logger.info(
+            {
+              at: "EnclaveServer#batches",
+              sequence: batch.batch.sequence.toString(),
+              count: batch.batch.count,
+              reexecuted: batch.batch.reexecuted,
+              root: batch.batch.root,
+            },
+            "batch cut and signed",
+          );
+        }
+        return send(res, 200, { batch });
       }
-      default:
+      case "GET /v1/batches": {
+        await authenticated(req, url);
+        return send(res, 200, { batches: enclave.openBatches(integerParam(url, "from", 0n)) });
+      }
+      default: {
+        const m = /^\/v1\/receipts\/(0x[0-9a-fA-F]{64})$/.exec(url.pathname);
+        if (req.method === "GET" && m !== null) {
+          await authenticated(req, url);
+          const logged = enclave.logged(m[1]!);
+          if (logged === null) {
+            throw new HttpError(`no logged receipt for request ${m[1]}`, 404, {
+              requestId: m[1],
+            });
+          }
+          return send(res, 200, logged);
+        }
         throw new HttpError(`no route ${key}`, 404);
+      }
     }
   }
 
   return createServer((req, res) => {
     route(req, res).catch((error: unknown) => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
       if (error instanceof BaseError) {
         send(res, error.httpStatus, {
           error: error.name,

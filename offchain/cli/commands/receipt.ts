@@ -10,16 +10,11 @@ import type { Command } from "commander";
 import { InputError, VerificationError } from "../../common/errors.js";
 import { DEFAULT_ARTIFACTS_DIR, loadLedgerAbis } from "../../chain/artifacts.js";
 import { parseReceiptBundle } from "../../chain/bundle.js";
-import { connectRpc, verifyReceiptBundle } from "../../chain/verify.js";
-import type { Check } from "../../chain/verify.js";
+import { connectRpc, formatChecks, verifyReceiptBundle } from "../../chain/verify.js";
 
 interface VerifyOptions {
   rpc: string;
   artifacts: string;
-}
-
-export function formatChecks(checks: readonly Check[]): string {
-  return checks.map((c) => `  ${c.ok ? "PASS" : "FAIL"}  ${c.name}: ${c.detail}`).join("\n");
 }
 
 async function verifyCommand(file: string, options: VerifyOptions): Promise<void> {
@@ -46,7 +41,12 @@ async function verifyCommand(file: string, options: VerifyOptions): Promise<void
         details: { failed: failed.map((c) => c.name).join(", "), checks: checks.length },
       });
     }
-    console.log(`receipt verified: all ${checks.length} checks passed`);
+    const warnings = checks.filter((c) => c.warning !== undefined);
+    console.log(
+      warnings.length === 0
+        ? `receipt verified: all ${checks.length} checks passed`
+        : `receipt verified: all ${checks.length} checks passed, with warnings: ${warnings.map((c) => c.warning).join(", ")}`,
+    );
   } finally {
     provider.destroy();
   }
@@ -61,7 +61,7 @@ export function register(program: Command): void {
     .description("check a receipt bundle's signatures and Merkle proof against the chain")
     .argument(
       "<receipt.json>",
-      "receipt bundle (format opg-receipt-bundle-v1, see docs/anchoring.md)",
+      "receipt bundle (format opg-receipt-bundle-v2, see docs/anchoring.md)",
     )
     .requiredOption("--rpc <url>", "JSON-RPC URL of the chain the receipt was anchored on")
     .option(

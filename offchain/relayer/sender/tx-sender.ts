@@ -205,6 +205,29 @@ export class TxSender {
     this.kick();
   }
 
+  /**
+   * Queues a failed intent again, the same payload under the same key (its cause may be gone: an
+   * enclave renewed, a previous batch anchored). Nothing happens to an intent that has not failed.
+   * Returns whether it was queued again.
+   */
+  retry(key: string): boolean {
+    const requeued = this.store.tx(() => {
+      const row = this.store.intent(key);
+      if (row === undefined || row.state !== "failed") return false;
+      this.store.updateIntent(
+        key,
+        { state: "queued", nonce: null, tx_hash: null, block_number: null, gas_used: null },
+        Date.now(),
+      );
+      return true;
+    });
+    if (requeued) {
+      this.log.info({ at: "TxSender#retry", key }, "failed intent queued again");
+      this.kick();
+    }
+    return requeued;
+  }
+
   /** Resolves with the final outcome (confirmed at depth, or failed for good). */
   wait(key: string): Promise<TxOutcome> {
     const row = this.store.intent(key);

@@ -121,7 +121,7 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
     const built = buildReceiptBatch(enclave.address, sequence, receiptsFor(Number(sequence)), 32, {
       node: gpuNode,
       signer: gpuSigner.address,
-      signedAt: BigInt(await networkHelpers.time.latest()),
+      asOf: BigInt(await networkHelpers.time.latest()),
       sampleRatePpm: FULL_SAMPLE_RATE_PPM,
     });
     const signature = await signBatch(enclave, domain, built.batch);
