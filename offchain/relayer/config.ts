@@ -62,6 +62,11 @@ export const relayerConfigSchema = z.strictObject({
         root: z.string().min(1).default(AWS_NITRO_ROOT),
         /** Largest accepted age of the document the enclave answers with. */
         maxAgeSeconds: z.number().int().min(1).max(3_600).default(60),
+        /**
+         * Accept an enclave started in debug mode (PCRs all zero: the host can read its memory).
+         * Development only; refused by default.
+         */
+        allowDebug: z.boolean().default(false),
       })
       .prefault({}),
   }),

@@ -54,7 +54,11 @@ describe("offchain/relayer/config", () => {
       });
       expect(config.api.bodyLimitBytes).to.equal(256 * 1024);
       // Real enclaves by default: a development root must be named.
-      expect(config.enclave.attestation).to.deep.equal({ root: "aws-nitro", maxAgeSeconds: 60 });
+      expect(config.enclave.attestation).to.deep.equal({
+        root: "aws-nitro",
+        maxAgeSeconds: 60,
+        allowDebug: false,
+      });
       expect(config.chain.teeRegistry).to.equal(undefined);
     });
 
