@@ -127,24 +127,19 @@ describe("explorer: opg explorer --rpc against a hardhat node", function () {
 
   it("caps eth_getLogs ranges and refuses a duplicate method key, answering reads after", async () => {
     const rpc = new URL("rpc", cli.url).toString();
-    const wide = await fetch(rpc, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        jsonrpc: "2.0",
-        id: 1,
-        method: "eth_getLogs",
-        params: [{ fromBlock: "0x0", toBlock: "0xffffffffff" }],
-      }),
-    });
-    expect(wide.status).to.equal(400);
-    expect(((await wide.json()) as RpcAnswer).error?.message).to.include("cap of 10000");
-    const dup = await fetch(rpc, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: '{"jsonrpc":"2.0","id":2,"method":"eth_sendTransaction","method":"eth_chainId","params":[]}',
-    });
-    expect(dup.status).to.equal(400);
+    const statusOf = async (text: string): Promise<[number, RpcAnswer]> => {
+      const res = await fetch(rpc, { method: "POST", body: text });
+      return [res.status, (await res.json()) as RpcAnswer];
+    };
+    const [wide, answer] = await statusOf(
+      '{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{"fromBlock":"0x0","toBlock":"0xffffffffff"}]}',
+    );
+    expect(wide).to.equal(400);
+    expect(answer.error?.message).to.include("cap of 10000");
+    const [dup] = await statusOf(
+      '{"jsonrpc":"2.0","id":2,"method":"eth_sendTransaction","method":"eth_chainId","params":[]}',
+    );
+    expect(dup).to.equal(400);
     const within = (await post(rpc, {
       jsonrpc: "2.0",
       id: 3,

@@ -200,61 +200,53 @@ describe("explorer: startExplorer", function () {
       const nonceOfAlice = async (): Promise<unknown> =>
         provider.request({ method: "eth_getTransactionCount", params: [ALICE, "latest"] });
 
-      it("refuses a duplicate method key, and the node never sees either call", async () => {
+      /** The answer to an invalid request: JSON-RPC error -32600 naming the problem. */
+      const invalid = (id: unknown, problem: string): unknown => ({
+        jsonrpc: "2.0",
+        id,
+        error: { code: -32600, message: `invalid JSON-RPC request: ${problem}` },
+      });
+
+      /** Posts `text`: HTTP 400 with `answer`, no transaction sent, and the server still up. */
+      async function expectRefused(text: string, answer: unknown): Promise<void> {
         const before = await nonceOfAlice();
-        for (const text of [
-          `{"jsonrpc":"2.0","id":1,"method":"eth_chainId","method":"eth_sendTransaction","params":[${JSON.stringify(SEND)}]}`,
-          // The same key written with an escape: equal once unescaped.
-          `{"jsonrpc":"2.0","id":1,"method":"eth_chainId","\\u006dethod":"eth_sendTransaction","params":[${JSON.stringify(SEND)}]}`,
-        ]) {
-          const { status, json } = await postRaw(explorer, text);
-          expect(status, text).to.equal(400);
-          expect(json).to.deep.equal({
-            jsonrpc: "2.0",
-            id: null,
-            error: {
-              code: -32600,
-              message: 'invalid JSON-RPC request: the key "method" appears twice in one object',
-            },
-          });
-        }
+        const { status, json } = await postRaw(explorer, text);
+        expect(status, text).to.equal(400);
+        expect(json).to.deep.equal(answer);
         expect(await nonceOfAlice()).to.equal(before);
         await stillUp(explorer);
+      }
+
+      const send = JSON.stringify(SEND);
+
+      it("refuses a duplicate method key, and the node never sees either call", async () => {
+        const twice = invalid(null, 'the key "method" appears twice in one object');
+        await expectRefused(
+          `{"jsonrpc":"2.0","id":1,"method":"eth_chainId","method":"eth_sendTransaction","params":[${send}]}`,
+          twice,
+        );
+        // The same key written with an escape: equal once unescaped.
+        await expectRefused(
+          `{"jsonrpc":"2.0","id":1,"method":"eth_chainId","\\u006dethod":"eth_sendTransaction","params":[${send}]}`,
+          twice,
+        );
       });
 
       it("refuses a duplicate key inside params", async () => {
-        const { status, json } = await postRaw(
-          explorer,
+        await expectRefused(
           '{"jsonrpc":"2.0","id":2,"method":"eth_call","params":[{"to":"0x0000000000000000000000000000000000000001","to":"0x0000000000000000000000000000000000000002"},"latest"]}',
+          invalid(null, 'the key "to" appears twice in one object'),
         );
-        expect(status).to.equal(400);
-        expect((json as RpcErrorAnswer).error.message).to.include('the key "to" appears twice');
       });
 
       it("refuses a case-variant method key, naming it", async () => {
-        const before = await nonceOfAlice();
-        const { status, json } = await postRaw(
-          explorer,
-          JSON.stringify({
-            jsonrpc: "2.0",
-            id: 3,
-            method: "eth_chainId",
-            Method: "eth_sendTransaction",
-            params: [SEND],
-          }),
+        await expectRefused(
+          `{"jsonrpc":"2.0","id":3,"method":"eth_chainId","Method":"eth_sendTransaction","params":[${send}]}`,
+          invalid(
+            3,
+            'the call has the unexpected key "Method" (a call has only jsonrpc, id, method, params)',
+          ),
         );
-        expect(status).to.equal(400);
-        expect(json).to.deep.equal({
-          jsonrpc: "2.0",
-          id: 3,
-          error: {
-            code: -32600,
-            message:
-              'invalid JSON-RPC request: the call has the unexpected key "Method" (a call has only jsonrpc, id, method, params)',
-          },
-        });
-        expect(await nonceOfAlice()).to.equal(before);
-        await stillUp(explorer);
       });
 
       it("refuses an extra key, a missing jsonrpc and params that are not an array", async () => {
@@ -280,32 +272,13 @@ describe("explorer: startExplorer", function () {
       });
 
       it("refuses a whole batch with one bad call, naming that call, and runs none of it", async () => {
-        const before = await nonceOfAlice();
-        const { status, json } = await postRaw(
-          explorer,
-          JSON.stringify([
-            { jsonrpc: "2.0", id: "a", method: "eth_blockNumber", params: [] },
-            {
-              jsonrpc: "2.0",
-              id: "b",
-              method: "eth_chainId",
-              METHOD: "eth_sendTransaction",
-              params: [SEND],
-            },
-          ]),
+        await expectRefused(
+          `[{"jsonrpc":"2.0","id":"a","method":"eth_blockNumber","params":[]},{"jsonrpc":"2.0","id":"b","method":"eth_chainId","METHOD":"eth_sendTransaction","params":[${send}]}]`,
+          invalid(
+            "b",
+            'call 1 of the batch has the unexpected key "METHOD" (a call has only jsonrpc, id, method, params)',
+          ),
         );
-        expect(status).to.equal(400);
-        expect(json).to.deep.equal({
-          jsonrpc: "2.0",
-          id: "b",
-          error: {
-            code: -32600,
-            message:
-              'invalid JSON-RPC request: call 1 of the batch has the unexpected key "METHOD" (a call has only jsonrpc, id, method, params)',
-          },
-        });
-        expect(await nonceOfAlice()).to.equal(before);
-        await stillUp(explorer);
       });
     });
 
