@@ -15,15 +15,15 @@ import { SigningKey, Signature, recoverAddress as ethersRecover } from "ethers";
 
 import { keccak256 } from "../../native/index.js";
 import { InputError, VerificationError } from "../common/errors.js";
+import { SECP256K1_N } from "../common/private-key.js";
 
 interface Binding {
   ecdsaSign(msg32: Uint8Array, seckey: Uint8Array): { signature: Uint8Array; recid: number };
   ecdsaRecover(sig: Uint8Array, recid: number, msg32: Uint8Array, compressed: boolean): Uint8Array;
 }
 
-/** secp256k1's order n, and n / 2: signatures with s above it are refused (EIP-2, OpenZeppelin ECDSA). */
-const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
-const HALF_N = N >> 1n;
+/** n / 2 of secp256k1: signatures with s above it are refused (EIP-2, OpenZeppelin ECDSA). */
+const HALF_N = SECP256K1_N >> 1n;
 
 function load(): { binding: Binding | null; error: unknown } {
   try {
@@ -119,7 +119,7 @@ export function recoverSigner(digest: string | Uint8Array, signature: string): s
   const recid = v >= 27 ? v - 27 : v;
   const r = BigInt(`0x${signature.slice(2, 66)}`);
   const s = BigInt(`0x${signature.slice(66, 130)}`);
-  if (recid > 1 || r === 0n || r >= N || s === 0n || s > HALF_N) {
+  if (recid > 1 || r === 0n || r >= SECP256K1_N || s === 0n || s > HALF_N) {
     throw new VerificationError("signature is not a canonical secp256k1 signature", {
       details: { signature, v, highS: s > HALF_N },
     });

@@ -22,6 +22,7 @@ import { z } from "zod";
 
 import { AesGcmSivAuthError, aesGcmSivDecrypt } from "./aes-gcm-siv.js";
 import { InputError, type BaseErrorOptions } from "./errors.js";
+import { parsePrivateKey } from "./private-key.js";
 
 const scrypt = promisify(scryptCallback) as (
   password: string,
@@ -166,6 +167,22 @@ export class UnlockedKeystore {
           cause: cause instanceof AesGcmSivAuthError ? undefined : cause,
         },
       );
+    }
+  }
+
+  /**
+   * The secret stored under `name`, checked to be a secp256k1 private key (parsePrivateKey);
+   * KeystoreError "malformed-key" naming the entry and the file, by the value's length only.
+   */
+  privateKey(name: string): string {
+    const raw = this.get(name);
+    try {
+      return parsePrivateKey(raw, `${name} in the keystore ${this.path}`);
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      throw new KeystoreError("malformed-key", error.message, {
+        details: { path: this.path, key: name, length: raw.length },
+      });
     }
   }
 

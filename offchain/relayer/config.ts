@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { Writable } from "node:stream";
 
-import { Wallet, isAddress, isHexString } from "ethers";
+import { Wallet, isAddress } from "ethers";
 import { z } from "zod";
 
 import { checkClockMode } from "../chain/clock.js";
@@ -19,6 +19,7 @@ import {
   defaultKeystorePath,
   unlockKeystore,
 } from "../common/hardhat-keystore.js";
+import { parsePrivateKey } from "../common/private-key.js";
 import { engineConfigSchema } from "../inference/provider.js";
 
 const address = z.string().refine((v) => isAddress(v), "expected an address (0x + 40 hex digits)");
@@ -64,6 +65,11 @@ export const relayerConfigSchema = z.strictObject({
         root: z.string().min(1).default(AWS_NITRO_ROOT),
         /** Largest accepted age of the document the enclave answers with. */
         maxAgeSeconds: z.number().int().min(1).max(3_600).default(60),
+        /**
+         * Accept an enclave started in debug mode (PCRs all zero: the host can read its memory).
+         * Development only; refused by default.
+         */
+        allowDebug: z.boolean().default(false),
       })
       .prefault({}),
   }),
@@ -274,12 +280,6 @@ export interface SecretSources {
   askPassword?: ((question: string) => Promise<string>) | null;
 }
 
-/** A 0x-prefixed 32-byte key from `raw`, or null (never echo `raw`: it is (almost) a private key). */
-function privateKey(raw: string): string | null {
-  const key = raw.startsWith("0x") ? raw : `0x${raw}`;
-  return isHexString(key, 32) ? key : null;
-}
-
 function walletFromEnv(name: string, env: NodeJS.ProcessEnv): Wallet {
   const raw = env[name];
   if (raw === undefined || raw === "") {
@@ -287,13 +287,7 @@ function walletFromEnv(name: string, env: NodeJS.ProcessEnv): Wallet {
       hint: `export ${name}=0x<64 hex digits>, or keep it in the Hardhat keystore (keys.source "keystore")`,
     });
   }
-  const key = privateKey(raw);
-  if (key === null) {
-    throw new InputError(`${name} must be a 32-byte hex private key`, {
-      details: { length: raw.length },
-    });
-  }
-  return new Wallet(key);
+  return new Wallet(parsePrivateKey(raw, name));
 }
 
 /** A hidden prompt on the terminal (stderr: stdout carries the service's own output). */
@@ -343,18 +337,7 @@ async function secretsFromKeystore(
   const file = keys.keystorePath ?? defaultKeystorePath(sources.env ?? process.env);
   const keystore = await unlockKeystore(file, await keystorePassword(file, sources));
   try {
-    const wallet = (name: string): Wallet => {
-      const raw = keystore.get(name);
-      const key = privateKey(raw);
-      if (key === null) {
-        throw new KeystoreError(
-          "malformed-key",
-          `${name} in the keystore ${file} must be a 32-byte hex private key`,
-          { details: { path: file, key: name, length: raw.length } },
-        );
-      }
-      return new Wallet(key);
-    };
+    const wallet = (name: string): Wallet => new Wallet(keystore.privateKey(name));
     return { nodeSigner: wallet(keys.nodeSignerKeyName), txSigner: wallet(keys.txKeyName) };
   } finally {
     keystore.close();

@@ -57,6 +57,8 @@ export interface EnclaveCheckOptions {
   root: string;
   /** Largest accepted document age. */
   maxAgeMs: number;
+  /** Accept a debug-mode enclave (PCRs all zero); default false. */
+  allowDebug?: boolean;
   provider: Provider;
   log?: Logger;
   /** The verification time (default: now). */
@@ -91,6 +93,7 @@ export function enclaveCheckOptions(
     teeRegistry: config.chain.teeRegistry,
     root: config.enclave.attestation.root,
     maxAgeMs: config.enclave.attestation.maxAgeSeconds * 1000,
+    allowDebug: config.enclave.attestation.allowDebug,
   };
 }
 
@@ -167,6 +170,7 @@ export async function checkEnclave(options: EnclaveCheckOptions): Promise<Checke
       roots,
       nonce,
       maxAgeMs: options.maxAgeMs,
+      allowDebug: options.allowDebug === true,
       at: options.now?.() ?? new Date(),
     });
   } catch (cause) {

@@ -9,7 +9,8 @@
  *   4. chain root -> cabundle[1..] -> certificate: each signed by the one before, each a CA except
  *      the leaf, each valid at the verification time
  *   5. ES384 signature over the COSE Sig_structure with the leaf's P-384 key
- *   6. freshness (timestamp not older than maxAgeMs, not in the future), nonce, PCRs, public_key,
+ *   6. not a debug-mode enclave (PCR0..2 all zero) unless the caller allows it
+ *   7. freshness (timestamp not older than maxAgeMs, not in the future), nonce, PCRs, public_key,
  *      user_data against what the caller expects
  *
  * Every failure is an AttestationError whose `check` names the step.
@@ -27,6 +28,7 @@ export type AttestationCheck =
   | "chain"
   | "validity"
   | "signature"
+  | "debug"
   | "age"
   | "nonce"
   | "pcrs"
@@ -83,6 +85,11 @@ export interface VerifyOptions {
   approvedPcrs?: PcrPolicy;
   publicKey?: Uint8Array;
   userData?: Uint8Array;
+  /**
+   * Accept a debug-mode document (PCR0..2 all zero: the host can read the enclave's memory).
+   * Default false: refused with check "debug". For development only.
+   */
+  allowDebug?: boolean;
 }
 
 export interface VerifiedAttestation {
@@ -92,9 +99,17 @@ export interface VerifiedAttestation {
   /** Subjects from root to leaf. */
   chain: string[];
   ageMs: number;
+  /** True for a debug-mode document (accepted only with `allowDebug`). */
+  debug: boolean;
 }
 
 const DEFAULT_MAX_AGE_MS = 10 * 60 * 1000;
+
+/**
+ * Largest `public_key`, `user_data` and `nonce`: the NSM API's CDDL (aws-nitro-enclaves-nsm-api,
+ * "AttestationDocument") allows up to 1,024 bytes for each.
+ */
+export const MAX_NSM_FIELD_BYTES = 1024;
 const DEFAULT_SKEW_MS = 60 * 1000;
 
 // ---------------------------------------------------------------- parsing
@@ -180,7 +195,11 @@ function bytesField(
   if (!(v instanceof Uint8Array))
     throw new AttestationError("payload", `${key} is missing or not a byte string`);
   if (v.length < (optional ? 0 : 1) || v.length > max)
-    throw new AttestationError("payload", `${key} is ${v.length} bytes (at most ${max})`);
+    throw new AttestationError("payload", `${key} is ${v.length} bytes; at most ${max} allowed`, {
+      field: key,
+      length: v.length,
+      max,
+    });
   return v;
 }
 
@@ -228,10 +247,18 @@ export function parsePayload(payload: Uint8Array): AttestationDocument {
     pcrs,
     certificate,
     cabundle,
-    publicKey: bytesField(value, "public_key", 1024, true),
-    userData: bytesField(value, "user_data", 512, true),
-    nonce: bytesField(value, "nonce", 512, true),
+    publicKey: bytesField(value, "public_key", MAX_NSM_FIELD_BYTES, true),
+    userData: bytesField(value, "user_data", MAX_NSM_FIELD_BYTES, true),
+    nonce: bytesField(value, "nonce", MAX_NSM_FIELD_BYTES, true),
   };
+}
+
+/**
+ * Whether the document comes from an enclave started in debug mode: AWS then reports the PCRs as
+ * all zero, so PCR0..2 (the image, kernel and application measurements) are zero (or absent).
+ */
+export function isDebugDocument(doc: AttestationDocument): boolean {
+  return [0, 1, 2].every((i) => (doc.pcrs.get(i) ?? new Uint8Array(0)).every((b) => b === 0));
 }
 
 /** COSE Sig_structure for COSE_Sign1 (RFC 8152 §4.4): ["Signature1", protected, h'', payload]. */
@@ -343,6 +370,16 @@ export function verifyAttestation(bytes: Uint8Array, options: VerifyOptions): Ve
       "ES384 signature does not verify with the leaf certificate's key",
     );
 
+  // Debug mode: the measurements are zeros and the host can read the enclave's memory.
+  const debug = isDebugDocument(doc);
+  if (debug && options.allowDebug !== true) {
+    throw new AttestationError(
+      "debug",
+      "debug-mode enclave: PCRs are all zero; its memory can be read by the host",
+      { moduleId: doc.moduleId, allowDebug: false },
+    );
+  }
+
   // Freshness.
   const ageMs = at.getTime() - doc.timestamp;
   const maxAge = options.maxAgeMs ?? DEFAULT_MAX_AGE_MS;
@@ -408,7 +445,13 @@ export function verifyAttestation(bytes: Uint8Array, options: VerifyOptions): Ve
     });
   }
 
-  return { document: doc, leaf, chain: chain.map((c) => c.subject.replace(/\n/g, ", ")), ageMs };
+  return {
+    document: doc,
+    leaf,
+    chain: chain.map((c) => c.subject.replace(/\n/g, ", ")),
+    ageMs,
+    debug,
+  };
 }
 
 /** Decodes a document given as raw bytes, base64 or hex text (files and CLI arguments). */

@@ -4,7 +4,8 @@
  * verifier checks them; only the trusted root differs. Private keys live only in memory.
  *
  * The PCRs are derived from a label (sha384 of "opg-dev-pcr<i>:" + label) so a test can approve
- * or refuse a development "image" the way governance approves a real one.
+ * or refuse a development "image" the way governance approves a real one; `debug` makes them all
+ * zero, as AWS reports them for an enclave started in debug mode.
  */
 import {
   createHash,
@@ -16,7 +17,7 @@ import {
 } from "node:crypto";
 
 import { InputError } from "../common/errors.js";
-import { COSE_ALG_ES384, sigStructure } from "./attestation.js";
+import { COSE_ALG_ES384, MAX_NSM_FIELD_BYTES, sigStructure } from "./attestation.js";
 import { encodeCbor, type CborValue } from "./cbor.js";
 import { buildCertificate } from "./der.js";
 
@@ -29,6 +30,11 @@ export interface DevAttestorOptions {
   leafValidityMs?: number;
   /** Clock for timestamps and certificate validity (tests pin it). */
   now?: () => Date;
+  /**
+   * Issue documents as an enclave started in debug mode does: every PCR zero. The verifier refuses
+   * them unless `allowDebug` is set.
+   */
+  debug?: boolean;
 }
 
 export interface AttestationRequest {
@@ -88,6 +94,7 @@ export class DevAttestor {
     this.rootPem = this.root.toString();
     this.moduleId = `i-dev${randomBytes(8).toString("hex")}-enc${randomBytes(8).toString("hex")}`;
     this.pcrs = devPcrs(options.image ?? "opg-enclave-dev");
+    if (options.debug === true) for (const pcr of this.pcrs.values()) pcr.fill(0);
   }
 
   /** PCR0..2 as hex, the form TeeRegistry and `approvedPcrs` take. */
@@ -99,9 +106,9 @@ export class DevAttestor {
 
   /** Issues a document: a fresh leaf key and certificate per document, as Nitro does. */
   attest(request: AttestationRequest = {}): Buffer {
-    checkLength("nonce", request.nonce, 512);
-    checkLength("user_data", request.userData, 512);
-    checkLength("public_key", request.publicKey, 1024);
+    checkLength("nonce", request.nonce, MAX_NSM_FIELD_BYTES);
+    checkLength("user_data", request.userData, MAX_NSM_FIELD_BYTES);
+    checkLength("public_key", request.publicKey, MAX_NSM_FIELD_BYTES);
     const now = this.now();
     const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "secp384r1" });
     const leaf = buildCertificate({

@@ -125,6 +125,30 @@ describe("explorer: opg explorer --rpc against a hardhat node", function () {
     expect(answer).to.deep.include({ id: 7, result: "0x7a69" });
   });
 
+  it("caps eth_getLogs ranges and refuses a duplicate method key, answering reads after", async () => {
+    const rpc = new URL("rpc", cli.url).toString();
+    const statusOf = async (text: string): Promise<[number, RpcAnswer]> => {
+      const res = await fetch(rpc, { method: "POST", body: text });
+      return [res.status, (await res.json()) as RpcAnswer];
+    };
+    const [wide, answer] = await statusOf(
+      '{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{"fromBlock":"0x0","toBlock":"0xffffffffff"}]}',
+    );
+    expect(wide).to.equal(400);
+    expect(answer.error?.message).to.include("cap of 10000");
+    const [dup] = await statusOf(
+      '{"jsonrpc":"2.0","id":2,"method":"eth_sendTransaction","method":"eth_chainId","params":[]}',
+    );
+    expect(dup).to.equal(400);
+    const within = (await post(rpc, {
+      jsonrpc: "2.0",
+      id: 3,
+      method: "eth_getLogs",
+      params: [{ fromBlock: "earliest", toBlock: "latest" }],
+    })) as RpcAnswer;
+    expect(within.result).to.be.an("array").that.is.not.empty; // the deployment's events
+  });
+
   it("refuses methods that sign or change state, alone or inside a batch", async () => {
     const rpc = new URL("rpc", cli.url).toString();
     const send = (await post(rpc, {
@@ -187,6 +211,20 @@ describe("explorer: opg explorer --rpc against a hardhat node", function () {
       ]);
       expect(r.code).to.equal(2);
       expect(r.stderr).to.include("--port must be an integer from 0 to 65535");
+    });
+
+    it("exits 2 on a --max-log-range that is not a whole number of blocks", async () => {
+      for (const value of ["0", "-5", "1.5", "many"]) {
+        const r = await run(process.execPath, [
+          OPG,
+          "explorer",
+          "--rpc",
+          node.url,
+          `--max-log-range=${value}`,
+        ]);
+        expect(r.code, value).to.equal(2);
+        expect(r.stderr).to.include("--max-log-range must be a whole number of blocks, at least 1");
+      }
     });
 
     it("exits 2 on a relayer that is not an http(s) URL", async () => {

@@ -65,6 +65,9 @@ describe("explorer: the transparency pages in headless chromium", function () {
       provider: seeded.provider,
       deploymentDir: seeded.deploymentDir,
       distDir: DIST,
+      // Far below the chain's length: every view reads its events from block 0, so the page must
+      // split its eth_getLogs into ranges the server accepts (explorer/src/chain.ts).
+      maxLogBlockRange: 8,
     });
     profile = await mkdtemp(path.join(tmpdir(), "opg-chromium-"));
     context = await chromium.launchPersistentContext(profile, {

@@ -11,7 +11,12 @@ import type { Command } from "commander";
 import { InputError } from "../../common/errors.js";
 import { deploymentDir } from "../../chain/deployment.js";
 import { connectRpc } from "../../chain/verify.js";
-import { DEFAULT_DIST_DIR, REPO_ROOT, startExplorer } from "../../explorer/server.js";
+import {
+  DEFAULT_DIST_DIR,
+  DEFAULT_MAX_LOG_BLOCK_RANGE,
+  REPO_ROOT,
+  startExplorer,
+} from "../../explorer/server.js";
 
 interface ExplorerCliOptions {
   rpc: string;
@@ -21,6 +26,7 @@ interface ExplorerCliOptions {
   deployment?: string;
   relayer?: string;
   dist: string;
+  maxLogRange: string;
 }
 
 function parsePort(value: string): number {
@@ -29,6 +35,16 @@ function parsePort(value: string): number {
     throw new InputError("--port must be an integer from 0 to 65535", { details: { port: value } });
   }
   return port;
+}
+
+function parseMaxLogRange(value: string): number {
+  const blocks = Number(value);
+  if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(blocks) || blocks < 1) {
+    throw new InputError("--max-log-range must be a whole number of blocks, at least 1", {
+      details: { maxLogRange: value },
+    });
+  }
+  return blocks;
 }
 
 function parseRelayer(value: string): string {
@@ -49,6 +65,7 @@ function parseRelayer(value: string): string {
 
 async function explorerCommand(options: ExplorerCliOptions): Promise<void> {
   const port = parsePort(options.port);
+  const maxLogBlockRange = parseMaxLogRange(options.maxLogRange);
   const probe = await connectRpc(options.rpc); // fails fast, naming the URL, when the node is down
   const { chainId } = await probe.getNetwork();
   probe.destroy();
@@ -62,6 +79,7 @@ async function explorerCommand(options: ExplorerCliOptions): Promise<void> {
     distDir: options.dist,
     port,
     host: options.host,
+    maxLogBlockRange,
     ...(options.relayer === undefined ? {} : { relayerUrl: parseRelayer(options.relayer) }),
   });
   console.log(
@@ -87,5 +105,10 @@ export function register(program: Command): void {
     .option("--deployment <dir>", "deployment record folder (overrides --network)")
     .option("--relayer <url>", "relayer API whose receipts the page may look up by id")
     .option("--dist <dir>", "built page (npm run build:explorer)", DEFAULT_DIST_DIR)
+    .option(
+      "--max-log-range <blocks>",
+      "widest eth_getLogs block range the passthrough forwards",
+      String(DEFAULT_MAX_LOG_BLOCK_RANGE),
+    )
     .action((options: ExplorerCliOptions) => explorerCommand(options));
 }

@@ -11,6 +11,7 @@ import type { JsonRpcProvider, Signer } from "ethers";
 
 import { InputError, VerificationError } from "../../common/errors.js";
 import { stringifyJson } from "../../common/json.js";
+import { parsePrivateKey } from "../../common/private-key.js";
 import { connectRpc } from "../../chain/verify.js";
 import { computeRewards, tableJson, writeRewardsOutputs } from "../../rewards/compute.js";
 import { parseEpoch } from "../../rewards/epochs.js";
@@ -115,11 +116,7 @@ async function signerFor(provider: JsonRpcProvider, options: SignerOptions): Pro
       details: { keyEnv: options.keyEnv },
     });
   }
-  try {
-    return new Wallet(key, provider);
-  } catch (cause) {
-    throw new InputError(`${options.keyEnv} does not hold a valid private key`, { cause });
-  }
+  return new Wallet(parsePrivateKey(key, options.keyEnv), provider);
 }
 
 type ComputeOptions = CommonOptions & { epoch: string; out: string; json?: boolean };

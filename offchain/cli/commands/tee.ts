@@ -1,6 +1,7 @@
 /**
  * `opg tee verify <document>`: verifies a Nitro attestation document (file with base64, hex or
  * raw CBOR) against a trusted root (the AWS Nitro root by default), and prints what it attests.
+ * A debug-mode document (PCRs all zero) fails unless --allow-debug is given.
  * Exit code 0 when every check passes, 1 when one fails (the failing check is named), 2 for bad
  * arguments.
  */
@@ -27,6 +28,7 @@ interface VerifyFlags {
   nonce?: string;
   maxAge?: string;
   pcrs?: string;
+  allowDebug?: boolean;
   json?: boolean;
 }
 
@@ -108,6 +110,7 @@ export function verifyCommand(documentPath: string, flags: VerifyFlags): number 
     ...(flags.nonce !== undefined ? { nonce: parseHex(flags.nonce, "--nonce") } : {}),
     ...(maxAgeMs !== undefined ? { maxAgeMs } : {}),
     ...(flags.pcrs !== undefined ? { approvedPcrs: parsePolicy(flags.pcrs) } : {}),
+    allowDebug: flags.allowDebug === true,
   };
   let fields: Record<string, unknown> = {};
   try {
@@ -124,6 +127,7 @@ export function verifyCommand(documentPath: string, flags: VerifyFlags): number 
       ...describe(verified.document),
       chain: verified.chain,
       ageMs: verified.ageMs,
+      debug: verified.debug,
     };
   } catch (error) {
     if (!(error instanceof AttestationError)) throw error;
@@ -153,6 +157,8 @@ export function verifyCommand(documentPath: string, flags: VerifyFlags): number 
       console.log(`${key.padEnd(10)} ${typeof value === "string" ? value : "(none)"}`);
     }
     console.log(`${"at".padEnd(10)} ${at.toISOString()}`);
+    if (result.debug === true)
+      console.log(`${"debug".padEnd(10)} yes: PCRs are all zero (accepted with --allow-debug)`);
     console.log(
       result.ok === true
         ? "verdict    VALID: every check passed"
@@ -175,6 +181,10 @@ export function register(program: Command): void {
     .option("--nonce <hex>", "the nonce the document must carry")
     .option("--max-age <seconds>", "largest accepted document age; default 600")
     .option("--pcrs <json>", 'approved PCR policy file: {"0": hex, "1": hex, "2": hex} or a list')
+    .option(
+      "--allow-debug",
+      "accept a debug-mode document (PCRs all zero: the host can read the enclave's memory)",
+    )
     .option("--json", "print the result as JSON")
     .action((document: string, flags: VerifyFlags) => {
       process.exitCode = verifyCommand(document, flags);

@@ -7,7 +7,11 @@ import { expect } from "chai";
 import { JsonRpcProvider, Wallet, parseEther } from "ethers";
 import { network } from "hardhat";
 
-import { startRpcBridge, type RunningRpcBridge } from "../../../offchain/chain/rpc-bridge.js";
+import {
+  MAX_RPC_BODY,
+  startRpcBridge,
+  type RunningRpcBridge,
+} from "../../../offchain/chain/rpc-bridge.js";
 import { InputError } from "../../../offchain/common/errors.js";
 import { hardhatAccountKey } from "../../../offchain/demo/relayer.js";
 
@@ -134,5 +138,17 @@ describe("offchain/chain rpc-bridge", function () {
       expect((invalid.json as { error: { code: number } }).error.code).to.equal(-32600);
     }
     expect((await fetch(bridge.url)).status).to.equal(405);
+  });
+
+  it("answers 400 to a key twice in one object and 413 to a body over the limit, then still answers", async () => {
+    const dup = await post(bridge, '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","id":2}');
+    expect(dup.status).to.equal(400);
+    expect((dup.json as { error: { message: string } }).error.message).to.include(
+      'the key "id" appears twice',
+    );
+    const big = await post(bridge, " ".repeat(MAX_RPC_BODY + 1));
+    expect(big.status).to.equal(413);
+    const ok = await post(bridge, JSON.stringify({ jsonrpc: "2.0", id: 3, method: "eth_chainId" }));
+    expect(ok.json).to.deep.equal({ jsonrpc: "2.0", id: 3, result: chainId });
   });
 });

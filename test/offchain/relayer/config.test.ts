@@ -11,6 +11,7 @@ import {
   loadSecrets,
   parseRelayerConfig,
 } from "../../../offchain/relayer/config.js";
+import { ROOT, run } from "../../helpers/processes.js";
 
 const GOOD = {
   chain: {
@@ -23,6 +24,9 @@ const GOOD = {
   models: { dir: "models" },
   store: { path: "relayer.db" },
 };
+
+const ZERO_KEY = `0x${"00".repeat(32)}`;
+const MAX_KEY = `0x${"ff".repeat(32)}`;
 
 /** The InputError thrown by `fn` (fails the test if none is thrown). */
 function inputErrorOf(fn: () => unknown): InputError {
@@ -54,7 +58,11 @@ describe("offchain/relayer/config", () => {
       });
       expect(config.api.bodyLimitBytes).to.equal(256 * 1024);
       // Real enclaves by default: a development root must be named.
-      expect(config.enclave.attestation).to.deep.equal({ root: "aws-nitro", maxAgeSeconds: 60 });
+      expect(config.enclave.attestation).to.deep.equal({
+        root: "aws-nitro",
+        maxAgeSeconds: 60,
+        allowDebug: false,
+      });
       expect(config.chain.teeRegistry).to.equal(undefined);
     });
 
@@ -229,14 +237,74 @@ describe("offchain/relayer/config", () => {
       const error = await rejectionOf(
         loadSecrets(keys, { env: { OPG_NODE_SIGNER_KEY: bad, OPG_RELAYER_TX_KEY: key } }),
       );
-      expect(error.message).to.contain("OPG_NODE_SIGNER_KEY");
-      expect(error.details).to.deep.equal({ length: bad.length });
-      expect(JSON.stringify({ m: error.message, d: error.details })).to.not.contain("deadbeef");
+      expect(error.message).to.equal(
+        `OPG_NODE_SIGNER_KEY must be a 32-byte private key, 0x + 64 hex digits (it has ${bad.length} characters)`,
+      );
+      expect(error.format()).to.not.contain("deadbeef");
+    });
+
+    it("refuses a key of zero or not below the curve order, naming the variable", async () => {
+      const zero = await rejectionOf(
+        loadSecrets(keys, { env: { OPG_NODE_SIGNER_KEY: ZERO_KEY, OPG_RELAYER_TX_KEY: key } }),
+      );
+      expect(zero.message).to.equal(
+        "OPG_NODE_SIGNER_KEY is not a valid secp256k1 private key: it is zero",
+      );
+      const high = await rejectionOf(
+        loadSecrets(keys, { env: { OPG_NODE_SIGNER_KEY: key, OPG_RELAYER_TX_KEY: MAX_KEY } }),
+      );
+      expect(high.message).to.equal(
+        "OPG_RELAYER_TX_KEY is not a valid secp256k1 private key: it is not below the curve order n",
+      );
     });
 
     it("refuses a key name the Hardhat keystore would not take, naming the field", () => {
       const problems = problemsOf({ ...GOOD, keys: { nodeSignerKeyName: "1-bad" } });
       expect(problems.some((p) => p.startsWith("keys.nodeSignerKeyName:"))).to.equal(true);
     });
+  });
+  describe("opg relayer start with a key that is not a secp256k1 private key", function () {
+    this.timeout(120_000);
+    let dir: string;
+    let file: string;
+    before(async () => {
+      dir = await mkdtemp(path.join(tmpdir(), "opg-relayer-key-"));
+      file = path.join(dir, "relayer.json");
+      await writeFile(file, JSON.stringify({ ...GOOD, store: { path: path.join(dir, "r.db") } }));
+    });
+    after(async () => rm(dir, { recursive: true, force: true }));
+
+    const cases = [
+      { what: "a zero key", key: ZERO_KEY, reason: "it is zero" },
+      { what: "a key above n", key: MAX_KEY, reason: "it is not below the curve order n" },
+      {
+        what: "n itself",
+        key: "0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141",
+        reason: "it is not below the curve order n",
+      },
+    ];
+    for (const { what, key, reason } of cases) {
+      it(`exits 2 with one line naming OPG_NODE_SIGNER_KEY for ${what}, no stack, no key`, async () => {
+        const result = await run(
+          process.execPath,
+          [path.join(ROOT, "bin", "opg.mjs"), "relayer", "start", "--config", file],
+          {
+            OPG_NODE_SIGNER_KEY: key,
+            OPG_RELAYER_TX_KEY: `0x${"22".repeat(32)}`,
+            // Node's own ExperimentalWarning for node:sqlite is not ours to assert on.
+            NODE_NO_WARNINGS: "1",
+          },
+          60_000,
+        );
+        expect(result.code, result.stderr).to.equal(2);
+        expect(result.stdout).to.equal("");
+        expect(result.stderr).to.equal(
+          `InputError: OPG_NODE_SIGNER_KEY is not a valid secp256k1 private key: ${reason}\n`,
+        );
+        expect(result.stderr).to.not.match(/\bat .+:\d+:\d+/); // no stack frame
+        for (const text of [key.slice(2), key.slice(2).toLowerCase(), "22".repeat(32)])
+          expect(result.stdout + result.stderr).to.not.contain(text);
+      });
+    }
   });
 });

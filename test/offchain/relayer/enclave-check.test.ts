@@ -106,10 +106,17 @@ describe("relayer start-up: the enclave check", function () {
 
   /** An enclave in this process: its own dev root, chain, ledger, image and clock. */
   async function localEnclave(
-    opts: { chainId?: bigint; ledger?: string; image?: string; clockMs?: number } = {},
+    opts: {
+      chainId?: bigint;
+      ledger?: string;
+      image?: string;
+      clockMs?: number;
+      debug?: boolean;
+    } = {},
   ): Promise<LocalEnclave> {
     const attestor = new DevAttestor({
       ...(opts.image !== undefined ? { image: opts.image } : {}),
+      ...(opts.debug !== undefined ? { debug: opts.debug } : {}),
       now: () => new Date(Date.now() + (opts.clockMs ?? 0)),
     });
     const enclave = new Enclave({
@@ -243,6 +250,26 @@ describe("relayer start-up: the enclave check", function () {
       );
       expect(error.details.check).to.equal("age");
       expect(error.details.maxAgeMs).to.equal(60_000);
+    });
+
+    it("refuses a debug-mode enclave (PCRs all zero) unless attestation.allowDebug is set", async () => {
+      const enclave = await localEnclave({ debug: true });
+      const error = await checkErrorOf(
+        checkEnclave(options(enclave.url, enclave.rootFile)),
+        "attestation",
+      );
+      expect(error.details.check).to.equal("debug");
+      expect(error.message).to.contain(
+        "debug-mode enclave: PCRs are all zero; its memory can be read by the host",
+      );
+      // Allowed, its attestation passes and the check goes on to the registry (where it is unknown).
+      const next = await checkErrorOf(
+        checkEnclave({ ...options(enclave.url, enclave.rootFile), allowDebug: true }),
+        "registry",
+      );
+      expect(next.message).to.equal(
+        `enclave ${enclave.address} is not registered in TeeRegistry ${await system.tee.getAddress()}`,
+      );
     });
 
     it("refuses a document under a root the relayer does not trust", async () => {

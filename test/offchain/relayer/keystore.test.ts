@@ -25,6 +25,7 @@ const PASSWORD = "relayer keystore pw";
 const NODE_KEY = Wallet.createRandom().privateKey;
 const TX_KEY = Wallet.createRandom().privateKey;
 const BAD_VALUE = "0xnot-a-private-key";
+const ZERO_KEY = `0x${"00".repeat(32)}`;
 
 const hex = (s: string): Buffer => Buffer.from(s, "hex");
 
@@ -122,6 +123,7 @@ describe("relayer keys from the Hardhat keystore", function () {
     await hardhatKeystoreSet(home, PASSWORD, "OPG_NODE_SIGNER_KEY", NODE_KEY);
     await hardhatKeystoreSet(home, PASSWORD, "OPG_RELAYER_TX_KEY", TX_KEY);
     await hardhatKeystoreSet(home, PASSWORD, "BAD_VALUE", BAD_VALUE);
+    await hardhatKeystoreSet(home, PASSWORD, "ZERO_KEY", ZERO_KEY);
     file = keystorePathIn(home);
   });
   after(async () => rm(home, { recursive: true, force: true }));
@@ -143,6 +145,7 @@ describe("relayer keys from the Hardhat keystore", function () {
         "BAD_VALUE",
         "OPG_NODE_SIGNER_KEY",
         "OPG_RELAYER_TX_KEY",
+        "ZERO_KEY",
       ]);
       expect(keystore.get("OPG_NODE_SIGNER_KEY")).to.equal(NODE_KEY);
       expect(keystore.get("BAD_VALUE")).to.equal(BAD_VALUE);
@@ -222,6 +225,19 @@ describe("relayer keys from the Hardhat keystore", function () {
         expect(error.message).to.contain("BAD_VALUE in the keystore");
         expect(error.details.length).to.equal(BAD_VALUE.length);
         expectNoSecret(printed(error));
+      });
+
+      it("a key of zero (not a secp256k1 private key), naming the entry", async () => {
+        const error = await keystoreErrorOf(
+          loadSecrets(keystoreKeys({ txKeyName: "ZERO_KEY" }), {
+            env: { OPG_KEYSTORE_PASSWORD: PASSWORD },
+          }),
+          "malformed-key",
+        );
+        expect(error.message).to.equal(
+          `ZERO_KEY in the keystore ${file} is not a valid secp256k1 private key: it is zero`,
+        );
+        expect(printed(error)).to.not.contain("00".repeat(32));
       });
 
       it("a missing file", async () => {

@@ -102,6 +102,23 @@ describe("opg CLI", function () {
       ).to.equal(0);
     });
 
+    it("exits 1 for a debug-mode document (PCRs all zero) unless --allow-debug is given", () => {
+      const dev = new DevAttestor({ debug: true });
+      const docPath = join(tmp, "debug.cbor");
+      const rootPath = join(tmp, "debug-root.pem");
+      writeFileSync(docPath, dev.attest());
+      writeFileSync(rootPath, dev.rootPem);
+      const refused = opg("tee", "verify", docPath, "--root", rootPath);
+      expect(refused.status, refused.stderr).to.equal(1);
+      expect(refused.stdout).to.contain(
+        'verdict    INVALID: attestation check "debug" failed: debug-mode enclave: PCRs are all zero; its memory can be read by the host',
+      );
+      const allowed = opg("tee", "verify", docPath, "--root", rootPath, "--allow-debug");
+      expect(allowed.status, allowed.stderr).to.equal(0);
+      expect(allowed.stdout).to.contain("debug      yes: PCRs are all zero");
+      expect(allowed.stdout).to.contain("verdict    VALID");
+    });
+
     it("exits 2 for a missing file, a bad --at and a bad --nonce", () => {
       const missing = opg("tee", "verify", join(tmp, "none.b64"));
       expect(missing.status).to.equal(2);

@@ -1,9 +1,13 @@
-import { X509Certificate } from "node:crypto";
+import { X509Certificate, randomBytes } from "node:crypto";
 
 import { expect } from "chai";
 
 import { InputError } from "../../../offchain/common/errors.js";
-import { verifyAttestation } from "../../../offchain/tee/attestation.js";
+import {
+  AttestationError,
+  MAX_NSM_FIELD_BYTES,
+  verifyAttestation,
+} from "../../../offchain/tee/attestation.js";
 import { decodeCbor, encodeCbor, type CborValue } from "../../../offchain/tee/cbor.js";
 import { oid, time, uint } from "../../../offchain/tee/der.js";
 import { DevAttestor, devPcrs } from "../../../offchain/tee/devAttestation.js";
@@ -146,17 +150,105 @@ describe("development attestation", () => {
     });
 
     it("refuse oversized nonce, user_data and public_key", () => {
-      expect(() => attestor.attest({ nonce: new Uint8Array(513) })).to.throw(
+      expect(() => attestor.attest({ nonce: new Uint8Array(1025) })).to.throw(
         InputError,
-        "nonce is 513 bytes; at most 512",
+        "nonce is 1025 bytes; at most 1024",
       );
-      expect(() => attestor.attest({ userData: new Uint8Array(513) })).to.throw(
+      expect(() => attestor.attest({ userData: new Uint8Array(1025) })).to.throw(
         InputError,
         "user_data",
       );
       expect(() => attestor.attest({ publicKey: new Uint8Array(1025) })).to.throw(
         InputError,
         "public_key",
+      );
+    });
+  });
+  describe("field sizes (the NSM API's CDDL: up to 1,024 bytes)", () => {
+    // Genuine AWS documents found in public repositories carry 746 bytes of user_data.
+    for (const size of [746, MAX_NSM_FIELD_BYTES]) {
+      it(`verify a document with ${size} bytes of user_data, nonce and public_key`, () => {
+        const big = {
+          userData: randomBytes(size),
+          nonce: randomBytes(size),
+          publicKey: randomBytes(size),
+        };
+        const v = verifyAttestation(attestor.attest(big), {
+          roots: [attestor.rootPem],
+          ...big,
+          approvedPcrs: [attestor.measurement()],
+        });
+        expect(v.document.userData).to.have.length(size);
+        expect(v.document.nonce).to.have.length(size);
+        expect(v.document.publicKey).to.have.length(size);
+      });
+    }
+
+    for (const field of ["user_data", "nonce", "public_key"]) {
+      it(`refuse a document with 1,025 bytes of ${field}, naming the field and the sizes`, () => {
+        // The attestor will not issue one, so the field is replaced in a genuine document: the
+        // payload check refuses it before the signature is looked at.
+        const cose = parseCoseSign1(attestor.attest({ userData }));
+        const payload = decodeCbor(cose.payload) as Map<CborValue, CborValue>;
+        payload.set(field, new Uint8Array(MAX_NSM_FIELD_BYTES + 1));
+        const oversized = encodeCbor([
+          cose.protectedBytes,
+          new Map(),
+          encodeCbor(payload),
+          cose.signature,
+        ]);
+        const error = (() => {
+          try {
+            verifyAttestation(oversized, { roots: [attestor.rootPem] });
+          } catch (e) {
+            return e;
+          }
+          return expect.fail("expected an AttestationError");
+        })();
+        expect(error).to.be.instanceOf(AttestationError);
+        expect((error as AttestationError).message).to.equal(
+          `attestation check "payload" failed: ${field} is 1025 bytes; at most 1024 allowed`,
+        );
+        expect((error as AttestationError).details).to.deep.equal({
+          check: "payload",
+          field,
+          length: 1025,
+          max: 1024,
+        });
+      });
+    }
+  });
+
+  describe("debug mode (every PCR zero)", () => {
+    const debugAttestor = new DevAttestor({ debug: true });
+    const roots = [debugAttestor.rootPem];
+
+    it("issues documents with every PCR zero", () => {
+      for (const pcr of debugAttestor.pcrs.values()) expect(pcr.every((b) => b === 0)).to.be.true;
+    });
+
+    it("is refused by default, saying why", () => {
+      const doc = debugAttestor.attest({ nonce });
+      expect(failingCheck(() => verifyAttestation(doc, { roots, nonce }))).to.equal("debug");
+      expect(() => verifyAttestation(doc, { roots, nonce, allowDebug: false })).to.throw(
+        AttestationError,
+        'attestation check "debug" failed: debug-mode enclave: PCRs are all zero; its memory can be read by the host',
+      );
+    });
+
+    it("is accepted with allowDebug, and reported as debug", () => {
+      const v = verifyAttestation(debugAttestor.attest({ nonce }), {
+        roots,
+        nonce,
+        allowDebug: true,
+      });
+      expect(v.debug).to.equal(true);
+      expect(v.document.moduleId).to.equal(debugAttestor.moduleId);
+    });
+
+    it("does not touch a document with measured PCRs", () => {
+      expect(verifyAttestation(attestor.attest(), { roots: [attestor.rootPem] }).debug).to.equal(
+        false,
       );
     });
   });

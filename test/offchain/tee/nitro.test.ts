@@ -43,6 +43,7 @@ describe("Nitro attestation verifier: the real AWS document", () => {
       expect(v.chain[0]).to.contain("CN=aws.nitro-enclaves");
       expect(v.ageMs).to.equal(INSIDE.getTime() - 1770918962724);
       expect(v.leaf.validFrom).to.equal("Feb 12 17:55:59 2026 GMT");
+      expect(v.debug).to.equal(false); // a production enclave: measured PCRs, no allowDebug needed
     });
 
     it("ships the AWS root that the fixture holds (SHA-256 fingerprint 64:1A:03:21...)", () => {
@@ -164,7 +165,7 @@ describe("Nitro attestation verifier: the real AWS document", () => {
         (p) => p.set("pcrs", new Map<CborValue, CborValue>([[0, new Uint8Array(5)]])),
         (p) => p.set("cabundle", []),
         (p) => p.set("nonce", "text"),
-        (p) => p.set("user_data", new Uint8Array(513)),
+        (p) => p.set("user_data", new Uint8Array(1025)),
       ];
       for (const edit of edits) {
         const payload = decodeCbor(cose.payload) as Map<CborValue, CborValue>;
