@@ -207,6 +207,10 @@ export async function runDemoFlow(
             n.say(`timelock: setSampleRate(${ratePpm}) scheduled, executable in ${s / 3600n} h`);
             await networkHelpers.time.increase(s);
           });
+          // Two days passed: the enclave's one-day registration is renewed by its node's signer.
+          await (await system.tee.connect(staked.teeSigner).heartbeat(enclave.address)).wait();
+          await (await system.staking.connect(staked.gpuSigner).heartbeat(staked.gpuNode)).wait();
+          n.say("the TEE node renewed the enclave's registration; the GPU node sent a heartbeat");
           await enclaveClock.sync();
         },
         modelId: anchored.modelId,

@@ -12,7 +12,11 @@ const address = z
   .refine(isValidAddress, "not a valid address (mixed-case checksum does not match)");
 const uint = (bits: number) =>
   z
-    .union([z.string().regex(/^[0-9]+$/, "a decimal integer"), z.number().int().nonnegative()])
+    .union([
+      z.string().regex(/^[0-9]+$/, "a decimal integer"),
+      z.number().int().nonnegative(),
+      z.bigint().nonnegative(),
+    ])
     .transform((v) => BigInt(v))
     .refine((v) => v < 2n ** BigInt(bits), `must fit in uint${bits}`);
 
