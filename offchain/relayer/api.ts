@@ -18,7 +18,7 @@ import { buildReceiptBundle, type ReceiptBundle } from "../chain/bundle.js";
 import type { InferenceEngine } from "../inference/engine.js";
 import type { RelayerMetrics } from "./metrics.js";
 import { httpRequestId, newIdempotencyKey, type InferencePipeline } from "./pipeline.js";
-import type { JobStore, StoredJob } from "./store.js";
+import { JobStore, type StoredJob } from "./store.js";
 import type { JobWriter } from "./writer.js";
 
 export interface ApiOptions {
@@ -196,7 +196,10 @@ export function createApi(o: ApiOptions): FastifyInstance {
     };
     const requestId = httpRequestId(o.node, body.idempotencyKey ?? newIdempotencyKey());
     const existing = body.idempotencyKey === undefined ? null : o.store.getJob(requestId);
-    if (existing !== null) return send(reply, view(existing, o.chainId, o.ledger, o.proofOf));
+    // A job recovered from the enclave's log has no outputs yet: the request runs again, and the
+    // enclave's logged receipt for it is the answer (pipeline.ts), which completes the job.
+    if (existing !== null && !JobStore.isRecovered(existing))
+      return send(reply, view(existing, o.chainId, o.ledger, o.proofOf));
     const job = await o.pipeline.execute({
       requestId,
       modelId: body.modelId,

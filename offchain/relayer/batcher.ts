@@ -23,7 +23,8 @@ import type { Logger } from "pino";
 
 import { buildTree, type MerkleTree } from "../../native/index.js";
 import { RECEIPT_LEAF_TYPES, receiptLeafValues } from "../chain/eip712.js";
-import type { SignedBatch } from "../tee/enclave.js";
+import type { Receipt } from "../chain/eip712.js";
+import type { LoggedReceipt, SignedBatch } from "../tee/enclave.js";
 import { classifyAnchorFailure } from "./anchor-failure.js";
 import type { RelayerMetrics } from "./metrics.js";
 import {
@@ -40,6 +41,9 @@ export interface BatchSource {
   readonly enclave: string;
   cutBatch(maxSize: number): Promise<SignedBatch | null>;
   openBatches(fromSequence: bigint): Promise<SignedBatch[]>;
+  logged(
+    requestId: string,
+  ): Promise<(LoggedReceipt & { receipt: Receipt; nodeSignature: string }) | null>;
 }
 
 export interface BatcherOptions {
@@ -60,6 +64,8 @@ export interface BatcherOptions {
   retryMaxMs?: number;
   /** Re-submits pending receipts logged by another enclave to the current one (the service's). */
   resubmit?: (jobs: JobRecord[]) => Promise<void>;
+  /** Whether a request id is an on-chain request's (a job recovered from the enclave keeps its source). */
+  isChainRequest?: (requestId: string) => boolean;
   metrics: RelayerMetrics;
   log: Logger;
 }
@@ -95,6 +101,8 @@ export class Batcher {
   private readonly deadKeys = new Set<string>();
   private retryAt = 0;
   private retryDelay = 0;
+  /** The enclave whose open batches this store has caught up with. */
+  private synced: string | null = null;
 
   constructor(private readonly o: BatcherOptions) {
     o.sender.registerDoneCheck("anchor", async (intent) => {
@@ -167,7 +175,7 @@ export class Batcher {
   async tick(now = Date.now()): Promise<void> {
     const source = this.o.enclave();
     await this.adoptOrphans(source);
-    await this.recoverSigned(source);
+    if (this.synced !== source.enclave) await this.recoverSigned(source);
     if (now < this.retryAt) return;
     for (const open of this.o.store.openBatches()) {
       if (!this.running && this.loop !== null) return;
@@ -181,7 +189,11 @@ export class Batcher {
     if (!due) return;
     const signed = await source.cutBatch(this.o.maxSize);
     if (signed === null) return;
-    const batch = this.store(signed);
+    // A sequence after a gap: the enclave signed batches this store never wrote (a crash).
+    const stored = this.o.store.openBatches().filter((b) => b.enclave === source.enclave);
+    const last = stored.at(-1)?.sequence;
+    if (last !== undefined && signed.batch.sequence > last + 1n) await this.recoverSigned(source);
+    const batch = await this.store(signed, source);
     this.o.log.info(
       {
         at: "Batcher#tick",
@@ -196,38 +208,66 @@ export class Batcher {
     await this.finish(batch, source);
   }
 
-  /** Writes an enclave batch; a BatchMismatchError (leaves this store does not hold) is logged loudly. */
-  private store(signed: SignedBatch): BatchRecord {
+  /**
+   * Writes an enclave batch. Receipts the enclave logged but this store never wrote (the relayer died
+   * between the enclave's answer and its own write) are recovered from the enclave first; anything
+   * else that does not match is refused loudly (BatchMismatchError).
+   */
+  private async store(signed: SignedBatch, source: BatchSource): Promise<BatchRecord> {
     try {
       return this.o.store.insertBatch(signed);
     } catch (error) {
-      if (error instanceof BatchMismatchError) {
+      if (!(error instanceof BatchMismatchError)) throw error;
+      const missing = this.o.store.missing(signed.requestIds);
+      if (missing.length === 0) {
         this.o.log.error(
           { at: "Batcher#store", sequence: signed.batch.sequence.toString(), ...error.details },
-          "the enclave's batch lists receipts this store does not hold",
+          "the enclave's batch lists receipts this store does not hold as pending",
         );
+        throw error;
       }
-      throw error;
+      for (const requestId of missing) {
+        const logged = await source.logged(requestId);
+        if (logged === null) throw error;
+        this.o.store.insertRecovered({
+          requestId,
+          source: this.o.isChainRequest?.(requestId) === true ? "chain" : "http",
+          receipt: logged.receipt,
+          nodeSignature: logged.nodeSignature,
+          enclave: source.enclave,
+          selected: logged.selected,
+          verdict: logged.verdict,
+          enclaveSignature: logged.signature,
+          state: "pending",
+          createdAt: Date.now(),
+        });
+      }
+      this.o.log.warn(
+        {
+          at: "Batcher#store",
+          sequence: signed.batch.sequence.toString(),
+          recovered: missing.length,
+        },
+        "receipts the enclave logged before this relayer could write them, recovered from its log",
+      );
+      return this.o.store.insertBatch(signed);
     }
   }
 
   /** Batches the enclave signed for us and still holds open, that this store has not written. */
   private async recoverSigned(source: BatchSource): Promise<void> {
-    if (this.deadKeys.has(source.enclave)) return;
-    const known = this.o.store.openBatches().filter((b) => b.enclave === source.enclave);
-    // Cheap check first: only ask the enclave when a cut may have been lost (nothing open here).
-    if (known.length > 0 || this.o.store.pending(source.enclave).count === 0) return;
     const next = BigInt(
       String(await this.o.ledger.getFunction("nextSequenceOf").staticCall(source.enclave)),
     );
     for (const signed of await source.openBatches(next)) {
       if (this.o.store.getBatch(source.enclave, signed.batch.sequence) !== null) continue;
-      this.store(signed);
+      await this.store(signed, source);
       this.o.log.warn(
         { at: "Batcher#recoverSigned", sequence: signed.batch.sequence.toString() },
         "adopted a batch the enclave signed before this relayer could write it",
       );
     }
+    this.synced = source.enclave;
   }
 
   /** Pending receipts in another enclave's log go to the current enclave's (re-signed if stale). */

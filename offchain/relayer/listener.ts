@@ -131,6 +131,15 @@ export class Listener {
     });
   }
 
+  /** Whether `requestId` is an on-chain request this listener stored. */
+  hasRequest(requestId: string): boolean {
+    return (
+      this.o.db
+        .prepare("SELECT 1 FROM chain_requests WHERE request_id = ?")
+        .get(requestId.toLowerCase()) !== undefined
+    );
+  }
+
   /** The last fully scanned block (deployBlock - 1 before the first scan). */
   cursor(): number {
     const row = this.o.db.prepare("SELECT block FROM listener_cursor WHERE id = 1").get() as

@@ -206,6 +206,7 @@ export class RelayerService {
       onRejected: submitEvidence,
     });
     const hasher = new LedgerHasher(domain);
+    let listener: Listener | null = null;
     const batcher = new Batcher({
       store,
       enclave: () => enclave,
@@ -221,10 +222,11 @@ export class RelayerService {
         Math.max(10, Math.floor(config.batch.maxAgeMs / 4)),
       ),
       resubmit: (jobs) => resubmit(jobs, { enclave, nodeSigner, hasher, clock, store, log }),
+      isChainRequest: (requestId) => listener?.hasRequest(requestId) ?? false,
       metrics,
       log: log.child({ part: "batcher" }),
     });
-    const listener = config.listener.enabled
+    listener = config.listener.enabled
       ? new Listener({
           db,
           store,

@@ -216,11 +216,16 @@ export class JobStore {
 
   constructor(readonly db: DatabaseSync) {
     migrate(db, "jobs", JOB_MIGRATIONS);
-    // Only a duplicate request id is skipped (OR IGNORE would also skip a CHECK violation silently).
+    // Only a duplicate request id is skipped (OR IGNORE would also skip a CHECK violation silently),
+    // unless the stored job is one recovered from the enclave's log without its inputs and outputs
+    // (see `insertRecovered`) and this is the same receipt: then it is completed.
     this.insert = db.prepare(`INSERT INTO jobs
       (request_id, source, model_id, receipt, node_signature, outputs, enclave, selected, verdict,
        enclave_signature, state, created_at, leaf_hash, inputs)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING`);
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (request_id) DO UPDATE SET outputs = excluded.outputs, inputs = excluded.inputs,
+        source = excluded.source
+      WHERE jobs.inputs IS NULL AND jobs.outputs = '[]' AND jobs.leaf_hash = excluded.leaf_hash`);
     this.byId = db.prepare("SELECT * FROM jobs WHERE request_id = ?");
     this.batchOf = db.prepare("SELECT * FROM batches WHERE enclave = ? AND sequence = ?");
     // One statement for every row of a batch (leaf index = position in the enclave's list).
@@ -253,6 +258,20 @@ export class JobStore {
       job.inputs === null ? null : JSON.stringify(job.inputs),
     );
     return Number(result.changes) === 1;
+  }
+
+  /**
+   * A job for a receipt the enclave logged but this store never wrote (the relayer died between the
+   * enclave's answer and its own write): what the enclave holds, without inputs and outputs until
+   * the same request arrives again (`insertJob` completes it). False when the id is stored already.
+   */
+  insertRecovered(job: Omit<JobRecord, "inputs" | "outputs">): boolean {
+    return this.insertJob({ ...job, inputs: null, outputs: [] });
+  }
+
+  /** True for a job recovered from the enclave's log and not completed yet. */
+  static isRecovered(job: JobRecord): boolean {
+    return job.inputs === null && job.outputs.length === 0;
   }
 
   /** Inserts jobs in one transaction; says for each whether it was stored (false: id already stored). */

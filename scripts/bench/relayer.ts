@@ -98,18 +98,30 @@ async function loopAndGc(url: string): Promise<Record<string, number | null>> {
   };
 }
 
+/** Waits until the enclave has read the new rate from the chain (it re-reads every few seconds). */
+async function waitForEnclaveRate(url: string, ratePpm: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const info = (await (await fetch(`${url}/info`)).json()) as { sampleRatePpm: number };
+    if (info.sampleRatePpm === ratePpm) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the enclave did not pick up sample rate ${ratePpm} ppm`);
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 const node = await startHardhatNode();
 const system = await deploySystem(node.url);
-const enclave = await startEnclave(system);
+const enclave = await startEnclave(system, node.url);
 const rows = [];
 try {
   for (const rate of RATES) {
+    // The rate is governance's (InferenceLedger.setSampleRate); the enclave reads it from the chain.
+    await system.setSampleRate(Math.round(rate * 1_000_000), [enclave.address]);
+    await waitForEnclaveRate(enclave.url, Math.round(rate * 1_000_000));
     const { file } = await writeRelayerConfig(system, enclave.url, node.url, {
-      enclave: { url: enclave.url, sampleRate: rate },
       batch: { maxSize: 1024, maxAgeMs: 500 },
       listener: { enabled: false },
     });

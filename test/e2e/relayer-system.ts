@@ -75,6 +75,13 @@ export interface System {
   teeNode: string;
   /** Registers an enclave key for the TEE node with an attestation document. */
   registerEnclave: (enclaveKey: string, attestation: Uint8Array) => Promise<void>;
+  /** Renews an enclave key's registration (TeeRegistry.heartbeat by the TEE node's operator). */
+  renewEnclave: (enclaveKey: string) => Promise<void>;
+  /**
+   * Sets InferenceLedger's sample rate (parts per million) through governance and its delay, then
+   * renews the given enclaves' registrations (the delay outlasts their one-day lifetime).
+   */
+  setSampleRate: (ratePpm: number, enclaves: string[]) => Promise<void>;
   deployBlock: number;
   /** deployments/<network>-like folder of this deployment: addresses.json, rewards.json. */
   deploymentDir: string;
@@ -166,6 +173,16 @@ export async function deploySystem(url: string): Promise<System> {
         attestation,
       });
     },
+    renewEnclave: async (enclaveKey) => {
+      await (await tee.connect(teeOperator).heartbeat(enclaveKey)).wait();
+    },
+    setSampleRate: async (ratePpm, enclaves) => {
+      const data = ledger.interface.encodeFunctionData("setSampleRate", [ratePpm]);
+      await executeThroughTimelock(timelock, await ledger.getAddress(), data, (s) =>
+        networkHelpers.time.increase(s).then(() => undefined),
+      );
+      for (const key of enclaves) await (await tee.connect(teeOperator).heartbeat(key)).wait();
+    },
     deployBlock,
     deploymentDir: dir,
     close: async () => {
@@ -217,6 +234,8 @@ export async function startOpg(args: string[], env: NodeJS.ProcessEnv = {}): Pro
 
 export async function startEnclave(
   system: System,
+  rpcUrl: string,
+  extra: string[] = [],
 ): Promise<Proc & { url: string; address: string }> {
   const { chainId } = await system.provider.getNetwork();
   const proc = await startOpg([
@@ -230,6 +249,11 @@ export async function startEnclave(
     chainId.toString(),
     "--ledger",
     await system.ledger.getAddress(),
+    "--node",
+    system.gpuNode,
+    "--rpc",
+    rpcUrl,
+    ...extra,
   ]);
   const address = String(proc.line.enclave);
   const url = String(proc.line.url);
@@ -267,7 +291,6 @@ export async function writeRelayerConfig(
   // An `enclave` override keeps the trusted root unless it names one.
   const enclave = {
     url: enclaveUrl,
-    sampleRate: 1,
     attestation: { root: await writeDevRoot(enclaveUrl, d) },
     ...(overrides.enclave as object | undefined),
   };

@@ -55,7 +55,7 @@ describe("e2e: relayer service on a hardhat node", function () {
   before(async () => {
     node = await startHardhatNode();
     system = await deploySystem(node.url);
-    enclave = await startEnclave(system);
+    enclave = await startEnclave(system, node.url);
   });
   after(async () => {
     for (const p of running) await stopProc(p, "SIGKILL");
