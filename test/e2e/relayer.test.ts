@@ -269,6 +269,9 @@ describe("e2e: relayer service on a hardhat node", function () {
       ]);
       const j = (JSON.parse(s.stdout) as { jobs: Record<string, number> }).jobs;
       return j.pending === 0 && j.batched === 0 ? j : null;
+    }).catch(async (e: unknown) => {
+      const s = await run(process.execPath, ["bin/opg.mjs", "relayer", "status", "--config", file, "--json"]);
+      throw new Error(`${String(e)}\n${s.stdout}\n${relayer.output().slice(-6000)}`);
     });
     const events = await system.ledger.queryFilter(
       system.ledger.filters.BatchAnchored(),
