@@ -17,6 +17,7 @@ const registrations: Array<() => Promise<{ register: Register }>> = [
   () => import("./commands/rewards.js"),
   () => import("./commands/relayer.js"),
   () => import("./commands/explorer.js"),
+  () => import("./commands/evidence.js"),
 ];
 
 export async function main(argv: string[]): Promise<number> {

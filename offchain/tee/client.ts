@@ -77,6 +77,29 @@ export function checkVerdict(
   }
 }
 
+/**
+ * An enclave's published evidence (its public GET /evidence), for anyone who reports it: nothing in
+ * it is trusted here, InferenceLedger checks every signature itself.
+ */
+export async function fetchEvidence(url: string, after = 0): Promise<EvidenceRecord[]> {
+  let res: Response;
+  try {
+    res = await fetch(`${url.replace(/\/$/, "")}/evidence?after=${after}`);
+  } catch (cause) {
+    throw new EnclaveRequestError(`enclave at ${url} is unreachable`, {
+      details: { path: "/evidence" },
+      cause,
+    });
+  }
+  const body = (await res.json().catch(() => ({}))) as { evidence?: unknown; message?: unknown };
+  if (!res.ok || !Array.isArray(body.evidence)) {
+    throw new EnclaveRequestError(`enclave answered ${res.status} to GET /evidence`, {
+      details: { status: res.status, message: body.message },
+    });
+  }
+  return body.evidence as EvidenceRecord[];
+}
+
 export interface EnclaveClientOptions {
   url: string;
   /** The enclave address the caller has verified (attestation + registry). */
@@ -142,11 +165,6 @@ export class EnclaveClient {
       publicKey: String(json.publicKey),
       userData: String(json.userData),
     };
-  }
-
-  async evidence(after = 0): Promise<EvidenceRecord[]> {
-    const json = await this.call("GET", `/evidence?after=${after}`, undefined, false);
-    return json.evidence as EvidenceRecord[];
   }
 
   // ------------------------------------------------------------------ the client's endpoints

@@ -270,7 +270,14 @@ describe("e2e: relayer service on a hardhat node", function () {
       const j = (JSON.parse(s.stdout) as { jobs: Record<string, number> }).jobs;
       return j.pending === 0 && j.batched === 0 ? j : null;
     }).catch(async (e: unknown) => {
-      const s = await run(process.execPath, ["bin/opg.mjs", "relayer", "status", "--config", file, "--json"]);
+      const s = await run(process.execPath, [
+        "bin/opg.mjs",
+        "relayer",
+        "status",
+        "--config",
+        file,
+        "--json",
+      ]);
       throw new Error(`${String(e)}\n${s.stdout}\n${relayer.output().slice(-6000)}`);
     });
     const events = await system.ledger.queryFilter(
@@ -297,10 +304,12 @@ describe("e2e: relayer service on a hardhat node", function () {
     await stopProc(relayer);
   });
 
-  it("a GPU node returning wrong outputs is caught by the enclave, reported and slashed", async () => {
+  it("a GPU node returning wrong outputs is caught by the enclave; anyone reports the published evidence and it is slashed", async () => {
     const { file } = await writeRelayerConfig(system, enclave.url, node.url, {
       faultInjection: { corruptOutputs: true },
       listener: { enabled: false },
+      // The operator does not report its own node: a watcher does, from the enclave's evidence.
+      evidence: { submit: false },
     });
     const before = await system.staking.getNode(system.gpuNode);
     expect(before.jailed).to.equal(false);
@@ -313,11 +322,36 @@ describe("e2e: relayer service on a hardhat node", function () {
     expect(res.json.status).to.equal("rejected");
     const v = res.json.verification as { verdict: { agree: boolean; outputHash: string } };
     expect(v.verdict.agree).to.equal(false);
+    // A watcher reads the enclave's GET /evidence and reports it: the bounty is the watcher's.
+    const watcher = account(5);
+    const balanceBefore = await system.token.balanceOf(watcher.address);
+    const args = [
+      "bin/opg.mjs",
+      "evidence",
+      "report",
+      "--enclave",
+      enclave.url,
+      "--rpc",
+      node.url,
+      "--ledger",
+      await system.ledger.getAddress(),
+      "--key-env",
+      "WATCHER_KEY",
+    ];
+    const reported = await run(process.execPath, args, { WATCHER_KEY: watcher.privateKey });
+    expect(reported.code, reported.stdout + reported.stderr).to.equal(0);
+    expect(reported.stdout).to.match(/SLASHED {2}#\d+ contradicted against node/);
     // The real NodeStaking: the GPU node loses the CONTRADICTED_RECEIPT share of its stake and is jailed.
-    const after = await until("the slash", async () => {
-      const n = await system.staking.getNode(system.gpuNode);
-      return n.jailed ? n : null;
-    });
+    const after = await system.staking.getNode(system.gpuNode);
+    expect(after.jailed).to.equal(true);
+    const bounty = (await system.token.balanceOf(watcher.address)) - balanceBefore;
+    const params = await system.staking.params();
+    const slashedAmount = before.active - after.active;
+    expect(bounty).to.equal((slashedAmount * params.bountyBps) / 10_000n);
+    // The same evidence again: skipped, nothing sent.
+    const again = await run(process.execPath, args, { WATCHER_KEY: watcher.privateKey });
+    expect(again.code).to.equal(0);
+    expect(again.stdout).to.match(/SKIPPED {2}#\d+ contradicted .*already slashed/);
     expect(after.active < before.active).to.equal(true);
     expect(await system.staking.isActive(system.gpuNode)).to.equal(false);
     const slashed = await system.ledger.queryFilter(system.ledger.filters.OffenceSlashed());
