@@ -7,7 +7,7 @@ import { getBytes, keccak256 as ethersKeccak } from "ethers";
 
 import { LeafMode } from "./backend.js";
 import type { Backend, BuiltTree } from "./backend.js";
-import { allocateOrThrow, checkBuildArgs, checkKeccakArgs } from "./guard.js";
+import { allocateOrThrow, checkBuildArgs, checkKeccakArgs, plainView } from "./guard.js";
 
 function hash(data: Uint8Array): Uint8Array {
   return getBytes(ethersKeccak(data));
@@ -15,7 +15,7 @@ function hash(data: Uint8Array): Uint8Array {
 
 function keccak256(data: Uint8Array): Uint8Array {
   checkKeccakArgs(data);
-  return hash(data);
+  return hash(plainView(data));
 }
 
 /** keccak256 of the two nodes in ascending byte order (OpenZeppelin's commutative hashPair). */
@@ -46,8 +46,9 @@ function leafHash(input: Uint8Array, mode: LeafMode, stride: number, i: number):
   }
 }
 
-function build(input: Uint8Array, mode: LeafMode, stride: number, count: number): BuiltTree {
-  checkBuildArgs(input, mode, stride, count);
+function build(view: Uint8Array, mode: LeafMode, stride: number, count: number): BuiltTree {
+  checkBuildArgs(view, mode, stride, count);
+  const input = plainView(view);
   // Flat typed arrays, allocated first (as the addon does): a tree too big for this machine is an
   // Error "build: out of memory" at once, not a JavaScript heap exhausted leaf by leaf.
   const nodes = 2 * count - 1;

@@ -27,11 +27,23 @@ export function checkKeccakArgs(data: unknown): asserts data is Uint8Array {
   if (!types.isUint8Array(data)) throw new TypeError("keccak256: data must be a Uint8Array");
 }
 
-// %TypedArray%.prototype.byteLength, which a subclass cannot override: the length the addon sees.
-const byteLength = Object.getOwnPropertyDescriptor(
-  Object.getPrototypeOf(Uint8Array.prototype) as object,
-  "byteLength",
-)!.get as (this: Uint8Array) => number;
+// %TypedArray%.prototype's getters, which a subclass cannot override: what the addon sees.
+const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const intrinsic = <T>(view: Uint8Array, name: "buffer" | "byteOffset" | "byteLength"): T =>
+  Reflect.get(TYPED_ARRAY_PROTOTYPE, name, view) as T;
+const byteLength = (view: Uint8Array): number => intrinsic(view, "byteLength");
+
+/**
+ * A plain Uint8Array over the bytes of `view` (a Uint8Array, or a subclass such as Buffer whose
+ * `length`, `subarray`, ... may say otherwise), as the addon reads them.
+ */
+export function plainView(view: Uint8Array): Uint8Array {
+  return new Uint8Array(
+    intrinsic<ArrayBufferLike>(view, "buffer"),
+    intrinsic<number>(view, "byteOffset"),
+    byteLength(view),
+  );
+}
 
 function checkInteger(name: string, value: unknown): asserts value is number {
   if (typeof value !== "number") throw new TypeError(`build: ${name} must be a number`);
@@ -56,7 +68,10 @@ export function checkBuildArgs(
   if (mode === LeafMode.AddressUint256 && stride !== 52) {
     throw new RangeError("build: stride must be 52 for mode 0 (AddressUint256)");
   }
-  if (mode === LeafMode.Encoded && !(stride >= 32 && stride <= MAX_ENCODED_STRIDE && stride % 32 === 0)) {
+  if (
+    mode === LeafMode.Encoded &&
+    !(stride >= 32 && stride <= MAX_ENCODED_STRIDE && stride % 32 === 0)
+  ) {
     throw new RangeError(
       `build: stride must be a multiple of 32 from 32 to ${MAX_ENCODED_STRIDE} for mode 1 (Encoded)`,
     );
@@ -73,7 +88,7 @@ export function checkBuildArgs(
   // count <= 2^26 and stride <= 2^15: the product is exact in a double (the C++ guard checks its
   // 64-bit multiplication as well).
   const expected = count * stride;
-  const length = byteLength.call(input);
+  const length = byteLength(input);
   if (length !== expected) {
     throw new RangeError(
       `build: input has ${length} bytes, expected count * stride = ${count} * ${stride} = ${expected}`,
