@@ -105,7 +105,7 @@ for h in "${HARNESSES[@]}"; do
   if [ "$rc" -eq 0 ]; then
     echo "fuzz:native: $h: ${runs:-?} executions in $((SECONDS - started)) s (build included), ${cov:-cov: ?}, corpus $corpus inputs: ok"
   else
-    echo "fuzz:native: $h FAILED (exit $rc) after ${runs:-?} executions; last lines of $log:" >&2
+    echo "fuzz:native: $h FAILED (exit $rc) after ${runs:-?} executions; from native/fuzz/$log:" >&2
     grep -E 'MISMATCH|ERROR: |runtime error|SUMMARY|Test unit written' "$log" | head -20 >&2 || true
     tail -25 "$log" >&2
     failed+=("$h")
