@@ -84,6 +84,26 @@ const NOT_NUMBERS: Array<[string, Arg]> = [
 ];
 const NOT_INTEGERS: number[] = [NaN, Infinity, -Infinity, 1.5, 2 + 2 ** -51, 2 ** 51 + 0.5];
 
+/** The TypeErrors of integer argument `name`, at position `at` of build(input, 2, 32, 2). */
+function typeCases(
+  name: "mode" | "stride" | "count",
+  at: 1 | 2 | 3,
+  moreNonIntegers: number[] = [],
+): Array<[string, Call, Refusal]> {
+  return [
+    ...NOT_NUMBERS.map(([what, arg]): [string, Call, Refusal] => [
+      `build(${name} = ${what})`,
+      hashed(at, arg),
+      typeError(`build: ${name} must be a number`),
+    ]),
+    ...[...NOT_INTEGERS, ...moreNonIntegers].map((v): [string, Call, Refusal] => [
+      `build(${name} = ${v})`,
+      hashed(at, num(v)),
+      typeError(`build: ${name} must be an integer`),
+    ]),
+  ];
+}
+
 /** [what, call, outcome]: the outcome every target must give. */
 const CASES: Array<[string, Call, Refusal | typeof RETURNS]> = [
   // keccak256(data)
@@ -113,16 +133,7 @@ const CASES: Array<[string, Call, Refusal | typeof RETURNS]> = [
   ]),
   // mode
   ["build(input) without a mode", b(bytes(64, 1)), typeError("build: mode must be a number")],
-  ...NOT_NUMBERS.map(([what, arg]): [string, Call, Refusal] => [
-    `build(mode = ${what})`,
-    hashed(1, arg),
-    typeError("build: mode must be a number"),
-  ]),
-  ...NOT_INTEGERS.map((v): [string, Call, Refusal] => [
-    `build(mode = ${v})`,
-    hashed(1, num(v)),
-    typeError("build: mode must be an integer"),
-  ]),
+  ...typeCases("mode", 1),
   // 2^32 + 2 used to be read as 2 (Uint32Value), 2^53 and 2^62 as other integers.
   ...[-1, 3, -(2 ** 31), 2 ** 32, 2 ** 32 + 2, 2 ** 53, 2 ** 62].map(
     (v): [string, Call, Refusal] => [`build(mode = ${v})`, hashed(1, num(v)), MODE_RANGE],
@@ -133,16 +144,7 @@ const CASES: Array<[string, Call, Refusal | typeof RETURNS]> = [
     b(bytes(64, 1), num(2)),
     typeError("build: stride must be a number"),
   ],
-  ...NOT_NUMBERS.map(([what, arg]): [string, Call, Refusal] => [
-    `build(stride = ${what})`,
-    hashed(2, arg),
-    typeError("build: stride must be a number"),
-  ]),
-  ...[...NOT_INTEGERS, 32.5].map((v): [string, Call, Refusal] => [
-    `build(stride = ${v})`,
-    hashed(2, num(v)),
-    typeError("build: stride must be an integer"),
-  ]),
+  ...typeCases("stride", 2, [32.5]),
   ...[0, -32, 64, 2 ** 32 + 32, 2 ** 62].map((v): [string, Call, Refusal] => [
     `build(mode 2, stride = ${v})`,
     hashed(2, num(v)),
@@ -173,16 +175,7 @@ const CASES: Array<[string, Call, Refusal | typeof RETURNS]> = [
     b(bytes(64, 1), num(2), num(32)),
     typeError("build: count must be a number"),
   ],
-  ...NOT_NUMBERS.map(([what, arg]): [string, Call, Refusal] => [
-    `build(count = ${what})`,
-    hashed(3, arg),
-    typeError("build: count must be a number"),
-  ]),
-  ...NOT_INTEGERS.map((v): [string, Call, Refusal] => [
-    `build(count = ${v})`,
-    hashed(3, num(v)),
-    typeError("build: count must be an integer"),
-  ]),
+  ...typeCases("count", 3),
   // 32 * 2^59 = 2^64 wrapped to 0 as well.
   ...[0, -0, -1, MAX_LEAVES + 1, 2 ** 31, 2 ** 32 + 2, 2 ** 53, 2 ** 59, 2 ** 62].map(
     (v): [string, Call, Refusal] => [
