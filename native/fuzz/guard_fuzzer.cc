@@ -111,7 +111,9 @@ void Run(const opg::BuildPlan& plan, fuzz::Reader& in) {
   opg::HashLeaves(plan.mode, input.data(), plan.stride, plan.count, leafHashes.data());
   opg::BuildTree(leafHashes.data(), plan.count, tree.data(), treeIndex.data());
   for (size_t v = 0; v < plan.count; ++v) {
-    if (treeIndex[v] < plan.count - 1 || treeIndex[v] >= 2 * plan.count - 1) fuzz::Fail("a leaf outside the leaf level");
+    if (treeIndex[v] < plan.count - 1 || treeIndex[v] >= 2 * plan.count - 1) {
+      fuzz::Fail("a leaf outside the leaf level");
+    }
   }
 }
 
@@ -129,7 +131,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Expected want = Predict(isUint8Array, length, mode, stride, count);
 
   if (plan.error != want.error) {
-    std::fprintf(stderr, "u8=%d length=%llu mode=(%d,%.17g) stride=(%d,%.17g) count=(%d,%.17g): got %d '%s', want %d (%s)\n",
+    std::fprintf(stderr,
+                 "u8=%d length=%llu mode=(%d,%.17g) stride=(%d,%.17g) count=(%d,%.17g): got %d '%s', want %d (%s)\n",
                  isUint8Array, static_cast<unsigned long long>(length), mode.isNumber, mode.value, stride.isNumber,
                  stride.value, count.isNumber, count.value, static_cast<int>(plan.error), plan.message.c_str(),
                  static_cast<int>(want.error), want.argument ? want.argument : "accept");

@@ -45,7 +45,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (mode == opg::LeafMode::kAddressUint256) stride = 52;
   // Encoded: 1 to 8 words mostly (the 32- and 64-byte fast paths among them), else up to 125
   // words (multi-block keccak).
-  if (mode == opg::LeafMode::kEncoded) stride = 32 * (strideByte < 224 ? 1 + strideByte % 8 : 1 + (strideByte - 224) * 4);
+  if (mode == opg::LeafMode::kEncoded) {
+    stride = 32 * (strideByte < 224 ? 1 + strideByte % 8 : 1 + (strideByte - 224) * 4);
+  }
 
   size_t count = in.RestSize() / stride;
   if (count == 0) count = 1;

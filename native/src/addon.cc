@@ -59,6 +59,14 @@ void FreeAdopted(napi_env env, void* data, void* hint) {
   napi_adjust_external_memory(env, -static_cast<int64_t>(reinterpret_cast<uintptr_t>(hint)), &total);
 }
 
+// After a failed napi_create_*: keeps the pending exception (or throws one) and returns an empty value.
+Napi::Value ResultFailed(const Napi::Env& env) {
+  if (!env.IsExceptionPending()) {
+    Napi::Error::New(env, "build: cannot create the result buffer").ThrowAsJavaScriptException();
+  }
+  return Napi::Value();
+}
+
 // Hands `block` to JS as a Buffer (external when the runtime allows it, else copied). On success JS
 // owns the memory; on failure `block` still does and a JS exception is pending.
 Napi::Value AdoptAsBuffer(const Napi::Env& env, Block& block, size_t bytes) {
@@ -75,8 +83,7 @@ Napi::Value AdoptAsBuffer(const Napi::Env& env, Block& block, size_t bytes) {
     status = napi_create_buffer_copy(env, bytes, block.get(), nullptr, &result);
     if (status == napi_ok) return Napi::Value(env, result);
   }
-  if (!env.IsExceptionPending()) Napi::Error::New(env, "build: cannot create the result buffer").ThrowAsJavaScriptException();
-  return Napi::Value();
+  return ResultFailed(env);
 }
 
 // The same for a Uint32Array of `count` elements over `block`.
@@ -97,8 +104,7 @@ Napi::Value AdoptAsUint32Array(const Napi::Env& env, Block& block, size_t count)
   napi_value array = nullptr;
   if (status == napi_ok) status = napi_create_typedarray(env, napi_uint32_array, count, buffer, 0, &array);
   if (status == napi_ok) return Napi::Value(env, array);
-  if (!env.IsExceptionPending()) Napi::Error::New(env, "build: cannot create the result buffer").ThrowAsJavaScriptException();
-  return Napi::Value();
+  return ResultFailed(env);
 }
 
 // keccak256(data: Uint8Array): Buffer(32)

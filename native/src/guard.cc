@@ -30,7 +30,9 @@ BuildPlan PlanBuild(bool inputIsUint8Array, uint64_t inputLength, JsNumber mode,
 
   // Every comparison below is made on the double before any conversion: a double outside an
   // integer type's range must never be cast to it (undefined behaviour, and the old wrap-around).
-  if (const char* problem = TypeProblem(mode)) return Refuse(GuardError::kType, std::string("build: mode ") + problem);
+  if (const char* problem = TypeProblem(mode)) {
+    return Refuse(GuardError::kType, std::string("build: mode ") + problem);
+  }
   if (mode.value != 0 && mode.value != 1 && mode.value != 2) {
     return Refuse(GuardError::kRange, "build: mode must be 0 (AddressUint256), 1 (Encoded) or 2 (Hashed)");
   }
@@ -57,7 +59,9 @@ BuildPlan PlanBuild(bool inputIsUint8Array, uint64_t inputLength, JsNumber mode,
   }
   const auto strideBytes = static_cast<uint64_t>(stride.value);  // in [32, kMaxEncodedStride]
 
-  if (const char* problem = TypeProblem(count)) return Refuse(GuardError::kType, std::string("build: count ") + problem);
+  if (const char* problem = TypeProblem(count)) {
+    return Refuse(GuardError::kType, std::string("build: count ") + problem);
+  }
   if (!(count.value >= 1 && count.value <= static_cast<double>(kMaxLeaves))) {
     return Refuse(GuardError::kRange, "build: count must be from 1 to " + std::to_string(kMaxLeaves));
   }
