@@ -1,6 +1,7 @@
 /**
  * What a Merkle backend (the C++ addon or the pure-TypeScript fallback) provides. Both take the
- * leaves already packed by native/index.ts, which does all the input checking.
+ * leaves already packed by native/index.ts, which checks the leaves; each backend still checks its
+ * own arguments (native/guard.ts), with the same TypeError or RangeError, since both are exported.
  */
 
 /** How the packed input bytes of one leaf become its 32-byte leaf hash. Mirrors native/src/merkle.h. */

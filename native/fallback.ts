@@ -1,14 +1,21 @@
 /**
  * Pure-TypeScript Merkle backend: the same algorithm as native/src/merkle.cc, hashing with ethers'
- * keccak256. Used when the addon is not built (and by the tests, against the addon).
+ * keccak256. Used when the addon is not built (and by the tests, against the addon). It checks its
+ * arguments with native/guard.ts, so it refuses exactly what the addon refuses, with the same errors.
  */
 import { getBytes, keccak256 as ethersKeccak } from "ethers";
 
 import { LeafMode } from "./backend.js";
 import type { Backend, BuiltTree } from "./backend.js";
+import { allocateOrThrow, checkBuildArgs, checkKeccakArgs, plainView } from "./guard.js";
+
+function hash(data: Uint8Array): Uint8Array {
+  return getBytes(ethersKeccak(data));
+}
 
 function keccak256(data: Uint8Array): Uint8Array {
-  return getBytes(ethersKeccak(data));
+  checkKeccakArgs(data);
+  return hash(plainView(data));
 }
 
 /** keccak256 of the two nodes in ascending byte order (OpenZeppelin's commutative hashPair). */
@@ -21,7 +28,7 @@ function hashPair(a: Uint8Array, b: Uint8Array): Uint8Array {
     buf.set(b, 0);
     buf.set(a, 32);
   }
-  return keccak256(buf);
+  return hash(buf);
 }
 
 function leafHash(input: Uint8Array, mode: LeafMode, stride: number, i: number): Uint8Array {
@@ -30,27 +37,44 @@ function leafHash(input: Uint8Array, mode: LeafMode, stride: number, i: number):
     case LeafMode.AddressUint256: {
       const encoded = new Uint8Array(64);
       encoded.set(bytes, 12);
-      return keccak256(keccak256(encoded));
+      return hash(hash(encoded));
     }
     case LeafMode.Encoded:
-      return keccak256(keccak256(bytes));
+      return hash(hash(bytes));
     case LeafMode.Hashed:
-      return bytes.slice();
+      return bytes;
   }
 }
 
-function build(input: Uint8Array, mode: LeafMode, stride: number, count: number): BuiltTree {
-  const hashes = Array.from({ length: count }, (_, i) => leafHash(input, mode, stride, i));
-  // Stable sort by hash: equal hashes keep their input order, as in OpenZeppelin's sort.
-  const order = Array.from({ length: count }, (_, i) => i).sort(
-    (a, b) => Buffer.compare(hashes[a]!, hashes[b]!) || a - b,
-  );
+function build(view: Uint8Array, mode: LeafMode, stride: number, count: number): BuiltTree {
+  checkBuildArgs(view, mode, stride, count);
+  const input = plainView(view);
+  // Flat typed arrays, allocated first (as the addon does): a tree too big for this machine is an
+  // Error "build: out of memory" at once, not a JavaScript heap exhausted leaf by leaf.
   const nodes = 2 * count - 1;
-  const tree = new Uint8Array(nodes * 32);
-  const treeIndex = new Uint32Array(count);
-  for (const [k, v] of order.entries()) {
+  const { hashes, order, tree, treeIndex } = allocateOrThrow(() => ({
+    hashes: new Uint8Array(count * 32),
+    order: new Uint32Array(count),
+    tree: new Uint8Array(nodes * 32),
+    treeIndex: new Uint32Array(count),
+  }));
+  for (let i = 0; i < count; i++) {
+    hashes.set(leafHash(input, mode, stride, i), i * 32);
+    order[i] = i;
+  }
+  // Sort by hash (bytewise), ties by input position: equal hashes keep their input order, as in
+  // OpenZeppelin's (stable) sort.
+  order.sort((a, b) => {
+    for (let j = 0; j < 32; j++) {
+      const d = hashes[a * 32 + j]! - hashes[b * 32 + j]!;
+      if (d !== 0) return d;
+    }
+    return a - b;
+  });
+  for (let k = 0; k < count; k++) {
+    const v = order[k]!;
     const at = nodes - 1 - k;
-    tree.set(hashes[v]!, at * 32);
+    tree.set(hashes.subarray(v * 32, v * 32 + 32), at * 32);
     treeIndex[v] = at;
   }
   for (let i = nodes - 1 - count; i >= 0; i--) {

@@ -4,7 +4,9 @@
  * not built. Trees, roots and proofs are identical to `@openzeppelin/merkle-tree`'s, so any OZ tool
  * (and `MerkleProof.verify` on chain) checks them.
  *
- * All input checking happens here; the backends only receive packed, valid bytes.
+ * All input checking happens here; the backends only receive packed, valid bytes. The backends
+ * check their own arguments all the same (native/guard.ts, and native/src/guard.cc in the addon),
+ * since they are exported: a bad argument is a TypeError or RangeError, never a crash.
  *
  * ```ts
  * const tree = buildTree([["0xabc…", 10n], ["0xdef…", 20n]], ["address", "uint256"]);
@@ -19,9 +21,11 @@ import { InputError } from "../offchain/common/errors.js";
 import { LeafMode } from "./backend.js";
 import type { Backend, BuiltTree } from "./backend.js";
 import { fallbackBackend } from "./fallback.js";
+import { MAX_ENCODED_STRIDE, MAX_LEAVES, checkBuildArgs, checkKeccakArgs } from "./guard.js";
 
 export type { Backend } from "./backend.js";
 export { fallbackBackend } from "./fallback.js";
+export { MAX_ENCODED_STRIDE, MAX_LEAVES } from "./guard.js";
 
 /** A leaf value: addresses and hex as strings, integers as bigint, decimal/hex strings or safe numbers. */
 export type LeafValue = string | bigint | number | boolean;
@@ -55,8 +59,16 @@ function loadNative(): { backend: Backend | null; error: unknown } {
     return {
       backend: {
         name: "native",
-        keccak256: (data) => addon.keccak256(data),
-        build: (input, mode, stride, count) => addon.build(input, mode, stride, count),
+        // The addon checks again (native/src/guard.cc), with the same errors; checking here first
+        // keeps the wrapper's contract independent of the binary that happens to be built.
+        keccak256: (data) => {
+          checkKeccakArgs(data);
+          return addon.keccak256(data);
+        },
+        build: (input, mode, stride, count) => {
+          checkBuildArgs(input, mode, stride, count);
+          return addon.build(input, mode, stride, count);
+        },
       },
       error: null,
     };
@@ -213,14 +225,17 @@ interface Packed {
   normalise: (value: readonly LeafValue[]) => unknown[];
 }
 
+/** A build takes at most MAX_LEAVES leaves (the backends' bound). */
+function checkCount(count: number): void {
+  if (count > MAX_LEAVES) {
+    throw new InputError("too many leaves", { details: { count, max: MAX_LEAVES } });
+  }
+}
+
 function checkShape(leaves: readonly (readonly LeafValue[])[], types: readonly string[]): void {
   if (!Array.isArray(leaves)) throw new InputError("leaves must be an array of value tuples");
   if (leaves.length === 0) throw new InputError("a Merkle tree needs at least one leaf");
-  if (leaves.length >= 2 ** 31) {
-    throw new InputError("too many leaves", {
-      details: { count: leaves.length, max: 2 ** 31 - 1 },
-    });
-  }
+  checkCount(leaves.length);
   if (!Array.isArray(types) || types.length === 0 || !types.every((t) => typeof t === "string")) {
     throw new InputError("types must be a non-empty list of Solidity type names", {
       details: { types },
@@ -272,9 +287,13 @@ function pack(
     };
   }
 
+  // A static tuple is hashed natively up to MAX_ENCODED_STRIDE bytes (1,024 values) a leaf; a wider
+  // one goes the dynamic tuples' way below (hashed here).
+  const fitsNative = 32 * types.length <= MAX_ENCODED_STRIDE;
+
   // One 32-byte word per value (bytes32, address, uintN; receipt leaves among them): written here
   // directly, ~20x cheaper than ethers' AbiCoder on the relayer's batch path, same bytes.
-  if (types.every((t) => WORD_TYPE.test(t))) {
+  if (fitsNative && types.every((t) => WORD_TYPE.test(t))) {
     const stride = 32 * types.length;
     const writers = types.map(wordWriter(backend));
     const input = Buffer.alloc(count * stride);
@@ -291,7 +310,7 @@ function pack(
   }
 
   // Any other leaf type: ABI-encoded here (ethers checks the values), hashed natively when the
-  // encoding is static, hashed here when it is dynamic.
+  // encoding is static (and fits), hashed here otherwise.
   const coder = AbiCoder.defaultAbiCoder();
   const encode = (leaf: readonly LeafValue[], i: number): Uint8Array => {
     try {
@@ -305,7 +324,7 @@ function pack(
   };
   const normalise = (v: readonly LeafValue[]) =>
     v.map((x) => (typeof x === "bigint" ? x.toString() : x));
-  if (types.every((t) => STATIC_TYPE.test(t))) {
+  if (fitsNative && types.every((t) => STATIC_TYPE.test(t))) {
     const stride = 32 * types.length;
     const input = Buffer.alloc(count * stride);
     for (let i = 0; i < count; i++) input.set(encode(leaves[i]!, i), i * stride);
@@ -484,6 +503,7 @@ export function buildTreeFromHashes(
   options: { backend?: Backend } = {},
 ): MerkleTree {
   const backend = options.backend ?? defaultBackend();
+  if (Array.isArray(hashes)) checkCount(hashes.length);
   const leaves = hashes.map((h) => [h] as const);
   checkShape(leaves, ["bytes32"]);
   const input = Buffer.alloc(hashes.length * 32);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -33,10 +34,16 @@ inline bool KeyLess(const SortKey& a, const SortKey& b) {
 }
 
 // Runs fn(lo, hi) over [begin, end) split across the machine's cores. Small ranges (and
-// single-core machines) run on the calling thread: a thread costs more than ~10k hashes.
+// single-core machines) run on the calling thread: a thread costs more than ~10k hashes. A thread
+// that cannot be started is no error: its chunk runs on the calling thread. `fn` must not throw.
+// The fuzz build (native/fuzz) lowers this so that small trees take the threaded path too.
+#ifndef OPG_MERKLE_MIN_PER_THREAD
+#define OPG_MERKLE_MIN_PER_THREAD 8192
+#endif
+
 template <typename Fn>
 void ParallelFor(size_t begin, size_t end, Fn fn) {
-  constexpr size_t kMinPerThread = 8192;
+  constexpr size_t kMinPerThread = OPG_MERKLE_MIN_PER_THREAD;
   const size_t total = end - begin;
   size_t threads = std::thread::hardware_concurrency();
   if (threads > 8) threads = 8;
@@ -51,7 +58,12 @@ void ParallelFor(size_t begin, size_t end, Fn fn) {
   for (size_t t = 1; t < threads; ++t) {
     const size_t lo = begin + t * chunk;
     const size_t hi = lo + chunk < end ? lo + chunk : end;
-    if (lo < hi) pool.emplace_back(fn, lo, hi);
+    if (lo >= hi) continue;
+    try {
+      pool.emplace_back(fn, lo, hi);
+    } catch (const std::exception&) {
+      fn(lo, hi);  // no thread to be had (std::system_error, e.g. EAGAIN): this chunk runs here
+    }
   }
   fn(begin, begin + chunk < end ? begin + chunk : end);
   for (auto& th : pool) th.join();

@@ -3,7 +3,15 @@ import { expect } from "chai";
 import { keccak256 as ethersKeccak, hexlify } from "ethers";
 import fc from "fast-check";
 
-import { buildTree, fallbackBackend, nativeBackend, processProof } from "../../native/index.js";
+import {
+  MAX_ENCODED_STRIDE,
+  MAX_LEAVES,
+  buildTree,
+  buildTreeFromHashes,
+  fallbackBackend,
+  nativeBackend,
+  processProof,
+} from "../../native/index.js";
 import type { Backend } from "../../native/index.js";
 import { InputError } from "../../offchain/common/errors.js";
 
@@ -140,6 +148,19 @@ for (const [name, backend] of backends) {
         expect(ours.root).to.equal(StandardMerkleTree.of(dyn, dt).root);
         expect(processProof(ours.leafHash(2), ours.proof(2), b())).to.equal(ours.root);
       });
+
+      it("hashes static tuples up to MAX_ENCODED_STRIDE bytes natively and wider ones in TS, same roots", () => {
+        const widest = MAX_ENCODED_STRIDE / 32;
+        for (const width of [widest, widest + 1]) {
+          const types = Array.from({ length: width }, () => "uint8");
+          const leaves = [1, 2, 3].map((v) =>
+            Array.from({ length: width }, (_, i) => (v * i) % 256),
+          );
+          expect(buildTree(leaves, types, { backend: b() }).root).to.equal(
+            StandardMerkleTree.of(leaves, types).root,
+          );
+        }
+      });
     });
 
     describe("input checking", () => {
@@ -187,6 +208,14 @@ for (const [name, backend] of backends) {
           ["address", "uint256"],
           /checksum/,
         );
+      });
+
+      it("refuses more than MAX_LEAVES leaves before reading them", () => {
+        check(new Array<unknown[]>(MAX_LEAVES + 1), ["address", "uint256"], /too many leaves/);
+        expect(() => buildTreeFromHashes(new Array<string>(MAX_LEAVES + 1), { backend: b() }))
+          .to.throw(InputError)
+          .with.property("message")
+          .that.matches(/too many leaves/);
       });
 
       it("accepts a valid EIP-55 checksum and rejects out-of-range proof indices", () => {
