@@ -55,6 +55,11 @@ export const stakeTasks = [
     .addOption(from)
     .setInlineAction((args, hre) => withEnv(hre, (env, t) => t.stakeWithdraw(env, args)))
     .build(),
+  task("opg:stake:heartbeat", "Send a node's heartbeat (from its signer key)")
+    .addOption({ name: "node", description: "Node id", defaultValue: "" })
+    .addOption(from)
+    .setInlineAction((args, hre) => withEnv(hre, (env, t) => t.stakeHeartbeat(env, args)))
+    .build(),
   task("opg:stake:status", "Table of nodes, stakes, unbonding entries and jail state")
     .addOption({ name: "node", description: "Only this node", defaultValue: "" })
     .setInlineAction((args, hre) => withEnv(hre, (env, t) => t.stakeStatus(env, args)))

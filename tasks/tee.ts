@@ -30,6 +30,21 @@ export const teeTasks = [
     .addOption(from)
     .setInlineAction((args, hre) => withEnv(hre, (env, t) => t.teeApproveMeasurement(env, args)))
     .build(),
+  task("opg:tee:heartbeat", "Extend an enclave's registration (by its node's operator or signer)")
+    .addOption({ name: "enclave", description: "The enclave key (address)", defaultValue: "" })
+    .addOption(from)
+    .setInlineAction((args, hre) => withEnv(hre, (env, t) => t.teeHeartbeat(env, args)))
+    .build(),
+  task("opg:tee:renew", "Renew an enclave's registration with a fresh attestation document")
+    .addOption({ name: "enclave", description: "The enclave key (address)", defaultValue: "" })
+    .addOption({
+      name: "attestation",
+      description: "Attestation bytes: 0x<hex>, or @file (raw CBOR, or base64/hex text)",
+      defaultValue: "",
+    })
+    .addOption(from)
+    .setInlineAction((args, hre) => withEnv(hre, (env, t) => t.teeRenew(env, args)))
+    .build(),
   task("opg:tee:register", "Register a VERIFIER node's enclave key with its attestation")
     .addOption({ name: "node", description: "The VERIFIER node id", defaultValue: "" })
     .addOption({

@@ -324,38 +324,42 @@ async function keystorePassword(file: string, sources: SecretSources): Promise<s
   if (ask === null) {
     throw new KeystoreError("no-password", `the keystore ${file} needs its password`, {
       details: { path: file },
-      hint: `set ${KEYSTORE_PASSWORD_ENV}, or start the relayer in a terminal to be asked for it`,
+      hint: `set ${KEYSTORE_PASSWORD_ENV}, or start it in a terminal to be asked for it`,
     });
   }
   return ask(`Password for the Hardhat keystore ${file}: `);
 }
 
-async function secretsFromKeystore(
-  keys: RelayerConfig["keys"],
-  sources: SecretSources,
-): Promise<RelayerSecrets> {
-  const file = keys.keystorePath ?? defaultKeystorePath(sources.env ?? process.env);
+/**
+ * Keys by name, from the environment (`source: "env"`) or the Hardhat keystore: the one way every
+ * service reads its keys. Errors name the variable or entry and the file, never a key's value or
+ * the password.
+ */
+export async function loadWallets(
+  keys: { source: "env" | "keystore"; keystorePath?: string | undefined },
+  names: readonly string[],
+  sources: SecretSources = {},
+): Promise<Wallet[]> {
+  const env = sources.env ?? process.env;
+  if (keys.source === "env") return names.map((name) => walletFromEnv(name, env));
+  const file = keys.keystorePath ?? defaultKeystorePath(env);
   const keystore = await unlockKeystore(file, await keystorePassword(file, sources));
   try {
-    const wallet = (name: string): Wallet => new Wallet(keystore.privateKey(name));
-    return { nodeSigner: wallet(keys.nodeSignerKeyName), txSigner: wallet(keys.txKeyName) };
+    return names.map((name) => new Wallet(keystore.privateKey(name)));
   } finally {
     keystore.close();
   }
 }
 
-/**
- * The service's keys, from the environment (variables named by `keys`) or the Hardhat keystore.
- * Errors name the variable or entry and the file, never a key's value or the password.
- */
+/** The relayer's two keys (see `loadWallets`). */
 export async function loadSecrets(
   keys: RelayerConfig["keys"],
   sources: SecretSources = {},
 ): Promise<RelayerSecrets> {
-  if (keys.source === "keystore") return secretsFromKeystore(keys, sources);
-  const env = sources.env ?? process.env;
-  return {
-    nodeSigner: walletFromEnv(keys.nodeSignerKeyName, env),
-    txSigner: walletFromEnv(keys.txKeyName, env),
-  };
+  const [nodeSigner, txSigner] = await loadWallets(
+    keys,
+    [keys.nodeSignerKeyName, keys.txKeyName],
+    sources,
+  );
+  return { nodeSigner: nodeSigner!, txSigner: txSigner! };
 }

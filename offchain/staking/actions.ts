@@ -286,13 +286,14 @@ export async function registerEnclave(
     });
   }
   const owner = await tee.nodeOfEnclave(input.enclaveKey);
-  if (
-    owner !== "0x0000000000000000000000000000000000000000" &&
-    owner.toLowerCase() !== input.node.toLowerCase()
-  ) {
-    throw new InputError("the enclave key is registered to another node", {
-      details: { enclaveKey: input.enclaveKey, node: owner },
-    });
+  if (owner !== "0x0000000000000000000000000000000000000000") {
+    throw new InputError(
+      "the enclave key has registered before: a key registers once, for one node",
+      {
+        details: { enclaveKey: input.enclaveKey, node: owner },
+        hint: "renew its registration with opg:tee:renew, or start the enclave again for a new key",
+      },
+    );
   }
   if (hexlify(input.attestation) === "0x") {
     throw new InputError("the attestation is empty", { hint: "pass the attestation bytes" });
@@ -306,4 +307,102 @@ export async function registerEnclave(
   );
   const enclave = await tee.getEnclave(input.enclaveKey);
   return { ...outcome, expiresAt: enclave.expiresAt };
+}
+
+/** NodeStaking.heartbeat from the node's signer key. */
+export async function heartbeatNode(
+  staking: NodeStaking,
+  signer: Signer,
+  node: string,
+): Promise<TxOutcome & { deadline: bigint }> {
+  const info = await staking.getNode(node);
+  if (info.operator === "0x0000000000000000000000000000000000000000") {
+    throw new InputError(`unknown node ${node}`, { details: { node } });
+  }
+  const from = await signer.getAddress();
+  if (from.toLowerCase() !== info.signer.toLowerCase()) {
+    throw new InputError("heartbeats are sent by the node's signer key", {
+      details: { node, sender: from, signer: info.signer },
+      hint: "pass --from <the node's signer>",
+    });
+  }
+  const outcome = await sendOrExplain(staking.interface, "heartbeat", () =>
+    mined(staking.connect(signer).heartbeat(node)),
+  );
+  return { ...outcome, deadline: await staking.heartbeatDeadline(node) };
+}
+
+/** A TeeRegistry enclave call by its node's operator or signer (or the key itself). */
+async function enclaveCall(
+  tee: TeeRegistry,
+  staking: NodeStaking,
+  caller: Signer,
+  enclaveKey: string,
+  send: (tee: TeeRegistry) => Promise<{ hash: string; gasUsed: bigint }>,
+  what: string,
+): Promise<TxOutcome & { expiresAt: bigint }> {
+  const record = await tee.getEnclave(enclaveKey);
+  if (record.node === "0x0000000000000000000000000000000000000000") {
+    throw new InputError(`enclave ${enclaveKey} is not registered`, {
+      details: { enclaveKey },
+      hint: "register it first: opg:tee:register",
+    });
+  }
+  if (record.deregisteredAt !== 0n) {
+    throw new InputError(`enclave ${enclaveKey} was deregistered and cannot be used again`, {
+      details: { enclaveKey, deregisteredAt: record.deregisteredAt },
+      hint: "start the enclave again for a new key and register that one",
+    });
+  }
+  const info = await staking.getNode(record.node);
+  const from = (await caller.getAddress()).toLowerCase();
+  if (
+    from !== info.operator.toLowerCase() &&
+    from !== info.signer.toLowerCase() &&
+    from !== enclaveKey.toLowerCase()
+  ) {
+    throw new InputError("the sender is neither the node's operator, its signer nor the key", {
+      details: { enclaveKey, sender: from, operator: info.operator, signer: info.signer },
+    });
+  }
+  const outcome = await sendOrExplain(tee.interface, what, () => send(tee.connect(caller)));
+  return { ...outcome, expiresAt: (await tee.getEnclave(enclaveKey)).expiresAt };
+}
+
+/** TeeRegistry.heartbeat: extends the registration without a new attestation. */
+export async function heartbeatEnclave(
+  tee: TeeRegistry,
+  staking: NodeStaking,
+  caller: Signer,
+  enclaveKey: string,
+): Promise<TxOutcome & { expiresAt: bigint }> {
+  return enclaveCall(
+    tee,
+    staking,
+    caller,
+    enclaveKey,
+    (t) => mined(t.heartbeat(enclaveKey)),
+    "heartbeat",
+  );
+}
+
+/** TeeRegistry.renewEnclave: extends the registration with a fresh attestation document. */
+export async function renewEnclave(
+  tee: TeeRegistry,
+  staking: NodeStaking,
+  caller: Signer,
+  enclaveKey: string,
+  attestation: BytesLike,
+): Promise<TxOutcome & { expiresAt: bigint }> {
+  if (hexlify(attestation) === "0x") {
+    throw new InputError("the attestation is empty", { hint: "pass the attestation bytes" });
+  }
+  return enclaveCall(
+    tee,
+    staking,
+    caller,
+    enclaveKey,
+    (t) => mined(t.renewEnclave(enclaveKey, attestation)),
+    "renewEnclave",
+  );
 }

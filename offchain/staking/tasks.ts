@@ -10,6 +10,7 @@ import { getBytes, isHexString } from "ethers";
 
 import type { NodeStaking, OPGToken, TeeRegistry } from "../../types/ethers-contracts/index.js";
 import { BaseError, InputError } from "../common/errors.js";
+import { readDocumentText } from "../tee/attestation.js";
 import * as actions from "./actions.js";
 import { readAddresses, requireAddress } from "./addresses.js";
 import {
@@ -201,19 +202,34 @@ export interface TeeRegisterArgs {
   from?: string;
 }
 
+/**
+ * The attestation argument: `0x<hex>`, or `@file` holding the document as raw CBOR (what the NSM
+ * device returns), base64 (what the enclave's GET /attestation answers in `document`) or hex text.
+ * Quorum-verifier attestations (abi-encoded attester signatures) are passed as `0x<hex>` or a file
+ * of hex text.
+ */
 export async function readAttestation(value: string): Promise<Uint8Array> {
   if (value.startsWith("@")) {
     const file = value.slice(1);
+    let bytes: Uint8Array;
     try {
-      return new Uint8Array(await readFile(file));
+      bytes = new Uint8Array(await readFile(file));
     } catch (cause) {
       throw new InputError("cannot read the attestation file", { details: { file }, cause });
+    }
+    try {
+      return readDocumentText(bytes);
+    } catch (cause) {
+      throw new InputError("the attestation file is neither raw CBOR, base64 nor hex", {
+        details: { file },
+        cause,
+      });
     }
   }
   if (!isHexString(value) || value.length <= 2) {
     throw new InputError("the attestation is neither hex bytes nor @file", {
       details: { attestation: value.length > 40 ? `${value.slice(0, 40)}…` : value },
-      hint: "pass --attestation 0x<hex> or --attestation @path/to/document.bin",
+      hint: "pass --attestation 0x<hex> or --attestation @path/to/document (raw CBOR, base64 or hex)",
     });
   }
   return getBytes(value);
@@ -238,6 +254,51 @@ export async function teeRegister(env: TaskEnv, args: TeeRegisterArgs): Promise<
   );
   const expires = new Date(Number(out.expiresAt) * 1000).toISOString();
   return `registered enclave ${enclaveKey} for ${node}, fresh until ${expires} (tx ${out.hash})`;
+}
+
+export async function stakeHeartbeat(
+  env: TaskEnv,
+  args: { node?: string; from?: string },
+): Promise<string> {
+  const node = parseAddress(need(args.node, "node"), "node");
+  const h = await load(env);
+  const out = await actions.heartbeatNode(h.staking, await pickSigner(env.ethers, args.from), node);
+  const deadline = new Date(Number(out.deadline) * 1000).toISOString();
+  return `heartbeat for ${node} (tx ${out.hash}, ${out.gasUsed} gas); next one due before ${deadline}`;
+}
+
+export async function teeHeartbeat(
+  env: TaskEnv,
+  args: { enclave?: string; from?: string },
+): Promise<string> {
+  const enclaveKey = parseAddress(need(args.enclave, "enclave"), "enclave");
+  const h = await load(env);
+  const out = await actions.heartbeatEnclave(
+    h.tee,
+    h.staking,
+    await pickSigner(env.ethers, args.from),
+    enclaveKey,
+  );
+  const expires = new Date(Number(out.expiresAt) * 1000).toISOString();
+  return `heartbeat for enclave ${enclaveKey} (tx ${out.hash}): fresh until ${expires}`;
+}
+
+export async function teeRenew(
+  env: TaskEnv,
+  args: { enclave?: string; attestation?: string; from?: string },
+): Promise<string> {
+  const enclaveKey = parseAddress(need(args.enclave, "enclave"), "enclave");
+  const attestation = await readAttestation(need(args.attestation, "attestation"));
+  const h = await load(env);
+  const out = await actions.renewEnclave(
+    h.tee,
+    h.staking,
+    await pickSigner(env.ethers, args.from),
+    enclaveKey,
+    attestation,
+  );
+  const expires = new Date(Number(out.expiresAt) * 1000).toISOString();
+  return `renewed enclave ${enclaveKey} with a fresh attestation (tx ${out.hash}): fresh until ${expires}`;
 }
 
 export async function teeStatus(env: TaskEnv): Promise<string> {

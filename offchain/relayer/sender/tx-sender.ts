@@ -26,8 +26,8 @@ import type { Fees } from "./fees.js";
 import { SenderStore } from "./store.js";
 import type { AttemptRow, IntentRow, SlotRow } from "./store.js";
 
-export type TxKind = "anchor" | "fulfil" | "evidence";
-const KINDS: readonly TxKind[] = ["anchor", "fulfil", "evidence"];
+export type TxKind = "anchor" | "fulfil" | "evidence" | "heartbeat" | "registration";
+const KINDS: readonly TxKind[] = ["anchor", "fulfil", "evidence", "heartbeat", "registration"];
 
 export interface TxIntent {
   /** Idempotency key: one key, one payload, at most one transaction mined, ever. */
