@@ -2,7 +2,7 @@
  * Proof anchoring gas: anchorBatch over 1,024 receipts (per-receipt cost), and one on-chain
  * request + fulfilment side by side with one Ethereum Attestation Service attest of a comparable
  * record (EAS deployed from @ethereum-attestation-service/eas-contracts in the same run).
- * Everything runs against the real NodeStaking, TeeRegistry and timelock (offchain/deploy/system.ts).
+ * Everything runs against the real NodeStaking, TeeRegistry and governance (offchain/deploy/system.ts).
  */
 import { EAS__factory, SchemaRegistry__factory } from "@ethereum-attestation-service/eas-contracts";
 import {
@@ -22,7 +22,8 @@ import path from "node:path";
 
 import { ledgerDomain } from "../../../offchain/chain/eip712.js";
 import { deploySystem } from "../../../offchain/deploy/system.js";
-import { executeThroughTimelock } from "../../../offchain/deploy/governance.js";
+import { buildProposal } from "../../../offchain/governance/actions.js";
+import { governanceOf, localClock, passProposal } from "../../../offchain/governance/proposals.js";
 import { loadPlan } from "../../../offchain/vesting/plan.js";
 import type { Receipt } from "../../../offchain/chain/eip712.js";
 import { buildReceiptBatch } from "../../../offchain/chain/merkle.js";
@@ -44,7 +45,7 @@ const EAS_SCHEMA =
 const h = (s: string) => keccak256(toUtf8Bytes(s));
 
 export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; checks: GasCheck[] }> {
-  const { ethers, networkHelpers } = await ctx.connect();
+  const { ethers } = await ctx.connect();
   const signers = await ethers.getSigners();
   const [admin, requester, teeSigner] = [signers[0], signers[1], signers[18]];
   if (admin === undefined || requester === undefined || teeSigner === undefined)
@@ -61,9 +62,9 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
     beneficiarySigners: signers,
   });
   await rm(dir, { recursive: true, force: true });
-  const { token, staking, tee, registry, ledger, timelock } = system;
+  const { token, staking, tee, registry, ledger } = system;
 
-  // A GPU node and a TEE node staked in NodeStaking; the image approved through the timelock; the enclave
+  // A GPU node and a TEE node staked in NodeStaking; the image approved by a governor proposal; the enclave
   // registered in TeeRegistry, so anchorBatch pays for the real isActiveEnclave checks.
   const params = await staking.params();
   const gpuSigner = Wallet.createRandom();
@@ -90,9 +91,14 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
     )
   ).wait();
   const measurement = h("bench enclave image");
-  const data = tee.interface.encodeFunctionData("approveMeasurement", [measurement, "bench"]);
-  await executeThroughTimelock(timelock, await tee.getAddress(), data, (s) =>
-    networkHelpers.time.increase(s).then(() => undefined),
+  await passProposal(
+    governanceOf(system),
+    { proposer: admin, voters: [admin] },
+    await buildProposal(
+      { action: "approve-measurement", measurement, label: "bench" },
+      { addresses: system.addresses },
+    ),
+    localClock(ethers.provider),
   );
   await (
     await tee.connect(teeSigner).registerEnclave(teeNode, enclave.address, measurement, "0x01")
