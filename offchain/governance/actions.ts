@@ -12,7 +12,7 @@
  * which stakers could not leave before a governance change lands.
  */
 import type { Interface } from "ethers";
-import { Interface as AbiInterface, getAddress, isAddress } from "ethers";
+import { Interface as AbiInterface, FunctionFragment, getAddress, isAddress } from "ethers";
 
 import { InputError } from "../common/errors.js";
 import { measurementFromPcrs, parseBytes32, parseOpg, parseRole } from "../staking/units.js";
@@ -166,19 +166,16 @@ function rawCall(args: ActionArgs, addresses: Record<string, string>): ProposalC
     );
   }
   const signature = need(args.signature, "signature").trim();
-  let iface: Interface;
+  let fragment: FunctionFragment;
   try {
-    iface = new AbiInterface([`function ${signature.replace(/^function\s+/, "")}`]);
+    fragment = FunctionFragment.from(signature.replace(/^function\s+/, ""));
   } catch (cause) {
     throw new InputError(`--signature "${signature}" is not a function signature`, {
       cause,
       hint: 'write it as name(type,...), e.g. "setMinStake(uint8,uint256)"',
     });
   }
-  const fragment = iface.fragments[0] as unknown as {
-    name: string;
-    inputs: Array<{ type: string }>;
-  };
+  const iface: Interface = new AbiInterface([fragment]);
   const values = parseArgs(
     args.args ?? "",
     fragment.inputs.map((i) => i.type),
