@@ -6,6 +6,8 @@
  */
 import { task } from "hardhat/config";
 
+import { image } from "./tee.js";
+
 const from = {
   name: "from" as const,
   description: "Sending account (an address among the network's accounts; default: the first)",
@@ -49,23 +51,11 @@ export const governanceTasks = [
         "approve-measurement | revoke-measurement | set-slash-params | set-min-stake | set-unbonding-delay | call",
       defaultValue: "",
     })
-    .addOption({
-      name: "measurement",
-      description: "Enclave image measurement (0x + 64 hex)",
-      defaultValue: "",
-    })
-    .addOption({
-      name: "pcr0",
-      description: "PCR0 (48 bytes hex), instead of --measurement",
-      defaultValue: "",
-    })
-    .addOption({ name: "pcr1", description: "PCR1 (48 bytes hex)", defaultValue: "" })
-    .addOption({ name: "pcr2", description: "PCR2 (48 bytes hex)", defaultValue: "" })
-    .addOption({
-      name: "label",
-      description: "approve-measurement: release name",
-      defaultValue: "",
-    })
+    .addOption(image.measurement)
+    .addOption(image.pcr0)
+    .addOption(image.pcr1)
+    .addOption(image.pcr2)
+    .addOption(image.label)
     .addOption({
       name: "offence",
       description: "set-slash-params: double-receipt | contradicted-receipt | batch-equivocation",

@@ -4,12 +4,10 @@
  * local chains) a guardian or rewards updater left to default to the deployer's key.
  */
 import { InputError } from "../common/errors.js";
+import { LOCAL_CHAIN_IDS } from "../staking/units.js";
 
 const DAY = 86_400n;
 const OPG = 10n ** 18n;
-
-/** Chains on which a missing guardian or rewards updater may default to the deployer (Hardhat, Ganache/Anvil). */
-export const LOCAL_CHAIN_IDS: readonly bigint[] = [31337n, 1337n];
 
 /** OPGGovernor's constructor settings; durations in seconds (the token's clock is timestamps). */
 export interface GovernorSettings {
@@ -90,7 +88,7 @@ export interface KeyHolders {
 const OPTION_OF = { guardian: "--guardian", rewardsUpdater: "--rewards-updater" } as const;
 
 /**
- * The guardian and the rewards updater: given explicitly, or on a local chain the deployer (and the caller
+ * The guardian and the rewards updater: given explicitly, or on a local chain (31337/1337) the deployer (and the caller
  * says so). Off local chains a missing one is an InputError naming the option: the deployer's key must not
  * keep a power by default.
  */

@@ -16,15 +16,9 @@ import {
 } from "ethers";
 import type { Contract, ContractTransactionResponse } from "ethers";
 
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-
 import { ledgerDomain } from "../../../offchain/chain/eip712.js";
-import { deploySystem } from "../../../offchain/deploy/system.js";
 import { buildProposal } from "../../../offchain/governance/actions.js";
 import { governanceOf, localClock, passProposal } from "../../../offchain/governance/proposals.js";
-import { loadPlan } from "../../../offchain/vesting/plan.js";
 import type { Receipt } from "../../../offchain/chain/eip712.js";
 import { buildReceiptBatch } from "../../../offchain/chain/merkle.js";
 import {
@@ -33,7 +27,7 @@ import {
   signReceipt,
   signVerdict,
 } from "../../../offchain/chain/receipts.js";
-import { gasOf } from "./types.js";
+import { deployProtocol, gasOf } from "./types.js";
 import type { BenchContext, GasCheck, GasRow } from "./types.js";
 
 const RECEIPTS = 1_024;
@@ -51,17 +45,8 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
   if (admin === undefined || requester === undefined || teeSigner === undefined)
     throw new Error("the bench needs 19 accounts");
 
-  // --- The real protocol, deployed as production deploys it (governance in the timelock).
-  const dir = await mkdtemp(path.join(tmpdir(), "opg-bench-"));
-  const plan = await loadPlan("deployments/localhost/vesting-plan.json");
-  const system = await deploySystem(ethers, {
-    dir,
-    network: "bench",
-    plan,
-    planFile: "deployments/localhost/vesting-plan.json",
-    beneficiarySigners: signers,
-  });
-  await rm(dir, { recursive: true, force: true });
+  // --- The real protocol, deployed as production deploys it (governance by the governor and timelock).
+  const system = await deployProtocol(ethers);
   const { token, staking, tee, registry, ledger } = system;
 
   // A GPU node and a TEE node staked in NodeStaking; the image approved by a governor proposal; the enclave

@@ -6,13 +6,8 @@
  * 300,000 gas, 1 % of a 30M block, for a path that runs a few times a year. The check also shows the
  * call's own cost (estimated as if the timelock sent it directly), so the governance overhead is visible.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-
 import { keccak256, toUtf8Bytes } from "ethers";
 
-import { deploySystem } from "../../../offchain/deploy/system.js";
 import { buildProposal } from "../../../offchain/governance/actions.js";
 import {
   castVote,
@@ -23,7 +18,7 @@ import {
   propose,
   queueProposal,
 } from "../../../offchain/governance/proposals.js";
-import { loadPlan } from "../../../offchain/vesting/plan.js";
+import { deployProtocol } from "./types.js";
 import type { BenchContext, GasCheck, GasRow } from "./types.js";
 
 const GOAL = 300_000;
@@ -33,16 +28,7 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
   const { ethers } = await ctx.connect();
   const signers = await ethers.getSigners();
   const holder = signers[0]!;
-  const dir = await mkdtemp(path.join(tmpdir(), "opg-bench-gov-"));
-  const plan = await loadPlan("deployments/localhost/vesting-plan.json");
-  const system = await deploySystem(ethers, {
-    dir,
-    network: "bench",
-    plan,
-    planFile: "deployments/localhost/vesting-plan.json",
-    beneficiarySigners: signers,
-  });
-  await rm(dir, { recursive: true, force: true });
+  const system = await deployProtocol(ethers);
   const h = governanceOf(system);
   const clock = localClock(ethers.provider);
 
