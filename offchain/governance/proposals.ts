@@ -10,7 +10,7 @@ import type {
   Provider,
   Signer,
 } from "ethers";
-import { getAddress, id as keccakText } from "ethers";
+import { formatUnits, getAddress, id as keccakText } from "ethers";
 
 import type { OPGGovernor, OPGTimelock, OPGToken } from "../../types/ethers-contracts/index.js";
 import {
@@ -387,14 +387,13 @@ export async function passProposal(
     await delegateVotes(h.token, voter);
   }
   const proposalId = await proposalIdOf(h.governor, input);
-  let info: ProposalInfo | undefined;
   if ((await h.governor.proposalSnapshot(proposalId)) === 0n) {
     const p = await propose(h, actors.proposer, input);
     log(
-      `proposal ${short(p.proposalId)} made; voting from ${isoTime(p.voteStart)} to ${isoTime(p.voteEnd)}`,
+      `proposal ${short(p.proposalId)} made; voting after ${isoTime(p.voteStart)} until ${isoTime(p.voteEnd)}`,
     );
   }
-  info = await readProposal(h, proposalId);
+  let info = await readProposal(h, proposalId);
   if (info.state === "Pending") await waitUntil(info.voteStart + 1n);
   if ((await stateOf(h.governor, proposalId)) === "Active") {
     for (const voter of actors.voters) {
@@ -404,7 +403,7 @@ export async function passProposal(
     }
     info = await readProposal(h, proposalId);
     log(
-      `votes for ${info.votes.for} (quorum ${info.quorum}); the vote closes after ${isoTime(info.voteEnd)}`,
+      `votes for ${formatVotes(info.votes.for)} OPG (quorum ${formatVotes(info.quorum)}); the vote closes after ${isoTime(info.voteEnd)}`,
     );
     await waitUntil(info.voteEnd + 1n);
   }
@@ -434,6 +433,13 @@ export function localClock(provider: {
     await provider.send("evm_setNextBlockTimestamp", [Number(timestamp)]);
     await provider.send("evm_mine", []);
   };
+}
+
+/** Votes are OPG wei: whole tokens are easier to read ("299,950,000"). */
+export function formatVotes(wei: bigint): string {
+  const [whole, frac] = formatUnits(wei, 18).split(".");
+  const grouped = BigInt(whole!).toLocaleString("en-US");
+  return frac === undefined || frac === "0" ? grouped : `${grouped}.${frac}`;
 }
 
 export function isoTime(t: bigint): string {

@@ -1,19 +1,12 @@
 /** What the opg:gov:* tasks print: one proposal in full, or a table of all of them. */
 import Table from "cli-table3";
-import { formatUnits } from "ethers";
 
 import type { ProposalInfo } from "./proposals.js";
-import { isoTime, nextStep } from "./proposals.js";
+import { formatVotes, isoTime, nextStep } from "./proposals.js";
+
+export { formatVotes } from "./proposals.js";
 
 const plain = { head: [] as string[], border: [] as string[] };
-
-/** Votes are OPG wei: whole tokens are easier to read. */
-export function formatVotes(wei: bigint): string {
-  const s = formatUnits(wei, 18);
-  const [whole, frac] = s.split(".");
-  const grouped = BigInt(whole!).toLocaleString("en-US");
-  return frac === undefined || frac === "0" ? grouped : `${grouped}.${frac}`;
-}
 
 export function formatProposal(p: ProposalInfo): string {
   const next = nextStep(p);
