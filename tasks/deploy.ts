@@ -4,7 +4,7 @@ import { ArgumentType } from "hardhat/types/arguments";
 export const deployTasks = [
   task(
     "opg:deploy",
-    "Deploy the protocol, create and seal the published plan, hand governance to the timelock",
+    "Deploy the protocol, create and seal the published plan, hand governance to the governor and its timelock",
   )
     .addOption({
       name: "plan",
@@ -19,13 +19,51 @@ export const deployTasks = [
     })
     .addOption({
       name: "timelockDelay",
-      description: "Seconds every governance change waits in the timelock",
+      description:
+        "Seconds every governance change waits in the timelock after its proposal passed",
       type: ArgumentType.BIGINT,
       defaultValue: 172_800n,
     })
     .addOption({
+      name: "votingDelay",
+      description: "Governor: seconds from a proposal to the start of voting",
+      type: ArgumentType.BIGINT,
+      defaultValue: 86_400n,
+    })
+    .addOption({
+      name: "votingPeriod",
+      description: "Governor: seconds the vote stays open",
+      type: ArgumentType.BIGINT,
+      defaultValue: 432_000n,
+    })
+    .addOption({
+      name: "quorum",
+      description: "Governor: quorum in percent of the OPG supply",
+      type: ArgumentType.BIGINT,
+      defaultValue: 4n,
+    })
+    .addOption({
+      name: "proposalThreshold",
+      description: "Governor: votes (OPG) a proposer needs",
+      defaultValue: "1000000",
+    })
+    .addOption({
+      name: "unbondingDelay",
+      description:
+        "NodeStaking unbonding delay in seconds (default 7 days; must be shorter than voting delay + period + timelock delay)",
+      type: ArgumentType.BIGINT,
+      defaultValue: 604_800n,
+    })
+    .addOption({
       name: "guardian",
-      description: "Holder of the veto and rewards-guardian roles (default: the deployer)",
+      description:
+        "Holder of the veto and rewards-guardian roles (required off local chains; locally default: the deployer)",
+      defaultValue: "",
+    })
+    .addOption({
+      name: "rewardsUpdater",
+      description:
+        "Holder of ContributorRewards UPDATER_ROLE (required off local chains; locally default: the deployer)",
       defaultValue: "",
     })
     .setAction(() => import("./actions/deploy.js"))

@@ -1,6 +1,7 @@
 import type { TaskDefinition } from "hardhat/types/tasks";
 
 import { deployTasks } from "./deploy.js";
+import { governanceTasks } from "./governance.js";
 import { rewardsTasks } from "./rewards.js";
 import { stakeTasks } from "./stake.js";
 import { teeTasks } from "./tee.js";
@@ -13,4 +14,5 @@ export const opgTasks: TaskDefinition[] = [
   ...stakeTasks,
   ...teeTasks,
   ...rewardsTasks,
+  ...governanceTasks,
 ];

@@ -8,25 +8,34 @@ const from = {
   defaultValue: "",
 };
 
+/** An enclave image, by its measurement or its three PCRs (also the governance proposals' options). */
+export const image = {
+  measurement: {
+    name: "measurement" as const,
+    description: "keccak256(PCR0‖PCR1‖PCR2), 0x + 64 hex",
+    defaultValue: "",
+  },
+  pcr0: {
+    name: "pcr0" as const,
+    description: "PCR0 (48 bytes hex), instead of --measurement",
+    defaultValue: "",
+  },
+  pcr1: { name: "pcr1" as const, description: "PCR1 (48 bytes hex)", defaultValue: "" },
+  pcr2: { name: "pcr2" as const, description: "PCR2 (48 bytes hex)", defaultValue: "" },
+  label: {
+    name: "label" as const,
+    description: "Release name recorded in the event",
+    defaultValue: "",
+  },
+};
+
 export const teeTasks = [
   task("opg:tee:approve-measurement", "Approve an enclave image (governance)")
-    .addOption({
-      name: "measurement",
-      description: "keccak256(PCR0‖PCR1‖PCR2), 0x + 64 hex",
-      defaultValue: "",
-    })
-    .addOption({
-      name: "pcr0",
-      description: "PCR0 (48 bytes hex), instead of --measurement",
-      defaultValue: "",
-    })
-    .addOption({ name: "pcr1", description: "PCR1 (48 bytes hex)", defaultValue: "" })
-    .addOption({ name: "pcr2", description: "PCR2 (48 bytes hex)", defaultValue: "" })
-    .addOption({
-      name: "label",
-      description: "Release name recorded in the event",
-      defaultValue: "",
-    })
+    .addOption(image.measurement)
+    .addOption(image.pcr0)
+    .addOption(image.pcr1)
+    .addOption(image.pcr2)
+    .addOption(image.label)
     .addOption(from)
     .setInlineAction((args, hre) => withEnv(hre, (env, t) => t.teeApproveMeasurement(env, args)))
     .build(),

@@ -1,6 +1,6 @@
 /**
  * The end-to-end flow of DESIGN.md on one chain, step by step: deploy the protocol and hand governance
- * to the timelock; the vesting calendar and the 8.08M tranche; two operators stake a GPU node and a
+ * to the governor and its timelock; the vesting calendar and the 8.08M tranche; two operators stake a GPU node and a
  * TEE node and the enclave registers; inference is anchored, verified and a lie slashed; the rewards
  * epoch closes. With `services`, the relayer and the enclave also run as services in between (requests
  * over HTTP and on chain, anchored by the relayer). `npm run demo` narrates it all; the explorer's
@@ -18,9 +18,11 @@ import { ChainClock } from "../chain/clock.js";
 import { readRecord } from "../chain/deployment.js";
 import { ledgerDomain } from "../chain/eip712.js";
 import type { Eip1193Provider } from "../chain/rpc-bridge.js";
-import { executeThroughTimelock } from "../deploy/governance.js";
 import type { System } from "../deploy/system.js";
 import { deploySystem } from "../deploy/system.js";
+import { buildProposal } from "../governance/actions.js";
+import { governanceOf, localClock, passProposal } from "../governance/proposals.js";
+import { formatVotes } from "../governance/report.js";
 import { InferenceEngine } from "../inference/engine.js";
 import type { RewardsSource } from "../rewards/chain.js";
 import { runRewardsDemo } from "../rewards/demo.js";
@@ -92,9 +94,9 @@ export async function runDemoFlow(
     nextBlockAt: async (t) => networkHelpers.time.setNextBlockTimestamp(t),
   };
 
-  // 1. Deploy everything, seal the plan, hand governance to the timelock.
+  // 1. Deploy everything, seal the plan, hand governance to the governor and its timelock.
   n.section(
-    "Deploy the protocol; create and seal the published vesting plan; governance to the timelock",
+    "Deploy the protocol; create and seal the published vesting plan; governance to OPG holders (governor + timelock)",
   );
   const plan = await loadPlan(path.join(root, DEMO_PLAN_FILE));
   await rm(dir, { recursive: true, force: true });
@@ -152,18 +154,23 @@ export async function runDemoFlow(
       gpuNode,
       attestation: enclave.attestation(Buffer.from("opg-demo-registration-nonce")),
       approveMeasurement: async (m, label) => {
-        // Governance is the timelock: schedule, wait out its delay in public, execute.
-        const data = system.tee.interface.encodeFunctionData("approveMeasurement", [m, label]);
-        await executeThroughTimelock(
-          system.timelock,
-          await system.tee.getAddress(),
-          data,
-          async (s) => {
-            n.say(
-              `timelock: approveMeasurement(${m.slice(0, 18)}...) scheduled, executable in ${s / 3600n} h`,
-            );
-            await networkHelpers.time.increase(s);
-          },
+        // Governance is OPG holders: a holder delegates its votes to itself, proposes, votes; after the
+        // voting period the proposal is queued in the timelock and executed once its delay has passed.
+        const h = governanceOf(system);
+        const holder = at(0);
+        const proposal = await buildProposal(
+          { action: "approve-measurement", measurement: m, label },
+          { addresses: system.addresses },
+        );
+        n.say(
+          `governor: holder ${holder.address} (${formatVotes(await system.token.balanceOf(holder.address))} OPG, not yet distributed) delegates to itself and proposes ${proposal.description}`,
+        );
+        await passProposal(
+          h,
+          { proposer: holder, voters: [holder] },
+          proposal,
+          localClock(ethers.provider),
+          (line) => n.say(`governor: ${line}`),
         );
       },
     },
@@ -201,13 +208,18 @@ export async function runDemoFlow(
         attestor,
         clock: enclaveClock,
         setSampleRate: async (ratePpm) => {
-          const ledgerAddress = await system.ledger.getAddress();
-          const data = system.ledger.interface.encodeFunctionData("setSampleRate", [ratePpm]);
-          await executeThroughTimelock(system.timelock, ledgerAddress, data, async (s) => {
-            n.say(`timelock: setSampleRate(${ratePpm}) scheduled, executable in ${s / 3600n} h`);
-            await networkHelpers.time.increase(s);
-          });
-          // Two days passed: the enclave's one-day registration is renewed by its node's signer.
+          const proposal = await buildProposal(
+            { action: "set-sample-rate", ppm: String(ratePpm) },
+            { addresses: system.addresses },
+          );
+          await passProposal(
+            governanceOf(system),
+            { proposer: at(0), voters: [at(0)] },
+            proposal,
+            localClock(ethers.provider),
+            (line) => n.say(`governor: ${line}`),
+          );
+          // Days passed: the enclave's one-day registration is renewed by its node's signer.
           await (await system.tee.connect(staked.teeSigner).heartbeat(enclave.address)).wait();
           await (await system.staking.connect(staked.gpuSigner).heartbeat(staked.gpuNode)).wait();
           n.say("the TEE node renewed the enclave's registration; the GPU node sent a heartbeat");

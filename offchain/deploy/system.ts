@@ -6,6 +6,12 @@
  *   ModelRegistry, InferenceLedger (a slasher in NodeStaking)
  *   ContributorRewards, bound to the plan's rewards-pool schedule
  *   OPGTimelock, which ends up holding every governance role and the vault's ownership
+ *   OPGGovernor on OPG votes, which ends up the timelock's only proposer, canceller and executor
+ *
+ * Before sending anything it refuses parameters under which stakers could not leave before a governance
+ * change lands, and (off local chains) a guardian or rewards updater left to default to the deployer.
+ * At the end the deployer holds no role on any contract, and deployments/<network>/governance.json says
+ * who holds what (opg:governance:audit checks the chain against it).
  *
  * Every contract goes through the deployment record (deployments/<network>/deployment.json), and every
  * role grant, rotation and binding checks the chain first, so a rerun after an interruption completes
@@ -17,7 +23,7 @@ import path from "node:path";
 
 import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
 import type { BaseContract, ContractTransactionResponse, Signer } from "ethers";
-import { ZeroAddress, ZeroHash, id as keccakId } from "ethers";
+import { ZeroAddress, ZeroHash, getAddress, id as keccakId } from "ethers";
 
 import type {
   ContributorRewards,
@@ -25,6 +31,7 @@ import type {
   InferenceLedger,
   ModelRegistry,
   NodeStaking,
+  OPGGovernor,
   OPGTimelock,
   OPGToken,
   TeeRegistry,
@@ -38,8 +45,20 @@ import { readRecord } from "../chain/deployment.js";
 import { DEFAULT_REGISTRATION_TTL, DEFAULT_STAKING_PARAMS } from "../staking/deploy.js";
 import { deployVesting } from "../vesting/deploy.js";
 
-import { executeThroughTimelock } from "./governance.js";
+import type { GovernorSettings } from "../governance/params.js";
+import {
+  DEFAULT_GOVERNOR_SETTINGS,
+  DEFAULT_TIMELOCK_DELAY,
+  checkExitWindow,
+  optionName,
+  resolveKeyHolders,
+} from "../governance/params.js";
+import type { GovernanceRecord } from "../governance/record.js";
+import { writeGovernanceRecord } from "../governance/record.js";
+import type { StakingParams } from "../staking/deploy.js";
 import type { Plan } from "../vesting/plan.js";
+
+import { executeThroughTimelock, handOverTimelock } from "./governance.js";
 
 export const LOCAL_CHAIN_IDS = [31337n, 1337n];
 const DAY = 86_400n;
@@ -53,18 +72,32 @@ export interface SystemDeployOptions {
   plan: Plan;
   planFile: string;
   batchSize?: number;
-  /** Seconds every governance change waits in the timelock (default 2 days). */
+  /** Seconds every governance change waits in the timelock after its proposal passed (default 2 days). */
   timelockDelay?: bigint;
+  /** OPGGovernor: seconds from a proposal to the start of voting (default 1 day). */
+  votingDelay?: bigint;
+  /** OPGGovernor: seconds the vote stays open (default 5 days). */
+  votingPeriod?: bigint;
+  /** OPGGovernor: quorum in percent of the supply (default 4). */
+  quorumPercent?: bigint;
+  /** OPGGovernor: votes (wei of OPG) a proposer needs (default 1,000,000 OPG). */
+  proposalThreshold?: bigint;
+  /** Overrides of NodeStaking's DEFAULT_STAKING_PARAMS (e.g. the unbonding delay). */
+  stakingParams?: Partial<Omit<StakingParams, "burnSlashed" | "treasury">>;
   /** Seconds a proposed rewards root waits before it can be accepted (default 1 day). */
   rewardsDelay?: bigint;
   /** Rewards epochs: length in seconds (default 30 days); they start at the rewards pool's start. */
   epochLength?: bigint;
-  /** Holds UPDATER_ROLE on ContributorRewards (proposes rewards roots); default the deployer. */
+  /**
+   * Holds UPDATER_ROLE on ContributorRewards (proposes rewards roots). Required off local chains; on
+   * 31337/1337 it defaults to the deployer (and the log says so).
+   */
   rewardsUpdater?: string;
   /**
    * The fast-acting guardian (a security council): VETO_ROLE on NodeStaking (cancels governance slashes
    * within the veto window) and GUARDIAN_ROLE on ContributorRewards (revokes a pending root). It must not
-   * be the timelock, whose delay outlasts those windows. Default: the deployer.
+   * be the timelock, whose delay outlasts those windows. Required off local chains; on 31337/1337 it
+   * defaults to the deployer (and the log says so).
    */
   guardian?: string;
   /** Signers that may act for planned beneficiaries (local chains: the node's accounts), to rotate the pool. */
@@ -83,6 +116,7 @@ export interface System {
   ledger: InferenceLedger;
   rewards: ContributorRewards;
   timelock: OPGTimelock;
+  governor: OPGGovernor;
   planHash: string;
   rewardsScheduleId: number;
   addresses: Record<string, string>;
@@ -100,6 +134,32 @@ export async function deploySystem(
   const { chainId } = await ethers.provider.getNetwork();
   const local = LOCAL_CHAIN_IDS.includes(chainId);
   const { dir } = options;
+
+  // 0. Refusals, before anything is sent: the deployer's key keeps no power by default off local chains,
+  // and stakers must be able to leave before a hostile governance change can land.
+  const holders = resolveKeyHolders(chainId, me, options);
+  const params = {
+    ...DEFAULT_STAKING_PARAMS,
+    ...options.stakingParams,
+    burnSlashed: true,
+    treasury: ZeroAddress,
+  };
+  const settings: GovernorSettings = {
+    votingDelay: options.votingDelay ?? DEFAULT_GOVERNOR_SETTINGS.votingDelay,
+    votingPeriod: options.votingPeriod ?? DEFAULT_GOVERNOR_SETTINGS.votingPeriod,
+    proposalThreshold: options.proposalThreshold ?? DEFAULT_GOVERNOR_SETTINGS.proposalThreshold,
+    quorumPercent: options.quorumPercent ?? DEFAULT_GOVERNOR_SETTINGS.quorumPercent,
+  };
+  const delay = options.timelockDelay ?? DEFAULT_TIMELOCK_DELAY;
+  checkExitWindow(
+    { unbondingDelay: params.unbondingDelay, ...settings, timelockDelay: delay },
+    "the deploy's parameters",
+  );
+  for (const key of holders.defaulted) {
+    log(
+      `${key} not given (${optionName(key)}): local chain ${chainId}, so it defaults to the deployer ${me}`,
+    );
+  }
 
   // 1. Token, vault and the sealed plan.
   const vesting = await deployVesting(deployer, {
@@ -132,7 +192,6 @@ export async function deploySystem(
   };
 
   // 2. Staking and the TEE registry (the development verifier only on local chains).
-  const params = { ...DEFAULT_STAKING_PARAMS, burnSlashed: true, treasury: ZeroAddress };
   const staking = await deploy<NodeStaking>("NodeStaking", "NodeStaking", [
     tokenAddress,
     me,
@@ -180,8 +239,8 @@ export async function deploySystem(
   const rewards = await deploy<ContributorRewards>("ContributorRewards", "ContributorRewards", [
     tokenAddress,
     me,
-    options.rewardsUpdater ?? me,
-    options.guardian ?? me,
+    holders.rewardsUpdater,
+    holders.guardian,
     options.rewardsDelay ?? DAY,
   ]);
   const rewardsScheduleId = await bindRewardsPool(vesting.vault, rewards, options, log);
@@ -192,7 +251,8 @@ export async function deploySystem(
     rewardsScheduleId,
   );
 
-  // 5. Governance: a timelock, first with no delay so this run can hand everything over, then the real delay.
+  // 5. Governance: a timelock, first with no delay so this run can hand everything over, then the real
+  // delay; the governor on OPG votes becomes its proposer, canceller and executor.
   const timelock = await deploy<OPGTimelock>("OPGTimelock", "OPGTimelock", [
     0n,
     [me],
@@ -200,7 +260,15 @@ export async function deploySystem(
     ZeroAddress,
   ]);
   const timelockAddress = await timelock.getAddress();
-  const guardian = options.guardian ?? me;
+  const governor = await deploy<OPGGovernor>("OPGGovernor", "OPGGovernor", [
+    tokenAddress,
+    timelockAddress,
+    settings.votingDelay,
+    settings.votingPeriod,
+    settings.proposalThreshold,
+    settings.quorumPercent,
+  ]);
+  const guardian = holders.guardian;
   await grant(staking, roleId("VETO_ROLE"), guardian, "NodeStaking VETO_ROLE -> guardian", log);
   const governed: Array<
     [string, { grantRole: GrantRole; hasRole: HasRole; renounceRole: GrantRole }, string[]]
@@ -237,19 +305,14 @@ export async function deploySystem(
       }
     }
   }
-  const delay = options.timelockDelay ?? 2n * DAY;
-  if ((await timelock.getMinDelay()) !== delay) {
-    await executeThroughTimelock(
-      timelock,
-      timelockAddress,
-      timelock.interface.encodeFunctionData("updateDelay", [delay]),
-      noWait,
-    );
-    log(`OPGTimelock delay set to ${delay} s: every governance change now waits that long`);
-  }
+  await handOverTimelock(timelock, await governor.getAddress(), me, delay, log);
 
   const addresses = Object.fromEntries(
     Object.entries(record.contracts).map(([n, c]) => [n, c.address]),
+  );
+  await writeGovernanceRecord(
+    dir,
+    expectedGovernance(options.network, chainId, me, record.contracts, holders, settings, delay),
   );
   return {
     deployer,
@@ -262,6 +325,7 @@ export async function deploySystem(
     ledger,
     rewards,
     timelock,
+    governor,
     planHash: vesting.planHash,
     rewardsScheduleId,
     addresses,
@@ -356,4 +420,95 @@ async function writeRewardsConfig(
     fromBlock,
   };
   await writeFile(file, stringifyJson(config) + "\n");
+}
+
+/**
+ * What governance.json says after a deployment: the timelock holds every governance role and the vault,
+ * the governor alone proposes, cancels and executes in the timelock, the ledger alone slashes on evidence,
+ * the guardian vetoes and revokes, the updater proposes rewards roots; the deployer holds nothing.
+ */
+function expectedGovernance(
+  network: string,
+  chainId: bigint,
+  deployer: string,
+  contracts: Record<string, { address: string; block: number }>,
+  holders: { guardian: string; rewardsUpdater: string },
+  settings: GovernorSettings,
+  delay: bigint,
+): GovernanceRecord {
+  const at = (name: string) => contracts[name]!.address;
+  const from = (name: string) => ({ address: at(name), fromBlock: contracts[name]!.block });
+  const timelock = [at("OPGTimelock")];
+  const governor = [at("OPGGovernor")];
+  const names = new Map<string, string[]>([[getAddress(deployer), ["deployer"]]]);
+  for (const [address, name] of [
+    [holders.guardian, "guardian"],
+    [holders.rewardsUpdater, "rewards updater"],
+  ] as const) {
+    const key = getAddress(address);
+    names.set(key, [...(names.get(key) ?? []), name]);
+  }
+  const labels = Object.fromEntries([...names].map(([a, n]) => [a, n.join(", ")]));
+  return {
+    version: 1,
+    network,
+    chainId: chainId.toString(),
+    labels,
+    contracts: {
+      OPGToken: from("OPGToken"),
+      VestingVault: { ...from("VestingVault"), owner: at("OPGTimelock") },
+      NodeStaking: {
+        ...from("NodeStaking"),
+        roles: {
+          DEFAULT_ADMIN_ROLE: timelock,
+          GOVERNANCE_ROLE: timelock,
+          GOVERNANCE_SLASHER_ROLE: timelock,
+          SLASHER_ROLE: [at("InferenceLedger")],
+          VETO_ROLE: [getAddress(holders.guardian)],
+        },
+      },
+      ...(contracts.DevAttestationVerifier === undefined
+        ? {}
+        : { DevAttestationVerifier: from("DevAttestationVerifier") }),
+      TeeRegistry: {
+        ...from("TeeRegistry"),
+        roles: { DEFAULT_ADMIN_ROLE: timelock, GOVERNANCE_ROLE: timelock },
+      },
+      ModelRegistry: from("ModelRegistry"),
+      InferenceLedger: {
+        ...from("InferenceLedger"),
+        roles: { DEFAULT_ADMIN_ROLE: timelock, GOVERNOR_ROLE: timelock },
+      },
+      ContributorRewards: {
+        ...from("ContributorRewards"),
+        roles: {
+          DEFAULT_ADMIN_ROLE: timelock,
+          GUARDIAN_ROLE: [getAddress(holders.guardian)],
+          UPDATER_ROLE: [getAddress(holders.rewardsUpdater)],
+        },
+      },
+      OPGTimelock: {
+        ...from("OPGTimelock"),
+        roles: {
+          DEFAULT_ADMIN_ROLE: timelock,
+          PROPOSER_ROLE: governor,
+          CANCELLER_ROLE: governor,
+          EXECUTOR_ROLE: governor,
+        },
+        settings: { getMinDelay: delay.toString() },
+      },
+      OPGGovernor: {
+        ...from("OPGGovernor"),
+        settings: {
+          token: at("OPGToken"),
+          timelock: at("OPGTimelock"),
+          CLOCK_MODE: "mode=timestamp",
+          votingDelay: settings.votingDelay.toString(),
+          votingPeriod: settings.votingPeriod.toString(),
+          proposalThreshold: settings.proposalThreshold.toString(),
+          quorumNumerator: settings.quorumPercent.toString(),
+        },
+      },
+    },
+  };
 }

@@ -3,11 +3,23 @@ import path from "node:path";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 
 import { deploySystem } from "../../offchain/deploy/system.js";
+import { parseAddress, parseOpg } from "../../offchain/staking/units.js";
 import { loadPlan } from "../../offchain/vesting/plan.js";
 import { connect, planPath, runTask } from "../lib.js";
 
 export default async function deploy(
-  args: { plan: string; batchSize: number; timelockDelay: bigint; guardian: string },
+  args: {
+    plan: string;
+    batchSize: number;
+    timelockDelay: bigint;
+    votingDelay: bigint;
+    votingPeriod: bigint;
+    quorum: bigint;
+    proposalThreshold: string;
+    unbondingDelay: bigint;
+    guardian: string;
+    rewardsUpdater: string;
+  },
   hre: HardhatRuntimeEnvironment,
 ): Promise<void> {
   await runTask(async () => {
@@ -26,15 +38,26 @@ export default async function deploy(
       planFile: path.relative(root, file),
       batchSize: args.batchSize,
       timelockDelay: args.timelockDelay,
-      ...(args.guardian === "" ? {} : { guardian: args.guardian }),
+      votingDelay: args.votingDelay,
+      votingPeriod: args.votingPeriod,
+      quorumPercent: args.quorum,
+      proposalThreshold:
+        args.proposalThreshold.trim() === "0"
+          ? 0n
+          : parseOpg(args.proposalThreshold, "--proposal-threshold"),
+      stakingParams: { unbondingDelay: args.unbondingDelay },
+      ...(args.guardian === "" ? {} : { guardian: parseAddress(args.guardian, "--guardian") }),
+      ...(args.rewardsUpdater === ""
+        ? {}
+        : { rewardsUpdater: parseAddress(args.rewardsUpdater, "--rewards-updater") }),
       beneficiarySigners: signers,
       log: (m) => console.log(`  ${m}`),
     });
     console.log(
-      `Done. Plan hash ${system.planHash}; governance: OPGTimelock ${await system.timelock.getAddress()}`,
+      `Done. Plan hash ${system.planHash}; governance: OPGGovernor ${await system.governor.getAddress()} behind OPGTimelock ${await system.timelock.getAddress()}; the deployer holds no role`,
     );
     console.log(
-      `Record: ${path.relative(root, dir)}/deployment.json, addresses.json, rewards.json`,
+      `Record: ${path.relative(root, dir)}/deployment.json, addresses.json, rewards.json, governance.json`,
     );
   });
 }

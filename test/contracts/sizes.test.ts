@@ -21,6 +21,7 @@ const DEPLOYED = [
   "anchoring/examples/RiskGatedVault.sol/RiskGatedVault",
   "rewards/ContributorRewards.sol/ContributorRewards",
   "governance/OPGTimelock.sol/OPGTimelock",
+  "governance/OPGGovernor.sol/OPGGovernor",
 ];
 
 describe("contract sizes (EIP-170)", function () {

@@ -2,8 +2,8 @@
  * Shared setup for the relayer's end-to-end tests and benchmark: a `hardhat node` with the whole
  * protocol deployed on it as production deploys it (offchain/deploy/system.ts: NodeStaking,
  * TeeRegistry with the development attestation verifier, ModelRegistry, InferenceLedger, governance
- * in the timelock); a GPU node and a TEE node staked in NodeStaking; the enclave image's measurement
- * approved through the timelock; the enclave (`opg enclave start`) registered in TeeRegistry with its
+ * in the governor and its timelock); a GPU node and a TEE node staked in NodeStaking; the enclave image's
+ * measurement approved by a governor proposal (delegate, propose, vote, queue, execute); the enclave (`opg enclave start`) registered in TeeRegistry with its
  * own attestation document; and the relayer (`opg relayer start`), each a separate process.
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -17,7 +17,8 @@ import { network } from "hardhat";
 
 import { readRecord } from "../../offchain/chain/deployment.js";
 import { deploySystem as deployProtocol } from "../../offchain/deploy/system.js";
-import { executeThroughTimelock } from "../../offchain/deploy/governance.js";
+import { buildProposal } from "../../offchain/governance/actions.js";
+import { governanceOf, localClock, passProposal } from "../../offchain/governance/proposals.js";
 import * as actions from "../../offchain/staking/actions.js";
 import { measurementFromPcrs } from "../../offchain/staking/units.js";
 import { devPcrs } from "../../offchain/tee/devAttestation.js";
@@ -103,7 +104,7 @@ export async function deploySystem(url: string): Promise<System> {
     planFile: "plan",
     beneficiarySigners: signers,
   });
-  const { token, staking, tee, ledger, registry, timelock } = deployed;
+  const { token, staking, tee, ledger, registry } = deployed;
   const deployBlock = (await readRecord(dir))?.contracts.InferenceLedger?.block ?? 0;
   // Move past the rewards pool's start (rewards epoch 1 begins there), so the anchored usage of the
   // runs below falls in a rewards epoch that the rewards test can close and recompute.
@@ -135,11 +136,18 @@ export async function deploySystem(url: string): Promise<System> {
     metadataURI: "https://tee.opg.test",
   });
 
-  // The enclave image's measurement, approved by governance (through the timelock and its delay).
+  // The enclave image's measurement, approved by governance: a governor proposal by the holder of the
+  // undistributed supply, through the voting period and the timelock's delay.
   const measurement = devMeasurement();
-  const data = tee.interface.encodeFunctionData("approveMeasurement", [measurement, "dev"]);
-  await executeThroughTimelock(timelock, await tee.getAddress(), data, (s) =>
-    networkHelpers.time.increase(s).then(() => undefined),
+  const proposal = await buildProposal(
+    { action: "approve-measurement", measurement, label: "dev" },
+    { addresses: deployed.addresses },
+  );
+  await passProposal(
+    governanceOf(deployed),
+    { proposer: deployer, voters: [deployer] },
+    proposal,
+    localClock(ethers.provider),
   );
 
   for (const m of [RISK_MLP, SEQ_CNN]) {
@@ -177,9 +185,15 @@ export async function deploySystem(url: string): Promise<System> {
       await (await tee.connect(teeOperator).heartbeat(enclaveKey)).wait();
     },
     setSampleRate: async (ratePpm, enclaves) => {
-      const data = ledger.interface.encodeFunctionData("setSampleRate", [ratePpm]);
-      await executeThroughTimelock(timelock, await ledger.getAddress(), data, (s) =>
-        networkHelpers.time.increase(s).then(() => undefined),
+      const rate = await buildProposal(
+        { action: "set-sample-rate", ppm: String(ratePpm) },
+        { addresses: deployed.addresses },
+      );
+      await passProposal(
+        governanceOf(deployed),
+        { proposer: deployer, voters: [deployer] },
+        rate,
+        localClock(ethers.provider),
       );
       for (const key of enclaves) await (await tee.connect(teeOperator).heartbeat(key)).wait();
     },

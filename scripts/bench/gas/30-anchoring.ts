@@ -2,7 +2,7 @@
  * Proof anchoring gas: anchorBatch over 1,024 receipts (per-receipt cost), and one on-chain
  * request + fulfilment side by side with one Ethereum Attestation Service attest of a comparable
  * record (EAS deployed from @ethereum-attestation-service/eas-contracts in the same run).
- * Everything runs against the real NodeStaking, TeeRegistry and timelock (offchain/deploy/system.ts).
+ * Everything runs against the real NodeStaking, TeeRegistry and governance (offchain/deploy/system.ts).
  */
 import { EAS__factory, SchemaRegistry__factory } from "@ethereum-attestation-service/eas-contracts";
 import {
@@ -16,14 +16,9 @@ import {
 } from "ethers";
 import type { Contract, ContractTransactionResponse } from "ethers";
 
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-
 import { FULL_SAMPLE_RATE_PPM, ledgerDomain } from "../../../offchain/chain/eip712.js";
-import { deploySystem } from "../../../offchain/deploy/system.js";
-import { executeThroughTimelock } from "../../../offchain/deploy/governance.js";
-import { loadPlan } from "../../../offchain/vesting/plan.js";
+import { buildProposal } from "../../../offchain/governance/actions.js";
+import { governanceOf, localClock, passProposal } from "../../../offchain/governance/proposals.js";
 import type { Receipt } from "../../../offchain/chain/eip712.js";
 import { buildReceiptBatch } from "../../../offchain/chain/merkle.js";
 import {
@@ -32,7 +27,7 @@ import {
   signReceipt,
   signVerdict,
 } from "../../../offchain/chain/receipts.js";
-import { gasOf } from "./types.js";
+import { deployProtocol, gasOf } from "./types.js";
 import type { BenchContext, GasCheck, GasRow } from "./types.js";
 
 const RECEIPTS = 1_024;
@@ -50,20 +45,11 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
   if (admin === undefined || requester === undefined || teeSigner === undefined)
     throw new Error("the bench needs 19 accounts");
 
-  // --- The real protocol, deployed as production deploys it (governance in the timelock).
-  const dir = await mkdtemp(path.join(tmpdir(), "opg-bench-"));
-  const plan = await loadPlan("deployments/localhost/vesting-plan.json");
-  const system = await deploySystem(ethers, {
-    dir,
-    network: "bench",
-    plan,
-    planFile: "deployments/localhost/vesting-plan.json",
-    beneficiarySigners: signers,
-  });
-  await rm(dir, { recursive: true, force: true });
-  const { token, staking, tee, registry, ledger, timelock } = system;
+  // --- The real protocol, deployed as production deploys it (governance by the governor and timelock).
+  const system = await deployProtocol(ethers);
+  const { token, staking, tee, registry, ledger } = system;
 
-  // A GPU node and a TEE node staked in NodeStaking; the image approved through the timelock; the enclave
+  // A GPU node and a TEE node staked in NodeStaking; the image approved by a governor proposal; the enclave
   // registered in TeeRegistry, so anchorBatch pays for the real isActiveEnclave checks.
   const params = await staking.params();
   const gpuSigner = Wallet.createRandom();
@@ -90,9 +76,14 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
     )
   ).wait();
   const measurement = h("bench enclave image");
-  const data = tee.interface.encodeFunctionData("approveMeasurement", [measurement, "bench"]);
-  await executeThroughTimelock(timelock, await tee.getAddress(), data, (s) =>
-    networkHelpers.time.increase(s).then(() => undefined),
+  await passProposal(
+    governanceOf(system),
+    { proposer: admin, voters: [admin] },
+    await buildProposal(
+      { action: "approve-measurement", measurement, label: "bench" },
+      { addresses: system.addresses },
+    ),
+    localClock(ethers.provider),
   );
   await (
     await tee.connect(teeSigner).registerEnclave(teeNode, enclave.address, measurement, "0x01")

@@ -1,4 +1,13 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
 import type { NetworkConnection } from "hardhat/types/network";
+
+import type { System } from "../../../offchain/deploy/system.js";
+import { deploySystem } from "../../../offchain/deploy/system.js";
+import { loadPlan } from "../../../offchain/vesting/plan.js";
 
 export interface GasRow {
   /** What is measured, e.g. "vesting: create linear+cliff schedule". */
@@ -30,4 +39,22 @@ export async function gasOf(
   const receipt = await (await tx).wait();
   if (receipt === null) throw new Error("transaction was not mined");
   return Number(receipt.gasUsed);
+}
+
+const PLAN = "deployments/localhost/vesting-plan.json";
+
+/** The whole protocol as production deploys it (offchain/deploy/system.ts), its record in a temporary folder. */
+export async function deployProtocol(ethers: HardhatEthers): Promise<System> {
+  const dir = await mkdtemp(path.join(tmpdir(), "opg-bench-"));
+  try {
+    return await deploySystem(ethers, {
+      dir,
+      network: "bench",
+      plan: await loadPlan(PLAN),
+      planFile: PLAN,
+      beneficiarySigners: await ethers.getSigners(),
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

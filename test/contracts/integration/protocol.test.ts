@@ -1,6 +1,6 @@
 /**
  * InferenceLedger against the real NodeStaking and TeeRegistry, deployed as production deploys them
- * (deploySystem, governance in the timelock): anchoring needs a live enclave on an approved image and a
+ * (deploySystem, governance by OPG holders through the governor and the timelock): anchoring needs a live enclave on an approved image and a
  * staked, unjailed VERIFIER node; evidence slashes real stake once.
  */
 import { mkdtemp, rm } from "node:fs/promises";
@@ -16,7 +16,7 @@ import { ledgerDomain, receiptStructHash } from "../../../offchain/chain/eip712.
 import { buildReceiptBatch } from "../../../offchain/chain/merkle.js";
 import { signBatch, signReceipt, signVerdict } from "../../../offchain/chain/receipts.js";
 import { deploySystem } from "../../../offchain/deploy/system.js";
-import { executeThroughTimelock } from "../../../offchain/deploy/governance.js";
+import { governanceOf, localClock, passProposal } from "../../../offchain/governance/proposals.js";
 import * as actions from "../../../offchain/staking/actions.js";
 import { loadPlan } from "../../../offchain/vesting/plan.js";
 
@@ -47,10 +47,19 @@ describe("integration: InferenceLedger with NodeStaking and TeeRegistry", functi
       planFile: "plan",
       beneficiarySigners: signers,
     });
-    const { token, staking, tee, ledger, timelock } = system;
-    const governance = (target: string, data: string) =>
-      executeThroughTimelock(timelock, target, data, (s) =>
-        networkHelpers.time.increase(s).then(() => undefined),
+    const { token, staking, tee, ledger } = system;
+    // Every change is a governor proposal: the holder of the undistributed supply proposes and votes, then
+    // the voting period and the timelock's delay pass.
+    let proposals = 0;
+    const governance = (target: string, data: string, waitUntil = localClock(ethers.provider)) =>
+      passProposal(
+        governanceOf(system),
+        { proposer: deployer, voters: [deployer] },
+        {
+          calls: [{ target, value: 0n, data }],
+          description: `integration proposal ${++proposals}`,
+        },
+        waitUntil,
       );
 
     const params = await staking.params();
@@ -147,10 +156,22 @@ describe("integration: InferenceLedger with NodeStaking and TeeRegistry", functi
 
   it("refuses a batch once governance revokes the enclave's image", async () => {
     const f = await deployed();
+    // The proposal takes days; the enclave keeps heartbeating, so only the revocation can disable it.
+    const heartbeating = async (t: bigint) => {
+      for (let now = BigInt(await f.networkHelpers.time.latest()); now < t;) {
+        now = now + 43_200n < t ? now + 43_200n : t;
+        await f.networkHelpers.time.increaseTo(now);
+        await (await f.tee.connect(f.teeSigner).heartbeat(f.enclaveKey.address)).wait();
+        now = BigInt(await f.networkHelpers.time.latest());
+      }
+    };
     await f.governance(
       f.teeAddress,
       f.tee.interface.encodeFunctionData("revokeMeasurement", [f.measurement]),
+      heartbeating,
     );
+    const latest = BigInt(await f.networkHelpers.time.latest());
+    expect((await f.tee.getEnclave(f.enclaveKey.address)).expiresAt).to.be.greaterThan(latest);
     expect(await f.tee.isActiveEnclave(f.enclaveKey.address)).to.equal(false);
     const { tx } = await f.anchor(0n, [await f.receipt(0)]);
     await expect(tx)
