@@ -18,6 +18,7 @@ const registrations: Array<() => Promise<{ register: Register }>> = [
   () => import("./commands/relayer.js"),
   () => import("./commands/explorer.js"),
   () => import("./commands/evidence.js"),
+  () => import("./commands/node.js"),
 ];
 
 export async function main(argv: string[]): Promise<number> {

@@ -46,6 +46,8 @@ export interface KeeperOptions {
   /** Renew when fewer seconds than this are left (default: registration lifetime / 3). */
   renewBeforeSeconds?: number;
   pollMs?: number;
+  /** How long a round waits for its transaction before it counts as failed (default 30 s). */
+  confirmWithinMs?: number;
   log: Logger;
   onFailure?: (action: "heartbeat" | "register" | "renew", reason: string) => void;
 }
@@ -240,7 +242,23 @@ export class NodeKeeper {
       kind === "heartbeat" ? "heartbeat" : key.startsWith("register") ? "register" : "renew";
     sender.submit({ key, kind, ...tx });
     sender.retry(key);
-    const outcome = await sender.wait(key);
+    // Bounded: a transaction that cannot be mined (a signer without gas, a node that drops it)
+    // must not stall the keeper; the next round looks again under the same key.
+    const waitMs = this.o.confirmWithinMs ?? 30_000;
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      sender.wait(key),
+      new Promise<null>((resolve) => {
+        timer = setTimeout(() => resolve(null), waitMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    if (outcome === null) {
+      this.fail(
+        action,
+        `the transaction was not confirmed within ${Math.round(waitMs / 1000)} s (does the signer key hold gas?)`,
+      );
+      return;
+    }
     if (outcome.status === "failed") {
       this.fail(action, outcome.reason ?? "reverted");
       return;

@@ -70,6 +70,8 @@ export interface System {
   gpuNode: string;
   /** The GPU node's signer key (NodeStaking.signerOf(gpuNode)): signs receipts. */
   nodeSigner: Wallet;
+  /** The TEE node's signer key (NodeStaking.signerOf(teeNode)); holds ETH for heartbeats. */
+  teeSigner: Wallet;
   /** The relayer's transaction key (account 1). */
   txKey: Wallet;
   /** The TEE node's id in NodeStaking (role VERIFIER) that the enclave is registered under. */
@@ -116,6 +118,11 @@ export async function deploySystem(url: string): Promise<System> {
   // Both nodes staked at their role's minimum, with fresh signer keys.
   const params = await staking.params();
   const nodeSigner = Wallet.createRandom() as unknown as Wallet;
+  const teeSigner = Wallet.createRandom() as unknown as Wallet;
+  // Hot keys pay for their own heartbeats and registrations (opg node run).
+  for (const key of [nodeSigner, teeSigner]) {
+    await (await deployer.sendTransaction({ to: key.address, value: 10n ** 19n })).wait();
+  }
   const gpuNode = Wallet.createRandom().address;
   const teeNode = Wallet.createRandom().address;
   await (await token.transfer(gpuOperator.address, params.minStakeInference)).wait();
@@ -131,7 +138,7 @@ export async function deploySystem(url: string): Promise<System> {
   await actions.registerNode(h, teeOperator, {
     node: teeNode,
     role: VERIFIER,
-    signer: Wallet.createRandom().address,
+    signer: teeSigner.address,
     amount: params.minStakeVerifier,
     metadataURI: "https://tee.opg.test",
   });
@@ -171,6 +178,7 @@ export async function deploySystem(url: string): Promise<System> {
     token: token.connect(provider),
     gpuNode,
     nodeSigner,
+    teeSigner,
     txKey: account(1),
     teeNode,
     registerEnclave: async (enclaveKey, attestation) => {
@@ -250,6 +258,7 @@ export async function startEnclave(
   system: System,
   rpcUrl: string,
   extra: string[] = [],
+  options: { register?: boolean } = {},
 ): Promise<Proc & { url: string; address: string }> {
   const { chainId } = await system.provider.getNetwork();
   const proc = await startOpg([
@@ -271,6 +280,7 @@ export async function startEnclave(
   ]);
   const address = String(proc.line.enclave);
   const url = String(proc.line.url);
+  if (options.register === false) return { ...proc, url, address };
   // The enclave's own attestation document (binding its key), registered in TeeRegistry.
   const nonce = Buffer.from(id(`e2e-${address}`).slice(2), "hex").toString("hex");
   const res = await fetch(`${url}/attestation?nonce=${nonce}`);
