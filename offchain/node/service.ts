@@ -118,7 +118,7 @@ export class NodeService {
     const sender = new TxSender({
       db,
       provider,
-      signer: signer.connect(provider) as Wallet,
+      signer: signer.connect(provider),
       confirmations: config.sender.confirmations,
       pollIntervalMs: config.chain.pollIntervalMs,
       stuckAfterMs: config.sender.stuckAfterMs,
