@@ -55,6 +55,8 @@ export const relayerConfigSchema = z.strictObject({
   node: z.strictObject({ address }),
   enclave: z.strictObject({
     url: z.url(),
+    /** How often the relayer asks whether the enclave has a new key (it then checks and uses it). */
+    recheckMs: z.number().int().min(100).max(600_000).default(5_000),
     /** How the enclave's attestation is checked at start-up (offchain/relayer/enclave-check.ts). */
     attestation: z
       .strictObject({

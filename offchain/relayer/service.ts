@@ -64,7 +64,7 @@ interface Parts {
   engine: InferenceEngine;
   provider: JsonRpcProvider;
   ledger: Contract;
-  enclave: EnclaveClient;
+  enclave: { current: EnclaveClient };
   sender: TxSenderLike;
   batcher: Batcher;
   listener: Listener | null;
@@ -72,6 +72,7 @@ interface Parts {
   metrics: RelayerMetrics;
   clock: Clock;
   chainClock: ChainClock | null;
+  nodeSigner: DigestSigner;
   log: Logger;
 }
 
@@ -86,14 +87,19 @@ export class RelayerService {
   readonly engine: InferenceEngine;
   readonly provider: JsonRpcProvider;
   readonly ledger: Contract;
-  readonly enclave: EnclaveClient;
+  private readonly enclaveHolder: { current: EnclaveClient };
   readonly sender: TxSenderLike;
   readonly batcher: Batcher;
   readonly listener: Listener | null;
   readonly pipeline: InferencePipeline;
   readonly metrics: RelayerMetrics;
   private readonly chainClock: ChainClock | null;
+  private readonly clock: Clock;
+  private readonly nodeSigner: DigestSigner;
   private readonly log: Logger;
+  private enclaveProblem: string | null = null;
+  private watchTimer: NodeJS.Timeout | undefined;
+  private watching: Promise<void> | null = null;
 
   private constructor(parts: Parts) {
     this.config = parts.config;
@@ -102,13 +108,15 @@ export class RelayerService {
     this.engine = parts.engine;
     this.provider = parts.provider;
     this.ledger = parts.ledger;
-    this.enclave = parts.enclave;
+    this.enclaveHolder = parts.enclave;
     this.sender = parts.sender;
     this.batcher = parts.batcher;
     this.listener = parts.listener;
     this.pipeline = parts.pipeline;
     this.metrics = parts.metrics;
     this.chainClock = parts.chainClock;
+    this.clock = parts.clock;
+    this.nodeSigner = parts.nodeSigner;
     this.log = parts.log;
   }
 
@@ -149,14 +157,16 @@ export class RelayerService {
       log: log.child({ part: "enclave-check" }),
     });
     const nodeSigner = new DigestSigner(secrets.nodeSigner.signingKey);
-    const enclave = new EnclaveClient({
-      url: config.enclave.url,
-      enclave: checked.address,
-      domain,
-      node,
-      signer: nodeSigner,
-      clock,
-    });
+    const enclave = {
+      current: new EnclaveClient({
+        url: config.enclave.url,
+        enclave: checked.address,
+        domain,
+        node,
+        signer: nodeSigner,
+        clock,
+      }),
+    };
 
     const engine = new InferenceEngine({
       config: config.models.engine,
@@ -198,7 +208,7 @@ export class RelayerService {
       nodeSigner,
       node,
       domain,
-      enclave: () => enclave,
+      enclave: () => enclave.current,
       clock,
       corruptOutputs: config.faultInjection.corruptOutputs,
       metrics,
@@ -209,7 +219,7 @@ export class RelayerService {
     let listener: Listener | null = null;
     const batcher = new Batcher({
       store,
-      enclave: () => enclave,
+      enclave: () => enclave.current,
       sender,
       ledger,
       provider,
@@ -221,7 +231,8 @@ export class RelayerService {
         config.chain.pollIntervalMs,
         Math.max(10, Math.floor(config.batch.maxAgeMs / 4)),
       ),
-      resubmit: (jobs) => resubmit(jobs, { enclave, nodeSigner, hasher, clock, store, log }),
+      resubmit: (jobs) =>
+        resubmit(jobs, { enclave: enclave.current, nodeSigner, hasher, clock, store, log }),
       isChainRequest: (requestId) => listener?.hasRequest(requestId) ?? false,
       metrics,
       log: log.child({ part: "batcher" }),
@@ -263,8 +274,60 @@ export class RelayerService {
       metrics,
       clock,
       chainClock,
+      nodeSigner,
       log,
     });
+  }
+
+  /** The enclave client in use (replaced when the enclave at the configured URL gets a new key). */
+  get enclave(): EnclaveClient {
+    return this.enclaveHolder.current;
+  }
+
+  /**
+   * Watches the enclave at the configured URL: when it answers with another key (it restarted, or
+   * was rotated to a new image), that key is checked like at start-up (attestation, binding,
+   * registry) and, once it passes, used from then on; pending receipts of the old key go to the new
+   * enclave's log (the batcher). Until it passes, /readyz says why.
+   */
+  private async watchEnclave(): Promise<void> {
+    const current = this.enclaveHolder.current;
+    let key: string;
+    try {
+      key = getAddress(String((await current.info()).enclave));
+    } catch {
+      return; // unreachable: /readyz says so
+    }
+    if (key === current.enclave) {
+      this.enclaveProblem = null;
+      return;
+    }
+    try {
+      const checked = await checkEnclave({
+        ...enclaveCheckOptions(this.config),
+        provider: this.provider,
+        log: this.log.child({ part: "enclave-check" }),
+      });
+      this.enclaveHolder.current = new EnclaveClient({
+        url: this.config.enclave.url,
+        enclave: checked.address,
+        domain: ledgerDomain(
+          BigInt(this.config.chain.chainId),
+          getAddress(this.config.chain.ledger),
+        ),
+        node: getAddress(this.config.node.address),
+        signer: this.nodeSigner,
+        clock: this.clock,
+      });
+      current.close();
+      this.enclaveProblem = null;
+      this.log.warn(
+        { at: "RelayerService#watchEnclave", from: current.enclave, to: checked.address },
+        "the enclave has a new key: checked and in use",
+      );
+    } catch (error) {
+      this.enclaveProblem = `the enclave at ${this.config.enclave.url} now holds key ${key}, which does not pass its check yet: ${(error as Error).message}`;
+    }
   }
 
   /** Starts the sender, batcher and listener, then the API; resolves with the API's URL. */
@@ -286,6 +349,10 @@ export class RelayerService {
     this.sender.start();
     this.batcher.start();
     this.listener?.start();
+    this.watchTimer = setInterval(() => {
+      if (this.watching !== null) return;
+      this.watching = this.watchEnclave().finally(() => (this.watching = null));
+    }, config.enclave.recheckMs);
     this.app = createApi({
       pipeline: this.pipeline,
       writer: new JobWriter(store),
@@ -320,8 +387,10 @@ export class RelayerService {
     if (this.stopping) return "shutting down";
     const stall = this.batcher.stalled();
     if (stall !== null) return stall.reason;
+    if (this.enclaveProblem !== null) return this.enclaveProblem;
     try {
-      await this.provider.getBlockNumber();
+      // Asked of the node itself: ethers may answer getBlockNumber from a short cache.
+      await this.provider.send("eth_blockNumber", []);
     } catch {
       return "chain RPC unreachable";
     }
@@ -339,6 +408,8 @@ export class RelayerService {
     if (this.stopping) return;
     this.stopping = true;
     await this.app?.close();
+    if (this.watchTimer !== undefined) clearInterval(this.watchTimer);
+    await this.watching;
     await this.listener?.stop();
     await this.batcher.stop();
     await this.sender.stop();

@@ -284,6 +284,7 @@ export class Enclave {
   #signerReadAt = 0;
   #sampleRatePpm = 1_000_000;
   #timer: NodeJS.Timeout | undefined;
+  #cutting: Promise<void> = Promise.resolve();
   #counts = { logged: 0, reexecuted: 0, contradicted: 0, refused: 0, batches: 0 };
 
   constructor(options: EnclaveOptions) {
@@ -634,8 +635,21 @@ export class Enclave {
         details: { maxSize },
       });
     }
+    // One cut at a time: two concurrent calls must not take the same receipts.
+    const previous = this.#cutting;
+    let release!: () => void;
+    this.#cutting = new Promise<void>((r) => (release = r));
+    await previous;
+    try {
+      return await this.#cut(maxSize);
+    } finally {
+      release();
+    }
+  }
+
+  async #cut(maxSize: number): Promise<SignedBatch | null> {
     if (this.#open.size >= this.limits.maxOpenBatches) {
-      await this.refresh();
+      await this.#readChain(() => this.refresh());
       if (this.#open.size >= this.limits.maxOpenBatches) {
         throw new EnclaveBusyError("too many signed batches are not anchored yet", {
           details: {
@@ -646,10 +660,11 @@ export class Enclave {
         });
       }
     }
-    let chosen = this.#takePending(maxSize);
+    // Nothing is taken from the log until the batch is signed: a failure below leaves it as it was.
+    let { chosen, head } = this.#peekPending(maxSize);
     if (chosen.length === 0) return null;
     const signer = chosen[0]!.signer;
-    const record = await this.#chain.signerRecordOf(signer);
+    const record = await this.#readChain(() => this.#chain.signerRecordOf(signer));
     if (record.until !== 0n) {
       const late = chosen.filter((e) => e.loggedAt >= record.until);
       for (const e of late) e.state = "rejected";
@@ -660,7 +675,10 @@ export class Enclave {
         );
       }
       chosen = chosen.filter((e) => e.loggedAt < record.until);
-      if (chosen.length === 0) return this.cutBatch(maxSize);
+      if (chosen.length === 0) {
+        this.#pendingHead = head;
+        return this.#cut(maxSize);
+      }
     }
 
     const usage = usageSummary(chosen.map((e) => e.receipt));
@@ -693,32 +711,49 @@ export class Enclave {
       modelIds: usage.modelIds,
       counts: usage.counts,
     };
+    // Committed: the receipts leave the queue, the sequence is used.
     for (const e of chosen) e.state = "batched";
+    this.#pendingHead = head;
+    this.#compactPending();
     this.#open.set(batch.sequence, signed);
     this.#nextSequence++;
     this.#counts.batches++;
     return signed;
   }
 
-  /** Up to `maxSize` waiting entries, oldest first, signed by the same key as the oldest. */
-  #takePending(maxSize: number): Entry[] {
-    const out: Entry[] = [];
+  /** A chain read for a cut; an unreachable RPC answers 503 (the client tries again), not 500. */
+  async #readChain<T>(read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (cause) {
+      throw new EnclaveBusyError("the enclave cannot read the chain right now", { cause });
+    }
+  }
+
+  /**
+   * Up to `maxSize` waiting entries, oldest first, signed by the same key as the oldest, and the
+   * queue position after them; nothing is changed.
+   */
+  #peekPending(maxSize: number): { chosen: Entry[]; head: number } {
+    const chosen: Entry[] = [];
     let signer: string | null = null;
     let i = this.#pendingHead;
-    for (; i < this.#pending.length && out.length < maxSize; i++) {
+    for (; i < this.#pending.length && chosen.length < maxSize; i++) {
       const e = this.#pending[i]!;
       if (e.state !== "pending") continue;
       if (signer !== null && !sameAddress(e.signer, signer)) break;
       signer = e.signer;
-      out.push(e);
+      chosen.push(e);
     }
-    // Compact the queue now and then: everything before `i` has left the pending state or is taken.
-    this.#pendingHead = i;
+    return { chosen, head: i };
+  }
+
+  /** Compacts the queue now and then (everything before the head has left the pending state). */
+  #compactPending(): void {
     if (this.#pendingHead > 4096 && this.#pendingHead * 2 > this.#pending.length) {
       this.#pending = this.#pending.slice(this.#pendingHead);
       this.#pendingHead = 0;
     }
-    return out;
   }
 
   /** Signed batches not yet anchored, from `sequence` on (a client re-reading after a crash). */

@@ -12,7 +12,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { HDNodeWallet, JsonRpcProvider, NonceManager, Wallet, id } from "ethers";
+import { HDNodeWallet, JsonRpcProvider, NonceManager, Wallet, id, type Signer } from "ethers";
 import { network } from "hardhat";
 
 import { readRecord } from "../../offchain/chain/deployment.js";
@@ -50,8 +50,8 @@ export function account(index: number): Wallet {
 }
 
 /** The image measurement of the development enclave, as TeeRegistry.measurementOf computes it. */
-export function devMeasurement(): string {
-  const pcrs = devPcrs(ENCLAVE_IMAGE);
+export function devMeasurement(image = ENCLAVE_IMAGE): string {
+  const pcrs = devPcrs(image);
   return measurementFromPcrs(
     [0, 1, 2].map((i) => Buffer.from(pcrs.get(i) as Uint8Array).toString("hex")),
   );
@@ -86,13 +86,22 @@ export interface System {
    */
   setSampleRate: (ratePpm: number, enclaves: string[]) => Promise<void>;
   deployBlock: number;
+  /** Governance: the governor, the token's votes, the timelock, and who proposes (account 0). */
+  governance: ReturnType<typeof governanceOf>;
+  proposer: Signer;
   /** deployments/<network>-like folder of this deployment: addresses.json, rewards.json. */
   deploymentDir: string;
   close: () => Promise<void>;
 }
 
 /** Deploys the protocol with offchain/deploy/system.ts on the node at `url` and stakes both nodes. */
-export async function deploySystem(url: string): Promise<System> {
+/** Deployment options for runs that need other parameters (the soak's shorter governance). */
+export type DeployOverrides = Pick<
+  Parameters<typeof deployProtocol>[1],
+  "stakingParams" | "votingDelay" | "votingPeriod" | "timelockDelay"
+>;
+
+export async function deploySystem(url: string, overrides: DeployOverrides = {}): Promise<System> {
   const connection = await network.create({ network: "e2e", override: { url } });
   const { ethers, networkHelpers } = connection;
   const signers = await ethers.getSigners();
@@ -105,6 +114,7 @@ export async function deploySystem(url: string): Promise<System> {
     plan,
     planFile: "plan",
     beneficiarySigners: signers,
+    ...overrides,
   });
   const { token, staking, tee, ledger, registry } = deployed;
   const deployBlock = (await readRecord(dir))?.contracts.InferenceLedger?.block ?? 0;
@@ -205,6 +215,8 @@ export async function deploySystem(url: string): Promise<System> {
       );
       for (const key of enclaves) await (await tee.connect(teeOperator).heartbeat(key)).wait();
     },
+    governance: governanceOf(deployed),
+    proposer: deployer,
     deployBlock,
     deploymentDir: dir,
     close: async () => {
