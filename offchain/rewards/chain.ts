@@ -250,8 +250,9 @@ export async function readEpochInputs(
       const log = logs.batches[batchCursor++]!;
       if (log.blockNumber < b.firstBlock) continue;
       const ev = ledgerIface.decodeEventLog("BatchAnchored", log.data, log.topics);
-      const modelIds = ev[6] as string[];
-      const counts = ev[7] as bigint[];
+      // By name: BatchAnchored gained an indexed `node`, and positions shift with the event's fields.
+      const modelIds = ev.getValue("modelIds") as string[];
+      const counts = ev.getValue("counts") as bigint[];
       modelIds.forEach((id, i) => {
         const key = id.toLowerCase();
         usage.set(key, (usage.get(key) ?? 0n) + counts[i]!);
