@@ -1,7 +1,8 @@
 /**
  * The receipt bundle: everything a third party needs to check one inference against the chain,
  * as one JSON file (format "opg-receipt-bundle-v1", documented in docs/anchoring.md).
- * Integers that may exceed 2^53 (chainId, timestamp, batchId) are decimal strings.
+ * Integers that may exceed 2^53 (chainId, the receipt's and the verdict's timestamps, batchId) are
+ * decimal strings.
  */
 import { isAddress, isHexString } from "ethers";
 import { z } from "zod";
@@ -56,7 +57,9 @@ const schema = z
       timestamp: uintString,
     }),
     nodeSignature: signature,
-    verdict: z.object({ receiptHash: hex32, agree: z.boolean(), outputHash: hex32 }).optional(),
+    verdict: z
+      .object({ receiptHash: hex32, agree: z.boolean(), outputHash: hex32, timestamp: uintString })
+      .optional(),
     enclaveSignature: signature.optional(),
     batchId: uintString,
     proof: z.array(hex32),
