@@ -532,6 +532,34 @@ describe("TeeRegistry", () => {
       expect(await at(revokedAt + 1n)).to.equal(ZERO);
     });
 
+    it("keeps a retirement window void after the image is approved again", async () => {
+      // Approved at t0 (the fixture), retired at t1, approved again at t2, retired again at t3: what the key
+      // signed while the image was retired ([t1, t2) and from t3) answers to no node, whatever came after.
+      const { tee, governance, node, registeredAt, at } = await loadFixture(registeredEnclave);
+      await time.increase(3_600n);
+      await tee.connect(governance).revokeMeasurement(IMAGE, false);
+      const t1 = BigInt(await time.latest());
+      await time.increase(3_600n);
+      await tee.connect(governance).approveMeasurement(IMAGE, "v1 again");
+      const t2 = BigInt(await time.latest());
+      const expectWindows = async (end: bigint | null) => {
+        expect(await at(registeredAt), "before the retirement").to.equal(node);
+        expect(await at(t1 - 1n)).to.equal(node);
+        expect(await at(t1), "retired").to.equal(ZERO);
+        expect(await at(t2 - 1n), "still retired").to.equal(ZERO);
+        expect(await at(t2), "approved again").to.equal(node);
+        expect(await at(t2 + 1n)).to.equal(node);
+        if (end !== null) {
+          expect(await at(end - 1n)).to.equal(node);
+          expect(await at(end), "retired again").to.equal(ZERO);
+        }
+      };
+      await expectWindows(null);
+      await time.increase(3_600n);
+      await tee.connect(governance).revokeMeasurement(IMAGE, false);
+      await expectWindows(BigInt(await time.latest()));
+    });
+
     it("answers zero for every signing time once the image is revoked for cause", async () => {
       const { tee, governance, registeredAt, at } = await loadFixture(registeredEnclave);
       await time.increase(3_600n);
