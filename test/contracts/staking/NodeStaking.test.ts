@@ -496,7 +496,7 @@ describe("NodeStaking", () => {
         .withArgs(node, signer.address, signer2.address);
     });
 
-    it("reverts with StakingZeroAddress, StakingSignerTaken, StakingNotOperator and StakingNodeExited", async () => {
+    it("reverts with StakingZeroAddress, StakingSignerTaken and StakingNotOperator", async () => {
       const { staking, operator, operator2, signer, signer2, node, node2 } =
         await loadFixture(registered);
       await expect(
@@ -509,11 +509,20 @@ describe("NodeStaking", () => {
       await expect(staking.connect(operator2).rotateSigner(node, operator2.address))
         .to.be.revertedWithCustomError(staking, "StakingNotOperator")
         .withArgs(node, operator2.address, operator.address);
-      await staking.connect(operator).exit(node);
-      await expect(staking.connect(operator).rotateSigner(node, operator.address))
-        .to.be.revertedWithCustomError(staking, "StakingNodeExited")
-        .withArgs(node);
       expect(await staking.signerOf(node)).to.equal(signer.address);
+    });
+
+    it("lets the operator of an exited node replace a leaked key while its stake unbonds", async () => {
+      // The current key signs valid evidence for any date: were rotation refused after exit, a thief holding it
+      // could have the unbonding stake slashed once per offence cooldown until it is withdrawn.
+      const { staking, operator, signer, signer2, node } = await loadFixture(registered);
+      await staking.connect(operator).exit(node);
+      await expect(staking.connect(operator).rotateSigner(node, signer2.address))
+        .to.emit(staking, "SignerRotated")
+        .withArgs(node, signer.address, signer2.address);
+      const rotatedAt = BigInt(await time.latest());
+      expect((await staking.signerStatus(node, signer.address, rotatedAt))[1]).to.equal(false);
+      expect((await staking.signerStatus(node, signer.address, rotatedAt - 1n))[1]).to.equal(true);
     });
 
     it("records when each key was current: since its rotation in, until its rotation out", async () => {
