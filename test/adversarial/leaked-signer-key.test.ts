@@ -32,15 +32,21 @@ async function thiefReports(f: AttackedSystem, i: number | string, at: bigint, k
   return { a, tx: f.ledger.connect(f.thief).reportDoubleReceipt(a, sigA, b, sigB) };
 }
 
+/** The operator rotates the node's key to a fresh one (at `at` when given); returns it and the time. */
+async function rotate(f: AttackedSystem, at?: bigint) {
+  const newKey = f.key("gpu signer 2");
+  if (at !== undefined) await time.setNextBlockTimestamp(at);
+  const rotatedAt = await f.mined(
+    f.staking.connect(f.gpuOperator).rotateSigner(f.gpuNode, newKey.address),
+  );
+  return { newKey, rotatedAt };
+}
+
 /** The operator rotated the node's key at `rotatedAt`; the former key leaked to the thief. */
 async function rotated() {
   const f = await deployed();
   await time.increase(DAY);
-  const newKey = f.key("gpu signer 2");
-  const rotatedAt = await f.mined(
-    f.staking.connect(f.gpuOperator).rotateSigner(f.gpuNode, newKey.address),
-  );
-  return { ...f, leaked: f.gpuSigner, newKey, rotatedAt };
+  return { ...f, leaked: f.gpuSigner, ...(await rotate(f)) };
 }
 
 describe("attack 13.3: a leaked signer key drains its node", function () {
@@ -100,11 +106,7 @@ describe("attack 13.3: a leaked signer key drains its node", function () {
       const first = await thiefReports(f, 0, await f.now(), f.gpuSigner);
       const slashedAt = await f.mined(first.tx);
       // Rotated in the next second: no date is both after the slash and before the rotation.
-      const newKey = f.key("gpu signer 2");
-      await time.setNextBlockTimestamp(slashedAt + 1n);
-      const rotatedAt = await f.mined(
-        f.staking.connect(f.gpuOperator).rotateSigner(f.gpuNode, newKey.address),
-      );
+      const { newKey, rotatedAt } = await rotate(f, slashedAt + 1n);
       await time.increaseTo(slashedAt + 5n * COOLDOWN);
       // Dated up to the slash: covered. Dated at or after the rotation: not the node's key then.
       const covered = await thiefReports(f, 2, slashedAt, f.gpuSigner);
@@ -128,11 +130,7 @@ describe("attack 13.3: a leaked signer key drains its node", function () {
         const at = await f.now();
         slashes.push(await f.mined((await thiefReports(f, i++, at + 1n, f.gpuSigner)).tx));
       }
-      const newKey = f.key("gpu signer 2");
-      await time.setNextBlockTimestamp(slashes[2]! + COOLDOWN / 2n);
-      const rotatedAt = await f.mined(
-        f.staking.connect(f.gpuOperator).rotateSigner(f.gpuNode, newKey.address),
-      );
+      const { newKey, rotatedAt } = await rotate(f, slashes[2]! + COOLDOWN / 2n);
       // What the key signed between the last slash and the rotation is the one more slash it can make.
       await time.setNextBlockTimestamp(slashes[2]! + COOLDOWN);
       const window = await thiefReports(f, i++, rotatedAt - 1n, f.gpuSigner);
@@ -158,11 +156,7 @@ describe("attack 13.3: a leaked signer key drains its node", function () {
       await (await f.staking.connect(f.gpuOperator).exit(f.gpuNode)).wait();
       const first = await thiefReports(f, 0, await f.now(), f.gpuSigner);
       const slashedAt = await f.mined(first.tx);
-      const newKey = f.key("gpu signer 2");
-      await time.setNextBlockTimestamp(slashedAt + 1n);
-      const rotatedAt = await f.mined(
-        f.staking.connect(f.gpuOperator).rotateSigner(f.gpuNode, newKey.address),
-      );
+      const { newKey, rotatedAt } = await rotate(f, slashedAt + 1n);
       await time.increaseTo(slashedAt + 3n * COOLDOWN);
       const later = await thiefReports(f, 1, rotatedAt, f.gpuSigner);
       await expect(later.tx)

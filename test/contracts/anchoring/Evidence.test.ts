@@ -66,6 +66,25 @@ async function minedAt(tx: Promise<ContractTransactionResponse>): Promise<bigint
   return BigInt((await ethers.provider.getBlock(receipt!.blockNumber))!.timestamp);
 }
 
+/**
+ * A node's first slash: the ledger's OffenceSlashed with floor(STAKE × bps / 10,000), NodeStaking's
+ * call with the governance parameters (jailed, the offence key as evidence), and the stake left.
+ */
+async function expectFirstSlash(
+  f: Pick<Fixture, "ledger" | "staking">,
+  tx: Promise<ContractTransactionResponse>,
+  s: { offence: number; node: string; key: string; reporter: { address: string }; bps: bigint },
+) {
+  const amount = slashOf(STAKE, s.bps);
+  await expect(tx)
+    .to.emit(f.ledger, "OffenceSlashed")
+    .withArgs(s.offence, s.node, s.key, s.reporter.address, amount);
+  await expect(tx)
+    .to.emit(f.staking, "Slashed")
+    .withArgs(s.node, s.bps, s.reporter.address, true, s.key);
+  expect(await f.staking.stakeOf(s.node)).to.equal(STAKE - amount);
+}
+
 /** Two conflicting receipts of the GPU node (one question, two outputs) dated `at` and `atB`. */
 async function doubleReceipt(
   f: Fixture,
@@ -135,19 +154,13 @@ describe("InferenceLedger evidence", () => {
     it("slashes the node with the governance parameters and pays the reporter's bounty through staking", async () => {
       const { ledger, staking, reporter, a, b, sigA, sigB, gpuNode, key } = await twoOutputs();
       const tx = ledger.connect(reporter).reportDoubleReceipt(a, sigA, b, sigB);
-      await expect(tx)
-        .to.emit(ledger, "OffenceSlashed")
-        .withArgs(
-          OFFENCE.DOUBLE_RECEIPT,
-          gpuNode,
-          key,
-          reporter.address,
-          slashOf(STAKE, BPS.DOUBLE),
-        );
-      await expect(tx)
-        .to.emit(staking, "Slashed")
-        .withArgs(gpuNode, BPS.DOUBLE, reporter.address, true, key);
-      expect(await staking.stakeOf(gpuNode)).to.equal(STAKE - slashOf(STAKE, BPS.DOUBLE));
+      await expectFirstSlash({ ledger, staking }, tx, {
+        offence: OFFENCE.DOUBLE_RECEIPT,
+        node: gpuNode,
+        key,
+        reporter,
+        bps: BPS.DOUBLE,
+      });
       expect(await ledger.isOffenceSlashed(key)).to.equal(true);
     });
 
@@ -341,19 +354,13 @@ describe("InferenceLedger evidence", () => {
       const tx = ledger
         .connect(reporter)
         .reportContradictedReceipt(receipt, nodeSig, verdict.outputHash, VERDICT_AT, enclaveSig);
-      await expect(tx)
-        .to.emit(ledger, "OffenceSlashed")
-        .withArgs(
-          OFFENCE.CONTRADICTED_RECEIPT,
-          gpuNode,
-          key,
-          reporter.address,
-          slashOf(STAKE, BPS.CONTRADICTED),
-        );
-      await expect(tx)
-        .to.emit(staking, "Slashed")
-        .withArgs(gpuNode, BPS.CONTRADICTED, reporter.address, true, key);
-      expect(await staking.stakeOf(gpuNode)).to.equal(STAKE - slashOf(STAKE, BPS.CONTRADICTED));
+      await expectFirstSlash({ ledger, staking }, tx, {
+        offence: OFFENCE.CONTRADICTED_RECEIPT,
+        node: gpuNode,
+        key,
+        reporter,
+        bps: BPS.CONTRADICTED,
+      });
     });
 
     it("slashes on the verdict of an enclave that is no longer active (deregistered, lapsed, node exited)", async () => {
@@ -556,21 +563,13 @@ describe("InferenceLedger evidence", () => {
       const tx = ledger
         .connect(reporter)
         .reportBatchEquivocation(x.batch, x.signature, y.batch, y.signature);
-      await expect(tx)
-        .to.emit(ledger, "OffenceSlashed")
-        .withArgs(
-          OFFENCE.BATCH_EQUIVOCATION,
-          verifierNode,
-          key,
-          reporter.address,
-          slashOf(STAKE, BPS.EQUIVOCATION),
-        );
-      await expect(tx)
-        .to.emit(staking, "Slashed")
-        .withArgs(verifierNode, BPS.EQUIVOCATION, reporter.address, true, key);
-      expect(await staking.stakeOf(verifierNode)).to.equal(
-        STAKE - slashOf(STAKE, BPS.EQUIVOCATION),
-      );
+      await expectFirstSlash({ ledger, staking }, tx, {
+        offence: OFFENCE.BATCH_EQUIVOCATION,
+        node: verifierNode,
+        key,
+        reporter,
+        bps: BPS.EQUIVOCATION,
+      });
     });
 
     it("slashes an enclave that is no longer active all the same", async () => {

@@ -50,16 +50,19 @@ type Action =
 
 type Reporter = (typeof REPORTERS)[number];
 const node = fc.integer({ min: 0, max: NODES - 1 });
+/** A registration of node `i`: the role's minimum plus 0 wei or more, a key from the pool. */
+const registration = (i: number): fc.Arbitrary<Action> =>
+  fc.record({
+    kind: fc.constant("register" as const),
+    node: fc.constant(i),
+    extra: fc.oneof(fc.bigInt({ min: 0n, max: 3n }), fc.bigInt({ min: 0n, max: 50_000n * OPG })),
+    verifier: fc.boolean(),
+    key: fc.integer({ min: 0, max: KEYS.length - 1 }),
+  });
 const action: fc.Arbitrary<Action> = fc.oneof(
   {
     weight: 3,
-    arbitrary: fc.record({
-      kind: fc.constant("register" as const),
-      node,
-      extra: fc.oneof(fc.bigInt({ min: 0n, max: 3n }), fc.bigInt({ min: 0n, max: 50_000n * OPG })),
-      verifier: fc.boolean(),
-      key: fc.integer({ min: 0, max: KEYS.length - 1 }),
-    }),
+    arbitrary: node.chain((i) => registration(i)),
   },
   {
     weight: 2,
@@ -150,14 +153,6 @@ const action: fc.Arbitrary<Action> = fc.oneof(
 );
 
 /** Every node registered first (random stake and key), then a long random sequence. */
-const registration = (i: number): fc.Arbitrary<Action> =>
-  fc.record({
-    kind: fc.constant("register" as const),
-    node: fc.constant(i),
-    extra: fc.oneof(fc.bigInt({ min: 0n, max: 3n }), fc.bigInt({ min: 0n, max: 50_000n * OPG })),
-    verifier: fc.boolean(),
-    key: fc.integer({ min: 0, max: KEYS.length - 1 }),
-  });
 const sequence = fc
   .tuple(
     fc.tuple(...Array.from({ length: NODES }, (_, i) => registration(i))),

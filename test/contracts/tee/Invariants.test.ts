@@ -121,6 +121,25 @@ describe("TeeRegistry invariants (fast-check)", function () {
           return nodes[e.node]!;
         };
 
+        /** Asserts the refusal of a call on a key that never registered or was deregistered; true if so. */
+        const refusedUnlessLive = async (
+          tx: Promise<ContractTransactionResponse>,
+          k: string,
+          e: { deregisteredAt: bigint } | undefined,
+        ) => {
+          if (e === undefined) {
+            await expect(tx).to.be.revertedWithCustomError(tee, "TeeUnknownEnclave").withArgs(k);
+            return true;
+          }
+          if (e.deregisteredAt !== 0n) {
+            await expect(tx)
+              .to.be.revertedWithCustomError(tee, "TeeEnclaveDeregistered")
+              .withArgs(k, e.deregisteredAt);
+            return true;
+          }
+          return false;
+        };
+
         const check = async () => {
           const now = BigInt(await networkHelpers.time.latest());
           for (const k of KEYS) {
@@ -238,18 +257,9 @@ describe("TeeRegistry invariants (fast-check)", function () {
               const k = KEYS[a.key]!;
               const e = enclaves.get(k);
               const tx = tee.connect(operators[e?.node ?? 0]).deregisterEnclave(k);
-              if (e === undefined) {
-                await expect(tx)
-                  .to.be.revertedWithCustomError(tee, "TeeUnknownEnclave")
-                  .withArgs(k);
-              } else if (e.deregisteredAt !== 0n) {
-                await expect(tx)
-                  .to.be.revertedWithCustomError(tee, "TeeEnclaveDeregistered")
-                  .withArgs(k, e.deregisteredAt);
-              } else {
-                e.deregisteredAt = await mined(tx);
-                e.expiresAt = 0n;
-              }
+              if (await refusedUnlessLive(tx, k, e)) break;
+              e!.deregisteredAt = await mined(tx);
+              e!.expiresAt = 0n;
               break;
             }
             case "heartbeat": {
@@ -257,20 +267,13 @@ describe("TeeRegistry invariants (fast-check)", function () {
               const e = enclaves.get(k);
               const as = tee.connect(operators[e?.node ?? 0]);
               const tx = a.renew ? as.renewEnclave(k, DOC) : as.heartbeat(k);
-              if (e === undefined) {
-                await expect(tx)
-                  .to.be.revertedWithCustomError(tee, "TeeUnknownEnclave")
-                  .withArgs(k);
-              } else if (e.deregisteredAt !== 0n) {
-                await expect(tx)
-                  .to.be.revertedWithCustomError(tee, "TeeEnclaveDeregistered")
-                  .withArgs(k, e.deregisteredAt);
-              } else if (!approvedNow(e.image)) {
+              if (await refusedUnlessLive(tx, k, e)) break;
+              if (!approvedNow(e!.image)) {
                 await expect(tx)
                   .to.be.revertedWithCustomError(tee, "TeeMeasurementNotApproved")
-                  .withArgs(IMAGES[e.image]);
+                  .withArgs(IMAGES[e!.image]);
               } else {
-                e.expiresAt = (await mined(tx)) + ttl;
+                e!.expiresAt = (await mined(tx)) + ttl;
               }
               break;
             }
