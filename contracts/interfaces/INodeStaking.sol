@@ -263,7 +263,8 @@ interface INodeStaking is INodeStakingCore, INodeStakingTypes, INodeStakingError
     function exit(address node) external;
 
     /// @notice Rotates the node's signer key. The new key must never have been used by any node; the old one stays
-    ///         the node's for good (evidence it signed before now still counts) and can never be used again.
+    ///         the node's for good (evidence it signed before now still counts) and can never be used again. Allowed
+    ///         after exit too: a leaked current key must be replaceable while the stake it can get slashed unbonds.
     function rotateSigner(address node, address newSigner) external;
 
     /// @notice Sets where the node's fees are paid (zero: the operator). Only the operator.

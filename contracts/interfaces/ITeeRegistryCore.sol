@@ -15,7 +15,8 @@ interface ITeeRegistryCore {
 
     /// @notice The node answerable for what the enclave key signed at `signedAt`: its node when the key was
     ///         registered then (registered at or before `signedAt`, not deregistered before it) under an image that
-    ///         was not revoked for cause (ever) nor retired before `signedAt`; zero otherwise. A lapsed registration
+    ///         was not revoked for cause (ever) and was approved at `signedAt` (a retirement voids what was signed
+    ///         while it lasted, even if the image is approved again later); zero otherwise. A lapsed registration
     ///         does not void what was signed, so evidence stays valid whatever the registry says later.
     function accountableNodeOf(address enclaveKey, uint256 signedAt) external view returns (address);
 }

@@ -234,10 +234,10 @@ contract NodeStaking is INodeStaking, AccessControl, ReentrancyGuardTransient {
 
     /// @inheritdoc INodeStaking
     function rotateSigner(address node, address newSigner) external override onlyOperator(node) {
-        // Checks
+        // Checks: an exited node may rotate too, since its current key still signs valid evidence against the
+        // stake that is unbonding.
         if (newSigner == address(0)) revert StakingZeroAddress();
         Node storage n = _nodes[node];
-        if (n.exited) revert StakingNodeExited(node);
         address owner = _signerRecords[newSigner].node;
         if (owner != address(0)) revert StakingSignerTaken(newSigner, owner);
 

@@ -60,6 +60,10 @@ contract TeeRegistry is ITeeRegistry, AccessControl {
     mapping(uint16 id => MeasurementRecord record) private _measurements;
     mapping(address enclaveKey => EnclaveSlot registration) private _enclaves;
     mapping(address enclaveKey => uint40 deregisteredAt) private _deregisteredAt;
+    /// @dev Every approval and revocation of a measurement, in time order (approved, revoked, approved, ...): the
+    ///      image was approved at time t exactly when an odd number of them happened at or before t. Written only
+    ///      by governance; read only by `accountableNodeOf` (the evidence paths), never by `isActiveEnclave`.
+    mapping(uint16 id => uint40[] changedAt) private _approvalChanges;
 
     /*//////////////////////////////////////////////////////////////
                               CONSTRUCTOR
@@ -106,6 +110,7 @@ contract TeeRegistry is ITeeRegistry, AccessControl {
         }
         m.approved = true;
         m.revokedAt = 0;
+        _approvalChanges[id].push(uint40(block.timestamp));
         emit MeasurementApproved(measurement, label);
     }
 
@@ -120,7 +125,8 @@ contract TeeRegistry is ITeeRegistry, AccessControl {
         bool escalation = id != 0 && !m.approved && forCause && !m.revokedForCause;
         if (id == 0 || (!m.approved && !escalation)) revert TeeMeasurementNotApproved(measurement);
 
-        // Effects
+        // Effects: an escalation changes no approval window (the image was retired already).
+        if (!escalation) _approvalChanges[id].push(uint40(block.timestamp));
         m.approved = false;
         if (forCause) m.revokedForCause = true;
         if (m.revokedAt == 0) m.revokedAt = uint40(block.timestamp);
@@ -246,9 +252,9 @@ contract TeeRegistry is ITeeRegistry, AccessControl {
         if (node == address(0) || signedAt < e.registeredAt) return address(0);
         uint256 deregisteredAt = _deregisteredAt[enclaveKey];
         if (deregisteredAt != 0 && signedAt >= deregisteredAt) return address(0);
-        MeasurementRecord storage m = _measurements[e.measurementId];
-        if (m.revokedForCause) return address(0);
-        if (!m.approved && signedAt >= m.revokedAt) return address(0);
+        uint16 id = e.measurementId;
+        if (_measurements[id].revokedForCause) return address(0);
+        if (!_wasApprovedAt(id, signedAt)) return address(0);
         return node;
     }
 
@@ -329,6 +335,20 @@ contract TeeRegistry is ITeeRegistry, AccessControl {
         if (e.node == address(0)) revert TeeUnknownEnclave(enclaveKey);
         uint256 deregisteredAt = _deregisteredAt[enclaveKey];
         if (deregisteredAt != 0) revert TeeEnclaveDeregistered(enclaveKey, deregisteredAt);
+    }
+
+    /// @dev Whether the measurement was approved at `t`: an odd number of approval changes at or before `t`
+    ///      (binary search over the sorted change times; one or two entries in practice).
+    function _wasApprovedAt(uint16 id, uint256 t) private view returns (bool) {
+        uint40[] storage changes = _approvalChanges[id];
+        uint256 low = 0;
+        uint256 high = changes.length;
+        while (low < high) {
+            uint256 mid = (low + high) / 2;
+            if (changes[mid] <= t) low = mid + 1;
+            else high = mid;
+        }
+        return low % 2 == 1;
     }
 
     function _checkController(address node) private view {

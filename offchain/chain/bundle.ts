@@ -1,8 +1,8 @@
 /**
  * The receipt bundle: everything a third party needs to check one inference against the chain,
  * as one JSON file (format "opg-receipt-bundle-v2", documented in docs/anchoring.md; v2 adds the
- * verdict's timestamp).
- * Integers that may exceed 2^53 (chainId, timestamp, batchId) are decimal strings.
+ * verdict's timestamp). Integers that may exceed 2^53 (chainId, the receipt's and the verdict's
+ * timestamps, batchId) are decimal strings.
  */
 import { isAddress, isHexString } from "ethers";
 import { z } from "zod";

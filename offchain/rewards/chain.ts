@@ -250,6 +250,7 @@ export async function readEpochInputs(
       const log = logs.batches[batchCursor++]!;
       if (log.blockNumber < b.firstBlock) continue;
       const ev = ledgerIface.decodeEventLog("BatchAnchored", log.data, log.topics);
+      // By name: BatchAnchored gained an indexed `node`, and positions shift with the event's fields.
       const modelIds = ev.getValue("modelIds") as string[];
       const counts = ev.getValue("counts") as bigint[];
       modelIds.forEach((id, i) => {

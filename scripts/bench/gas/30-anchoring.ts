@@ -96,8 +96,9 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
   const { chainId } = await ethers.provider.getNetwork();
   const domain = ledgerDomain(chainId, await ledger.getAddress());
 
-  // --- anchorBatch: the ledger's very first batch (batch counter and the enclave's sequence are set from
-  // zero, a one-off 2 x 17,100 gas) and a steady-state one (the goal applies to this one).
+  // --- anchorBatch: an enclave's first batch (sequence 0 has no predecessor to read) and a steady-state one
+  // (the goal applies to this one: it also reads that the sequence before it is anchored). No counter is
+  // written in either: batchId = enclave << 64 | sequence, and the batch's slot is its root.
   const receiptsFor = (batch: number): Receipt[] =>
     Array.from({ length: RECEIPTS }, (_, i) => ({
       requestId: h(`request ${batch}/${i}`),
@@ -232,6 +233,63 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
     100_000,
   );
 
+  // --- Evidence, each the first slash of its type for its node, reported by an outsider (bounty paid, rest
+  // burned): a double receipt, a receipt contradicted by the (accountable) enclave's verdict, and the
+  // enclave's two batches with one sequence number (last: it jails the TEE node).
+  const now = BigInt(await networkHelpers.time.latest());
+  const question: Receipt = {
+    requestId: h("evidence request"),
+    modelId: modelIds[0]!,
+    inputHash: h("evidence input"),
+    outputHash: h("evidence output"),
+    node: gpuNode,
+    execConfigHash: h("cpu"),
+    timestamp: now,
+  };
+  const twice = { ...question, outputHash: h("evidence output 2") };
+  const doubleReceipt = await gasOf(
+    ledger
+      .connect(requester)
+      .reportDoubleReceipt(
+        question,
+        await signReceipt(gpuSigner, domain, question),
+        twice,
+        await signReceipt(gpuSigner, domain, twice),
+      ),
+  );
+  const lie: Receipt = { ...question, requestId: h("evidence lie"), outputHash: h("a lie") };
+  const contradiction = buildVerdict(lie, h("the truth"), now);
+  const contradicted = await gasOf(
+    ledger
+      .connect(requester)
+      .reportContradictedReceipt(
+        lie,
+        await signReceipt(gpuSigner, domain, lie),
+        contradiction.outputHash,
+        contradiction.timestamp,
+        await signVerdict(enclave, domain, contradiction),
+      ),
+  );
+  const equivocal = async (label: string) => {
+    const built = buildReceiptBatch(
+      enclave.address,
+      2n,
+      [{ ...question, requestId: h(label) }],
+      1,
+      {
+        node: gpuNode,
+        signer: gpuSigner.address,
+        asOf: now,
+        sampleRatePpm: FULL_SAMPLE_RATE_PPM,
+      },
+    );
+    return { batch: built.batch, signature: await signBatch(enclave, domain, built.batch) };
+  };
+  const [x, y] = [await equivocal("batch x"), await equivocal("batch y")];
+  const equivocation = await gasOf(
+    ledger.connect(requester).reportBatchEquivocation(x.batch, x.signature, y.batch, y.signature),
+  );
+
   // --- EAS: SchemaRegistry, then EAS, one schema, one attestation of a comparable record.
   const schemaRegistry = (await new ContractFactory(
     SchemaRegistry__factory.abi,
@@ -280,7 +338,7 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
       peerGas: null,
     },
     {
-      operation: `anchoring: anchorBatch ${RECEIPTS} receipts, first batch ever (counters from zero, one-off; ${perReceipt(firstBatch)} gas/receipt)`,
+      operation: `anchoring: anchorBatch ${RECEIPTS} receipts, an enclave's first batch (sequence 0, no predecessor to read; ${perReceipt(firstBatch)} gas/receipt)`,
       ours: firstBatch,
       peer: null,
       peerGas: null,
@@ -292,7 +350,7 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
       peerGas: null,
     },
     {
-      operation: "anchoring: fulfil (receipt + enclave verdict, pays node)",
+      operation: "anchoring: fulfil (receipt + enclave verdict, pays the node's payee)",
       ours: fulfil,
       peer: null,
       peerGas: null,
@@ -306,6 +364,27 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
     {
       operation: "anchoring: request + fulfil with a consumer callback",
       ours: reqC.gas + fulfilC,
+      peer: null,
+      peerGas: null,
+    },
+    {
+      operation:
+        "anchoring: reportDoubleReceipt (two signatures at their dates, repeat rule, slash 10 %)",
+      ours: doubleReceipt,
+      peer: null,
+      peerGas: null,
+    },
+    {
+      operation:
+        "anchoring: reportContradictedReceipt (accountable enclave at the verdict's time, slash 10 %)",
+      ours: contradicted,
+      peer: null,
+      peerGas: null,
+    },
+    {
+      operation:
+        "anchoring: reportBatchEquivocation (two batch signatures, accountable enclave, slash 20 %)",
+      ours: equivocation,
       peer: null,
       peerGas: null,
     },

@@ -1,9 +1,18 @@
 import { expect } from "chai";
-import { AbiCoder, Wallet, ZeroAddress, ZeroHash, keccak256, toUtf8Bytes } from "ethers";
+import {
+  AbiCoder,
+  Wallet,
+  ZeroAddress,
+  ZeroHash,
+  getAddress,
+  keccak256,
+  toUtf8Bytes,
+} from "ethers";
 import { network } from "hardhat";
 import { anyValue } from "@nomicfoundation/hardhat-ethers-chai-matchers/withArgs";
 
 import {
+  FULL_SAMPLE_RATE_PPM,
   batchDigest,
   ledgerDomain,
   receiptDigest,
@@ -13,7 +22,6 @@ import {
 } from "../../../offchain/chain/eip712.js";
 import type { Batch, Receipt } from "../../../offchain/chain/eip712.js";
 import {
-  batchStructHash,
   buildVerdict,
   receiptLeafHash,
   recoverBatchSigner,
@@ -25,10 +33,12 @@ import {
 } from "../../../offchain/chain/receipts.js";
 import {
   FEE,
+  MAX_CLOCK_SKEW,
   MODEL_ID,
   OFFENCE,
   OTHER_MODEL_ID,
   ROLE,
+  SIGNED_AT,
   STAKE,
   deployLedgerSystem,
   makeReceipt,
@@ -38,12 +48,33 @@ import {
 
 const { ethers, networkHelpers } = await network.create();
 const abi = AbiCoder.defaultAbiCoder();
+const time = networkHelpers.time;
 
 const deploy = () => deployLedgerSystem(ethers);
 
-const offenceKey = (types: string[], values: unknown[]) => keccak256(abi.encode(types, values));
 const GOVERNOR_ROLE = keccak256(toUtf8Bytes("GOVERNOR_ROLE"));
 const MAX_UINT32 = 0xffff_ffffn;
+const DAY = 86_400n;
+/** When the enclave signed the fulfilments' agreeing verdicts. */
+const VERDICT_AT = SIGNED_AT + 60n;
+
+/** TypeScript reference of InferenceLedger.batchIdOf: enclave << 64 | sequence. */
+const batchIdOf = (enclave: string, sequence: bigint) => (BigInt(enclave) << 64n) | sequence;
+
+type Fixture = Awaited<ReturnType<typeof deployLedgerSystem>>;
+
+/** The fixture's enclave signs batch `sequence` of the GPU node's receipts (signed by its signer). */
+const gpuBatch = (
+  f: Fixture,
+  sequence: bigint,
+  receipts: Receipt[],
+  signing: Partial<{ asOf: bigint; sampleRatePpm: number; signer: string }> = {},
+) =>
+  signedBatch(f.enclave, f.domain, sequence, receipts, {
+    node: f.gpuNode,
+    signer: f.gpuSigner.address,
+    ...signing,
+  });
 
 describe("InferenceLedger", () => {
   describe("constructor", () => {
@@ -58,9 +89,33 @@ describe("InferenceLedger", () => {
       expect(await ledger.FEE_TOKEN()).to.equal(await token.getAddress());
       expect(await ledger.maxCallbackGas()).to.equal(500_000n);
       const p = await ledger.slashParamsOf(OFFENCE.BATCH_EQUIVOCATION);
-      expect([p.bps, p.jail]).to.deep.equal([2000n, true]);
-      const d = await ledger.slashParamsOf(OFFENCE.DOUBLE_RECEIPT);
-      expect([d.bps, d.jail]).to.deep.equal([1000n, true]);
+      expect([p.bps, p.jail, p.cooldown]).to.deep.equal([2000n, true, DAY]);
+      for (const offence of [OFFENCE.DOUBLE_RECEIPT, OFFENCE.CONTRADICTED_RECEIPT]) {
+        const d = await ledger.slashParamsOf(offence);
+        expect([d.bps, d.jail, d.cooldown]).to.deep.equal([1000n, true, DAY]);
+      }
+      expect(await ledger.sampleRate()).to.equal(BigInt(FULL_SAMPLE_RATE_PPM));
+    });
+
+    it("exposes the clock skew, cooldown ceiling and full sample rate", async () => {
+      const { ledger } = await networkHelpers.loadFixture(deploy);
+      expect(await ledger.MAX_CLOCK_SKEW()).to.equal(MAX_CLOCK_SKEW);
+      expect(await ledger.MAX_OFFENCE_COOLDOWN()).to.equal(90n * DAY);
+      expect(await ledger.FULL_SAMPLE_RATE()).to.equal(BigInt(FULL_SAMPLE_RATE_PPM));
+    });
+
+    it("emits the initial sample rate", async () => {
+      const { admin, staking, tee, registry, token } = await networkHelpers.loadFixture(deploy);
+      const ledger = await ethers.deployContract("InferenceLedger", [
+        admin.address,
+        await staking.getAddress(),
+        await tee.getAddress(),
+        await registry.getAddress(),
+        await token.getAddress(),
+      ]);
+      await expect(ledger.deploymentTransaction())
+        .to.emit(ledger, "SampleRateSet")
+        .withArgs(BigInt(FULL_SAMPLE_RATE_PPM));
     });
 
     it("uses the EIP-712 domain of offchain/chain/eip712.ts", async () => {
@@ -93,16 +148,24 @@ describe("InferenceLedger", () => {
 
   describe("hashing", () => {
     it("computes the same receipt, verdict and batch digests as eip712.ts", async () => {
-      const { ledger, domain, gpuNode, enclave } = await networkHelpers.loadFixture(deploy);
+      const { ledger, domain, gpuNode, gpuSigner, enclave } =
+        await networkHelpers.loadFixture(deploy);
       const receipt = makeReceipt(gpuNode, { timestamp: 2n ** 64n - 1n });
       expect(await ledger.receiptDigest(receipt)).to.equal(receiptDigest(domain, receipt));
       expect(await ledger.receiptStructHash(receipt)).to.equal(receiptStructHash(receipt));
       expect(await ledger.receiptLeaf(receipt)).to.equal(receiptLeafHash(receipt));
       for (const agree of [true, false]) {
-        const verdict = { receiptHash: receiptStructHash(receipt), agree, outputHash: random32() };
-        expect(await ledger.verdictDigest(verdict.receiptHash, agree, verdict.outputHash)).to.equal(
-          verdictDigest(domain, verdict),
-        );
+        for (const timestamp of [0n, SIGNED_AT, 2n ** 64n - 1n]) {
+          const verdict = {
+            receiptHash: receiptStructHash(receipt),
+            agree,
+            outputHash: random32(),
+            timestamp,
+          };
+          expect(
+            await ledger.verdictDigest(verdict.receiptHash, agree, verdict.outputHash, timestamp),
+          ).to.equal(verdictDigest(domain, verdict));
+        }
       }
       const batch: Batch = {
         enclave: enclave.address,
@@ -111,6 +174,10 @@ describe("InferenceLedger", () => {
         count: 4_000_000_000,
         reexecuted: 3,
         usageHash: usageHash([MODEL_ID], [4_000_000_000]),
+        node: gpuNode,
+        signer: gpuSigner.address,
+        asOf: 2n ** 64n - 1n,
+        sampleRatePpm: 12_345,
       };
       expect(await ledger.batchDigest(batch)).to.equal(batchDigest(domain, batch));
     });
@@ -134,6 +201,18 @@ describe("InferenceLedger", () => {
         ),
       );
     });
+
+    it("numbers a batch enclave << 64 | sequence (batchIdOf)", async () => {
+      const { ledger, enclave } = await networkHelpers.loadFixture(deploy);
+      for (const sequence of [0n, 1n, 2n ** 32n, 2n ** 64n - 1n]) {
+        expect(await ledger.batchIdOf(enclave.address, sequence)).to.equal(
+          batchIdOf(enclave.address, sequence),
+        );
+      }
+      expect(await ledger.batchIdOf(ZeroAddress, 5n)).to.equal(5n);
+      const top = getAddress("0x" + "ff".repeat(20));
+      expect(await ledger.batchIdOf(top, 2n ** 64n - 1n)).to.equal(2n ** 224n - 1n);
+    });
   });
 
   // ---------------------------------------------------------------------------------------------------
@@ -148,33 +227,47 @@ describe("InferenceLedger", () => {
         makeReceipt(f.gpuNode, { modelId: OTHER_MODEL_ID }),
         makeReceipt(f.gpuNode),
       ];
-      const b = await signedBatch(f.enclave, f.domain, 0n, receipts);
+      const b = await gpuBatch(f, 0n, receipts);
       return { ...f, receipts, ...b };
     }
 
-    it("stores the root, advances the sequence and emits the batch with its usage summary", async () => {
-      const { ledger, batch, signature, usage, enclave } = await batchOfThree();
+    it("stores the root under enclave << 64 | sequence and emits the batch with its node and usage summary", async () => {
+      const { ledger, batch, signature, usage, enclave, gpuNode } = await batchOfThree();
+      const id = batchIdOf(enclave.address, 0n);
+      expect(
+        await ledger.anchorBatch.staticCall(batch, signature, usage.modelIds, usage.counts),
+      ).to.equal(id);
       await expect(ledger.anchorBatch(batch, signature, usage.modelIds, usage.counts))
         .to.emit(ledger, "BatchAnchored")
-        .withArgs(1n, enclave.address, 0n, batch.root, 3n, 1n, usage.modelIds, usage.counts);
-      expect(await ledger.rootOf(1n)).to.equal(batch.root);
-      expect(await ledger.batchCount()).to.equal(1n);
+        .withArgs(
+          id,
+          enclave.address,
+          gpuNode,
+          0n,
+          batch.root,
+          3n,
+          1n,
+          usage.modelIds,
+          usage.counts,
+        );
+      expect(await ledger.rootOf(id)).to.equal(batch.root);
       expect(await ledger.nextSequenceOf(enclave.address)).to.equal(1n);
       expect(usage.modelIds).to.have.length(2);
     });
 
-    it("numbers batches with a counter across enclaves and sequences", async () => {
-      const { ledger, batch, signature, usage, enclave, domain, gpuNode, tee, verifierNode } =
-        await batchOfThree();
+    it("gives every enclave its own id space: its sequences, no shared counter", async () => {
+      const f = await batchOfThree();
+      const { ledger, batch, signature, usage, enclave, domain, gpuNode, gpuSigner, tee } = f;
       await ledger.anchorBatch(batch, signature, usage.modelIds, usage.counts);
-      const next = await signedBatch(enclave, domain, 1n, [makeReceipt(gpuNode)]);
+      const next = await gpuBatch(f, 1n, [makeReceipt(gpuNode)]);
       await expect(
         ledger.anchorBatch(next.batch, next.signature, next.usage.modelIds, next.usage.counts),
       )
         .to.emit(ledger, "BatchAnchored")
         .withArgs(
-          2n,
+          batchIdOf(enclave.address, 1n),
           enclave.address,
+          gpuNode,
           1n,
           next.batch.root,
           1n,
@@ -183,12 +276,17 @@ describe("InferenceLedger", () => {
           next.usage.counts,
         );
       const second = Wallet.createRandom();
-      await tee.setEnclave(second.address, verifierNode, true);
-      const b2 = await signedBatch(second, domain, 0n, [makeReceipt(gpuNode)]);
+      await tee.setEnclave(second.address, f.verifierNode, true);
+      const b2 = await signedBatch(second, domain, 0n, [makeReceipt(gpuNode)], {
+        node: gpuNode,
+        signer: gpuSigner.address,
+      });
       await ledger.anchorBatch(b2.batch, b2.signature, b2.usage.modelIds, b2.usage.counts);
-      expect(await ledger.batchCount()).to.equal(3n);
-      expect(await ledger.rootOf(3n)).to.equal(b2.batch.root);
+      expect(await ledger.rootOf(batchIdOf(second.address, 0n))).to.equal(b2.batch.root);
+      expect(await ledger.rootOf(batchIdOf(enclave.address, 0n))).to.equal(batch.root);
+      expect(await ledger.rootOf(batchIdOf(enclave.address, 1n))).to.equal(next.batch.root);
       expect(await ledger.nextSequenceOf(second.address)).to.equal(1n);
+      expect(await ledger.nextSequenceOf(enclave.address)).to.equal(2n);
     });
 
     it("reverts with LedgerUnexpectedSequence for a replayed batch", async () => {
@@ -200,11 +298,28 @@ describe("InferenceLedger", () => {
     });
 
     it("reverts with LedgerUnexpectedSequence for a batch that skips ahead", async () => {
-      const { ledger, enclave, domain, gpuNode } = await batchOfThree();
-      const b = await signedBatch(enclave, domain, 1n, [makeReceipt(gpuNode)]);
-      await expect(ledger.anchorBatch(b.batch, b.signature, b.usage.modelIds, b.usage.counts))
-        .to.be.revertedWithCustomError(ledger, "LedgerUnexpectedSequence")
-        .withArgs(enclave.address, 1n, 0n);
+      const f = await batchOfThree();
+      const b = await gpuBatch(f, 1n, [makeReceipt(f.gpuNode)]);
+      await expect(f.ledger.anchorBatch(b.batch, b.signature, b.usage.modelIds, b.usage.counts))
+        .to.be.revertedWithCustomError(f.ledger, "LedgerUnexpectedSequence")
+        .withArgs(f.enclave.address, 1n, 0n);
+    });
+
+    it("reverts with LedgerUnexpectedSequence for an anchored sequence re-signed with other contents", async () => {
+      const f = await batchOfThree();
+      await f.ledger.anchorBatch(f.batch, f.signature, f.usage.modelIds, f.usage.counts);
+      const other = await gpuBatch(f, 0n, [makeReceipt(f.gpuNode)]);
+      await expect(
+        f.ledger.anchorBatch(
+          other.batch,
+          other.signature,
+          other.usage.modelIds,
+          other.usage.counts,
+        ),
+      )
+        .to.be.revertedWithCustomError(f.ledger, "LedgerUnexpectedSequence")
+        .withArgs(f.enclave.address, 0n, 1n);
+      expect(await f.ledger.rootOf(batchIdOf(f.enclave.address, 0n))).to.equal(f.batch.root);
     });
 
     it("reverts with LedgerInvalidBatchSigner when another key signed", async () => {
@@ -225,6 +340,31 @@ describe("InferenceLedger", () => {
       await expect(ledger.anchorBatch(moved, sig, usage.modelIds, usage.counts))
         .to.be.revertedWithCustomError(ledger, "LedgerInvalidBatchSigner")
         .withArgs(other.address, recoverBatchSigner(domain, moved, sig));
+    });
+
+    const signedFields: Array<[string, (b: Batch) => Batch]> = [
+      ["node", (b) => ({ ...b, node: Wallet.createRandom().address })],
+      ["signer", (b) => ({ ...b, signer: Wallet.createRandom().address })],
+      ["asOf", (b) => ({ ...b, asOf: b.asOf + 1n })],
+    ];
+    for (const [field, alter] of signedFields) {
+      it(`reverts with LedgerInvalidBatchSigner when ${field} differs from what the enclave signed`, async () => {
+        const { ledger, batch, signature, usage, enclave, domain } = await batchOfThree();
+        const altered = alter(batch);
+        await expect(ledger.anchorBatch(altered, signature, usage.modelIds, usage.counts))
+          .to.be.revertedWithCustomError(ledger, "LedgerInvalidBatchSigner")
+          .withArgs(enclave.address, recoverBatchSigner(domain, altered, signature));
+      });
+    }
+
+    it("reverts with LedgerInvalidBatchSigner when sampleRatePpm differs from what the enclave signed", async () => {
+      const f = await batchOfThree();
+      await f.ledger.setSampleRate(500_000);
+      const b = await gpuBatch(f, 0n, [makeReceipt(f.gpuNode)], { sampleRatePpm: 600_000 });
+      const claimed = { ...b.batch, sampleRatePpm: 700_000 };
+      await expect(f.ledger.anchorBatch(claimed, b.signature, b.usage.modelIds, b.usage.counts))
+        .to.be.revertedWithCustomError(f.ledger, "LedgerInvalidBatchSigner")
+        .withArgs(f.enclave.address, recoverBatchSigner(f.domain, claimed, b.signature));
     });
 
     it("reverts with LedgerInvalidBatchSigner for a signature from another chain", async () => {
@@ -267,6 +407,191 @@ describe("InferenceLedger", () => {
       await expect(ledger.anchorBatch(batch, signature, usage.modelIds, usage.counts))
         .to.be.revertedWithCustomError(ledger, "LedgerInactiveEnclave")
         .withArgs(enclave.address);
+    });
+
+    describe("when the batch names a signer that was not the node's when the enclave signed", () => {
+      it("reverts with LedgerInvalidBatchNodeSigner for a key the node never had (a fabricated receipt)", async () => {
+        const f = await batchOfThree();
+        const forger = Wallet.createRandom();
+        const b = await gpuBatch(f, 0n, [makeReceipt(f.gpuNode)], { signer: forger.address });
+        await expect(f.ledger.anchorBatch(b.batch, b.signature, b.usage.modelIds, b.usage.counts))
+          .to.be.revertedWithCustomError(f.ledger, "LedgerInvalidBatchNodeSigner")
+          .withArgs(f.gpuNode, forger.address);
+      });
+
+      it("reverts with LedgerInvalidBatchNodeSigner for a zero signer", async () => {
+        const f = await batchOfThree();
+        const b = await gpuBatch(f, 0n, [makeReceipt(f.gpuNode)], { signer: ZeroAddress });
+        await expect(f.ledger.anchorBatch(b.batch, b.signature, b.usage.modelIds, b.usage.counts))
+          .to.be.revertedWithCustomError(f.ledger, "LedgerInvalidBatchNodeSigner")
+          .withArgs(f.gpuNode, ZeroAddress);
+      });
+
+      it("reverts with LedgerInvalidBatchNodeSigner for another INFERENCE node's signer", async () => {
+        const f = await batchOfThree();
+        const otherNode = Wallet.createRandom().address;
+        const otherSigner = Wallet.createRandom().address;
+        await f.staking.setNode(otherNode, ROLE.INFERENCE, otherSigner, true, STAKE);
+        const b = await gpuBatch(f, 0n, [makeReceipt(f.gpuNode)], { signer: otherSigner });
+        await expect(f.ledger.anchorBatch(b.batch, b.signature, b.usage.modelIds, b.usage.counts))
+          .to.be.revertedWithCustomError(f.ledger, "LedgerInvalidBatchNodeSigner")
+          .withArgs(f.gpuNode, otherSigner);
+      });
+
+      /** The node rotated away from its first key at `rotatedAt`; a batch of that key signed at `asOf`. */
+      async function rotated() {
+        const f = await batchOfThree();
+        const newSigner = Wallet.createRandom();
+        const tx = await f.staking.setSigner(f.gpuNode, newSigner.address);
+        const rotatedAt = BigInt((await ethers.provider.getBlock(tx.blockNumber!))!.timestamp);
+        const former = (asOf: bigint) =>
+          gpuBatch(f, 0n, [makeReceipt(f.gpuNode)], { asOf });
+        return { ...f, newSigner, rotatedAt, former };
+      }
+
+      it("anchors a former signer's batch signed one second before the rotation", async () => {
+        const f = await rotated();
+        const b = await f.former(f.rotatedAt - 1n);
+        await expect(
+          f.ledger.anchorBatch(b.batch, b.signature, b.usage.modelIds, b.usage.counts),
+        ).to.emit(f.ledger, "BatchAnchored");
+      });
+
+      for (const offset of [0n, 1n]) {
+        it(`reverts with LedgerInvalidBatchNodeSigner for a former signer's batch signed ${offset} s after the rotation`, async () => {
+          const f = await rotated();
+          const b = await f.former(f.rotatedAt + offset);
+          await expect(f.ledger.anchorBatch(b.batch, b.signature, b.usage.modelIds, b.usage.counts))
+            .to.be.revertedWithCustomError(f.ledger, "LedgerInvalidBatchNodeSigner")
+            .withArgs(f.gpuNode, f.gpuSigner.address);
+        });
+      }
+
+      it("anchors the new signer's batch, whatever its signing time", async () => {
+        const f = await rotated();
+        for (const [sequence, asOf] of [
+          [0n, f.rotatedAt - 1n],
+          [1n, f.rotatedAt],
+        ] as const) {
+          const b = await gpuBatch(f, sequence, [makeReceipt(f.gpuNode)], {
+            signer: f.newSigner.address,
+            asOf,
+          });
+          await expect(
+            f.ledger.anchorBatch(b.batch, b.signature, b.usage.modelIds, b.usage.counts),
+          ).to.emit(f.ledger, "BatchAnchored");
+        }
+      });
+    });
+
+    for (const [name, role] of [
+      ["a VERIFIER node", ROLE.VERIFIER],
+      ["an unknown node", ROLE.NONE],
+    ] as const) {
+      it(`reverts with LedgerNotInferenceNode for a batch of ${name}`, async () => {
+        const f = await batchOfThree();
+        const node = Wallet.createRandom().address;
+        const signer = Wallet.createRandom().address;
+        if (role !== ROLE.NONE) await f.staking.setNode(node, role, signer, true, STAKE);
+        const b = await signedBatch(f.enclave, f.domain, 0n, [makeReceipt(node)], { node, signer });
+        await expect(f.ledger.anchorBatch(b.batch, b.signature, b.usage.modelIds, b.usage.counts))
+          .to.be.revertedWithCustomError(f.ledger, "LedgerNotInferenceNode")
+          .withArgs(node, role);
+      });
+    }
+
+    describe("when the enclave's clock runs ahead of the chain's", () => {
+      for (const [ahead, accepted] of [
+        [MAX_CLOCK_SKEW - 1n, true],
+        [MAX_CLOCK_SKEW, true],
+        [MAX_CLOCK_SKEW + 1n, false],
+      ] as const) {
+        it(`${accepted ? "anchors" : "reverts with LedgerSignedInFuture for"} a batch signed ${ahead} s ahead`, async () => {
+          const f = await batchOfThree();
+          const now = BigInt(await time.latest()) + 10n;
+          const b = await gpuBatch(f, 0n, [makeReceipt(f.gpuNode)], { asOf: now + ahead });
+          await time.setNextBlockTimestamp(now);
+          const tx = f.ledger.anchorBatch(b.batch, b.signature, b.usage.modelIds, b.usage.counts);
+          if (accepted) await expect(tx).to.emit(f.ledger, "BatchAnchored");
+          else
+            await expect(tx)
+              .to.be.revertedWithCustomError(f.ledger, "LedgerSignedInFuture")
+              .withArgs(now + ahead, now);
+        });
+      }
+    });
+
+    describe("when the batch was sampled below governance's rate", () => {
+      /** Governance lowers the rate to 500,000 ppm, then at `changedAt` raises it to 700,000 ppm. */
+      async function rateRaised() {
+        const f = await batchOfThree();
+        await f.ledger.setSampleRate(500_000);
+        await time.increase(DAY);
+        const tx = await f.ledger.setSampleRate(700_000);
+        const changedAt = BigInt((await ethers.provider.getBlock(tx.blockNumber!))!.timestamp);
+        const batchAt = (asOf: bigint, sampleRatePpm: number) =>
+          gpuBatch(f, 0n, [makeReceipt(f.gpuNode)], { asOf, sampleRatePpm });
+        return { ...f, changedAt, batchAt };
+      }
+
+      it("reverts with LedgerSampleRateTooLow one ppm below the rate", async () => {
+        const f = await rateRaised();
+        const b = await f.batchAt(f.changedAt + 1n, 699_999);
+        await expect(f.ledger.anchorBatch(b.batch, b.signature, b.usage.modelIds, b.usage.counts))
+          .to.be.revertedWithCustomError(f.ledger, "LedgerSampleRateTooLow")
+          .withArgs(699_999n, 700_000n);
+      });
+
+      it("anchors at exactly the rate, and above it", async () => {
+        const f = await rateRaised();
+        for (const [sequence, rate] of [
+          [0n, 700_000],
+          [1n, FULL_SAMPLE_RATE_PPM],
+        ] as const) {
+          const b = await gpuBatch(f, sequence, [makeReceipt(f.gpuNode)], {
+            asOf: f.changedAt,
+            sampleRatePpm: rate,
+          });
+          await expect(
+            f.ledger.anchorBatch(b.batch, b.signature, b.usage.modelIds, b.usage.counts),
+          ).to.emit(f.ledger, "BatchAnchored");
+        }
+      });
+
+      it("anchors a batch signed one second before the change at the rate then in force", async () => {
+        const f = await rateRaised();
+        const b = await f.batchAt(f.changedAt - 1n, 500_000);
+        await expect(
+          f.ledger.anchorBatch(b.batch, b.signature, b.usage.modelIds, b.usage.counts),
+        ).to.emit(f.ledger, "BatchAnchored");
+      });
+
+      for (const offset of [0n, 1n]) {
+        it(`reverts with LedgerSampleRateTooLow for the previous rate in a batch signed ${offset} s after the change`, async () => {
+          const f = await rateRaised();
+          const b = await f.batchAt(f.changedAt + offset, 500_000);
+          await expect(f.ledger.anchorBatch(b.batch, b.signature, b.usage.modelIds, b.usage.counts))
+            .to.be.revertedWithCustomError(f.ledger, "LedgerSampleRateTooLow")
+            .withArgs(500_000n, 700_000n);
+        });
+      }
+
+      it("reverts with LedgerSampleRateTooLow below the previous rate even before the change", async () => {
+        const f = await rateRaised();
+        const b = await f.batchAt(f.changedAt - 1n, 499_999);
+        await expect(f.ledger.anchorBatch(b.batch, b.signature, b.usage.modelIds, b.usage.counts))
+          .to.be.revertedWithCustomError(f.ledger, "LedgerSampleRateTooLow")
+          .withArgs(499_999n, 700_000n);
+      });
+
+      it("reverts with LedgerSampleRateTooLow for a rate above the full rate", async () => {
+        const f = await batchOfThree();
+        const bad = { ...f.batch, sampleRatePpm: FULL_SAMPLE_RATE_PPM + 1 };
+        const sig = await signBatch(f.enclave, f.domain, bad);
+        await expect(f.ledger.anchorBatch(bad, sig, f.usage.modelIds, f.usage.counts))
+          .to.be.revertedWithCustomError(f.ledger, "LedgerSampleRateTooLow")
+          .withArgs(BigInt(FULL_SAMPLE_RATE_PPM + 1), BigInt(FULL_SAMPLE_RATE_PPM));
+      });
     });
 
     describe("when the batch is malformed", () => {
@@ -335,47 +660,62 @@ describe("InferenceLedger", () => {
     });
   });
 
+  describe("nextSequenceOf", () => {
+    it("is 0 for an enclave that never anchored", async () => {
+      const { ledger, enclave } = await networkHelpers.loadFixture(deploy);
+      expect(await ledger.nextSequenceOf(enclave.address)).to.equal(0n);
+      expect(await ledger.nextSequenceOf(Wallet.createRandom().address)).to.equal(0n);
+    });
+
+    it("finds the end of the anchored prefix after every batch, across the powers of two", async () => {
+      const f = await networkHelpers.loadFixture(deploy);
+      for (let sequence = 0n; sequence < 18n; sequence++) {
+        const b = await gpuBatch(f, sequence, [makeReceipt(f.gpuNode)]);
+        await f.ledger.anchorBatch(b.batch, b.signature, b.usage.modelIds, b.usage.counts);
+        expect(await f.ledger.nextSequenceOf(f.enclave.address)).to.equal(sequence + 1n);
+      }
+    });
+  });
+
   describe("verifyReceipt", () => {
     async function anchored() {
       const f = await networkHelpers.loadFixture(deploy);
       const receipts = Array.from({ length: 5 }, () => makeReceipt(f.gpuNode));
-      const b = await signedBatch(f.enclave, f.domain, 0n, receipts);
+      const b = await gpuBatch(f, 0n, receipts);
       await f.ledger.anchorBatch(b.batch, b.signature, b.usage.modelIds, b.usage.counts);
-      return { ...f, receipts, ...b };
+      return { ...f, receipts, ...b, id: batchIdOf(f.enclave.address, 0n) };
     }
 
     it("returns true for every receipt of the batch with its proof", async () => {
-      const { ledger, receipts, tree } = await anchored();
+      const { ledger, receipts, tree, id } = await anchored();
       for (let i = 0; i < receipts.length; i++) {
-        expect(await ledger.verifyReceipt(1n, receipts[i]!, tree.proof(i))).to.equal(true);
+        expect(await ledger.verifyReceipt(id, receipts[i]!, tree.proof(i))).to.equal(true);
       }
     });
 
     it("returns false for an altered receipt", async () => {
-      const { ledger, receipts, tree } = await anchored();
+      const { ledger, receipts, tree, id } = await anchored();
       const altered = { ...receipts[0]!, outputHash: random32() };
-      expect(await ledger.verifyReceipt(1n, altered, tree.proof(0))).to.equal(false);
+      expect(await ledger.verifyReceipt(id, altered, tree.proof(0))).to.equal(false);
     });
 
     it("returns false for another receipt's proof and for an empty proof", async () => {
-      const { ledger, receipts, tree } = await anchored();
-      expect(await ledger.verifyReceipt(1n, receipts[0]!, tree.proof(1))).to.equal(false);
-      expect(await ledger.verifyReceipt(1n, receipts[0]!, [])).to.equal(false);
+      const { ledger, receipts, tree, id } = await anchored();
+      expect(await ledger.verifyReceipt(id, receipts[0]!, tree.proof(1))).to.equal(false);
+      expect(await ledger.verifyReceipt(id, receipts[0]!, [])).to.equal(false);
     });
 
     it("returns false against another batch's root", async () => {
-      const { ledger, receipts, tree, enclave, domain, gpuNode } = await anchored();
-      const b = await signedBatch(enclave, domain, 1n, [
-        makeReceipt(gpuNode),
-        makeReceipt(gpuNode),
-      ]);
-      await ledger.anchorBatch(b.batch, b.signature, b.usage.modelIds, b.usage.counts);
-      expect(await ledger.verifyReceipt(2n, receipts[0]!, tree.proof(0))).to.equal(false);
+      const f = await anchored();
+      const b = await gpuBatch(f, 1n, [makeReceipt(f.gpuNode), makeReceipt(f.gpuNode)]);
+      await f.ledger.anchorBatch(b.batch, b.signature, b.usage.modelIds, b.usage.counts);
+      const second = batchIdOf(f.enclave.address, 1n);
+      expect(await f.ledger.verifyReceipt(second, f.receipts[0]!, f.tree.proof(0))).to.equal(false);
     });
 
     it("reverts with LedgerUnknownBatch for a batch never anchored", async () => {
-      const { ledger, receipts, tree } = await anchored();
-      for (const id of [0n, 2n]) {
+      const { ledger, receipts, tree, enclave } = await anchored();
+      for (const id of [0n, 1n, batchIdOf(enclave.address, 1n), batchIdOf(ZeroAddress, 0n)]) {
         await expect(ledger.verifyReceipt(id, receipts[0]!, tree.proof(0)))
           .to.be.revertedWithCustomError(ledger, "LedgerUnknownBatch")
           .withArgs(id);
@@ -421,7 +761,7 @@ describe("InferenceLedger", () => {
     const enclaveSig = await signVerdict(
       f.enclave,
       f.domain,
-      buildVerdict(receipt, receipt.outputHash),
+      buildVerdict(receipt, receipt.outputHash, VERDICT_AT),
     );
     return { ...f, tx, requestId, request, receipt, nodeSig, enclaveSig };
   }
@@ -527,7 +867,7 @@ describe("InferenceLedger", () => {
   });
 
   describe("fulfil", () => {
-    it("pays the node, settles the request and emits the output", async () => {
+    it("pays the node's payee (never the node id), settles the request and emits the output", async () => {
       const {
         ledger,
         token,
@@ -537,21 +877,50 @@ describe("InferenceLedger", () => {
         enclaveSig,
         requestId,
         gpuNode,
+        gpuPayee,
         enclave,
         other,
       } = await requested();
-      const tx = ledger.connect(other).fulfil(request, receipt, nodeSig, enclaveSig, OUTPUT);
+      const tx = ledger
+        .connect(other)
+        .fulfil(request, receipt, nodeSig, VERDICT_AT, enclaveSig, OUTPUT);
       await expect(tx)
         .to.emit(ledger, "InferenceFulfilled")
         .withArgs(requestId, gpuNode, enclave.address, receipt.outputHash, true, OUTPUT);
-      await expect(tx).to.changeTokenBalances(ethers, token, [ledger, gpuNode], [-FEE, FEE]);
+      await expect(tx).to.changeTokenBalances(
+        ethers,
+        token,
+        [ledger, gpuPayee, gpuNode],
+        [-FEE, FEE, 0n],
+      );
       expect(await ledger.requestHashOf(requestId)).to.equal(ZeroHash);
+    });
+
+    it("pays whichever payee NodeStaking names at fulfilment", async () => {
+      const { ledger, token, staking, request, receipt, nodeSig, enclaveSig, gpuNode, other } =
+        await requested();
+      await staking.setPayee(gpuNode, other.address);
+      await expect(
+        ledger.fulfil(request, receipt, nodeSig, VERDICT_AT, enclaveSig, OUTPUT),
+      ).to.changeTokenBalances(ethers, token, [ledger, other], [-FEE, FEE]);
+    });
+
+    it("reverts with LedgerInactiveEnclave when the verdict's timestamp is not the one signed", async () => {
+      const { ledger, request, receipt, nodeSig, enclaveSig, domain } = await requested();
+      const recovered = recoverVerdictSigner(
+        domain,
+        buildVerdict(receipt, receipt.outputHash, VERDICT_AT + 1n),
+        enclaveSig,
+      );
+      await expect(ledger.fulfil(request, receipt, nodeSig, VERDICT_AT + 1n, enclaveSig, OUTPUT))
+        .to.be.revertedWithCustomError(ledger, "LedgerInactiveEnclave")
+        .withArgs(recovered);
     });
 
     it("reverts with LedgerRequestNotPending when fulfilled twice", async () => {
       const { ledger, request, receipt, nodeSig, enclaveSig, requestId } = await requested();
-      await ledger.fulfil(request, receipt, nodeSig, enclaveSig, OUTPUT);
-      await expect(ledger.fulfil(request, receipt, nodeSig, enclaveSig, OUTPUT))
+      await ledger.fulfil(request, receipt, nodeSig, VERDICT_AT, enclaveSig, OUTPUT);
+      await expect(ledger.fulfil(request, receipt, nodeSig, VERDICT_AT, enclaveSig, OUTPUT))
         .to.be.revertedWithCustomError(ledger, "LedgerRequestNotPending")
         .withArgs(requestId);
     });
@@ -566,9 +935,9 @@ describe("InferenceLedger", () => {
       const enclaveSig = await signVerdict(
         enclave,
         domain,
-        buildVerdict(receipt, receipt.outputHash),
+        buildVerdict(receipt, receipt.outputHash, VERDICT_AT),
       );
-      await expect(ledger.fulfil(request, receipt, nodeSig, enclaveSig, OUTPUT))
+      await expect(ledger.fulfil(request, receipt, nodeSig, VERDICT_AT, enclaveSig, OUTPUT))
         .to.be.revertedWithCustomError(ledger, "LedgerRequestNotPending")
         .withArgs(receipt.requestId);
     });
@@ -576,7 +945,7 @@ describe("InferenceLedger", () => {
     it("reverts with LedgerRequestMismatch when the request is altered", async () => {
       const { ledger, request, receipt, nodeSig, enclaveSig, requestId } = await requested();
       const altered = { ...request, fee: request.fee * 2n };
-      await expect(ledger.fulfil(altered, receipt, nodeSig, enclaveSig, OUTPUT))
+      await expect(ledger.fulfil(altered, receipt, nodeSig, VERDICT_AT, enclaveSig, OUTPUT))
         .to.be.revertedWithCustomError(ledger, "LedgerRequestMismatch")
         .withArgs(requestId, await ledger.hashRequest(request), await ledger.hashRequest(altered));
     });
@@ -584,7 +953,7 @@ describe("InferenceLedger", () => {
     it("reverts with LedgerRequestExpired after the deadline", async () => {
       const { ledger, request, receipt, nodeSig, enclaveSig, requestId } = await requested();
       await networkHelpers.time.increaseTo(request.deadline + 1n);
-      await expect(ledger.fulfil(request, receipt, nodeSig, enclaveSig, OUTPUT))
+      await expect(ledger.fulfil(request, receipt, nodeSig, VERDICT_AT, enclaveSig, OUTPUT))
         .to.be.revertedWithCustomError(ledger, "LedgerRequestExpired")
         .withArgs(requestId, request.deadline);
     });
@@ -597,9 +966,9 @@ describe("InferenceLedger", () => {
         const enclaveSig = await signVerdict(
           enclave,
           domain,
-          buildVerdict(other, other.outputHash),
+          buildVerdict(other, other.outputHash, VERDICT_AT),
         );
-        await expect(ledger.fulfil(request, other, nodeSig, enclaveSig, OUTPUT))
+        await expect(ledger.fulfil(request, other, nodeSig, VERDICT_AT, enclaveSig, OUTPUT))
           .to.be.revertedWithCustomError(ledger, "LedgerReceiptNotForRequest")
           .withArgs(receipt.requestId, other.modelId, other.inputHash);
       });
@@ -607,7 +976,7 @@ describe("InferenceLedger", () => {
 
     it("reverts with LedgerOutputMismatch when the output is not the receipt's", async () => {
       const { ledger, request, receipt, nodeSig, enclaveSig } = await requested();
-      await expect(ledger.fulfil(request, receipt, nodeSig, enclaveSig, "0x01"))
+      await expect(ledger.fulfil(request, receipt, nodeSig, VERDICT_AT, enclaveSig, "0x01"))
         .to.be.revertedWithCustomError(ledger, "LedgerOutputMismatch")
         .withArgs(receipt.outputHash, keccak256("0x01"));
     });
@@ -617,7 +986,7 @@ describe("InferenceLedger", () => {
         const { ledger, staking, request, receipt, nodeSig, enclaveSig, gpuNode, gpuSigner } =
           await requested();
         await staking.setNode(gpuNode, role, gpuSigner.address, true, STAKE);
-        await expect(ledger.fulfil(request, receipt, nodeSig, enclaveSig, OUTPUT))
+        await expect(ledger.fulfil(request, receipt, nodeSig, VERDICT_AT, enclaveSig, OUTPUT))
           .to.be.revertedWithCustomError(ledger, "LedgerNotInferenceNode")
           .withArgs(gpuNode, role);
       });
@@ -626,7 +995,7 @@ describe("InferenceLedger", () => {
     it("reverts with LedgerInactiveNode for a jailed or unbonded node", async () => {
       const { ledger, staking, request, receipt, nodeSig, enclaveSig, gpuNode } = await requested();
       await staking.setActive(gpuNode, false);
-      await expect(ledger.fulfil(request, receipt, nodeSig, enclaveSig, OUTPUT))
+      await expect(ledger.fulfil(request, receipt, nodeSig, VERDICT_AT, enclaveSig, OUTPUT))
         .to.be.revertedWithCustomError(ledger, "LedgerInactiveNode")
         .withArgs(gpuNode);
     });
@@ -636,7 +1005,7 @@ describe("InferenceLedger", () => {
         await requested();
       const rotated = Wallet.createRandom().address;
       await staking.setSigner(gpuNode, rotated);
-      await expect(ledger.fulfil(request, receipt, nodeSig, enclaveSig, OUTPUT))
+      await expect(ledger.fulfil(request, receipt, nodeSig, VERDICT_AT, enclaveSig, OUTPUT))
         .to.be.revertedWithCustomError(ledger, "LedgerInvalidReceiptSigner")
         .withArgs(gpuNode, rotated, gpuSigner.address);
     });
@@ -645,7 +1014,7 @@ describe("InferenceLedger", () => {
       const { ledger, request, receipt, enclaveSig, gpuNode, gpuSigner, domain } =
         await requested();
       const sig = await signReceipt(gpuSigner, { ...domain, chainId: 1n }, receipt);
-      await expect(ledger.fulfil(request, receipt, sig, enclaveSig, OUTPUT))
+      await expect(ledger.fulfil(request, receipt, sig, VERDICT_AT, enclaveSig, OUTPUT))
         .to.be.revertedWithCustomError(ledger, "LedgerInvalidReceiptSigner")
         .withArgs(gpuNode, gpuSigner.address, recoverReceiptSigner(domain, receipt, sig));
     });
@@ -653,8 +1022,12 @@ describe("InferenceLedger", () => {
     it("reverts with LedgerInactiveEnclave for a verdict from a key that is not an active enclave", async () => {
       const { ledger, request, receipt, nodeSig, domain } = await requested();
       const stranger = Wallet.createRandom();
-      const sig = await signVerdict(stranger, domain, buildVerdict(receipt, receipt.outputHash));
-      await expect(ledger.fulfil(request, receipt, nodeSig, sig, OUTPUT))
+      const sig = await signVerdict(
+        stranger,
+        domain,
+        buildVerdict(receipt, receipt.outputHash, VERDICT_AT),
+      );
+      await expect(ledger.fulfil(request, receipt, nodeSig, VERDICT_AT, sig, OUTPUT))
         .to.be.revertedWithCustomError(ledger, "LedgerInactiveEnclave")
         .withArgs(stranger.address);
     });
@@ -663,17 +1036,17 @@ describe("InferenceLedger", () => {
       const { ledger, tee, request, receipt, nodeSig, enclaveSig, enclave, verifierNode } =
         await requested();
       await tee.setEnclave(enclave.address, verifierNode, false);
-      await expect(ledger.fulfil(request, receipt, nodeSig, enclaveSig, OUTPUT))
+      await expect(ledger.fulfil(request, receipt, nodeSig, VERDICT_AT, enclaveSig, OUTPUT))
         .to.be.revertedWithCustomError(ledger, "LedgerInactiveEnclave")
         .withArgs(enclave.address);
     });
 
     it("rejects a disagreeing verdict (it recovers to no active enclave)", async () => {
       const { ledger, request, receipt, nodeSig, enclave, domain } = await requested();
-      const verdict = buildVerdict(receipt, random32());
+      const verdict = buildVerdict(receipt, random32(), VERDICT_AT);
       const sig = await signVerdict(enclave, domain, verdict);
       const asAgreeing = { ...verdict, agree: true, outputHash: receipt.outputHash };
-      await expect(ledger.fulfil(request, receipt, nodeSig, sig, OUTPUT))
+      await expect(ledger.fulfil(request, receipt, nodeSig, VERDICT_AT, sig, OUTPUT))
         .to.be.revertedWithCustomError(ledger, "LedgerInactiveEnclave")
         .withArgs(recoverVerdictSigner(domain, asAgreeing, sig));
     });
@@ -715,7 +1088,7 @@ describe("InferenceLedger", () => {
         const enclaveSig = await signVerdict(
           f.enclave,
           f.domain,
-          buildVerdict(receipt, receipt.outputHash),
+          buildVerdict(receipt, receipt.outputHash, VERDICT_AT),
         );
         return { ...f, consumer, request, receipt, nodeSig, enclaveSig };
       }
@@ -723,7 +1096,7 @@ describe("InferenceLedger", () => {
       it("delivers the output to the callback", async () => {
         const { ledger, consumer, request, receipt, nodeSig, enclaveSig, gpuNode, enclave } =
           await consumerRequest(0);
-        const tx = ledger.fulfil(request, receipt, nodeSig, enclaveSig, OUTPUT);
+        const tx = ledger.fulfil(request, receipt, nodeSig, VERDICT_AT, enclaveSig, OUTPUT);
         await expect(tx)
           .to.emit(consumer, "ResultReceived")
           .withArgs(receipt.requestId, MODEL_ID, receipt.outputHash, OUTPUT);
@@ -734,20 +1107,20 @@ describe("InferenceLedger", () => {
       });
 
       it("still fulfils and pays when the callback reverts", async () => {
-        const { ledger, token, request, receipt, nodeSig, enclaveSig, gpuNode, enclave } =
+        const { ledger, token, request, receipt, nodeSig, enclaveSig, gpuNode, gpuPayee, enclave } =
           await consumerRequest(1);
-        const tx = ledger.fulfil(request, receipt, nodeSig, enclaveSig, OUTPUT);
+        const tx = ledger.fulfil(request, receipt, nodeSig, VERDICT_AT, enclaveSig, OUTPUT);
         await expect(tx)
           .to.emit(ledger, "InferenceFulfilled")
           .withArgs(receipt.requestId, gpuNode, enclave.address, receipt.outputHash, false, OUTPUT);
-        await expect(tx).to.changeTokenBalances(ethers, token, [gpuNode], [FEE]);
+        await expect(tx).to.changeTokenBalances(ethers, token, [gpuPayee, gpuNode], [FEE, 0n]);
         expect(await ledger.requestHashOf(receipt.requestId)).to.equal(ZeroHash);
       });
 
       it("still fulfils when the callback burns all its gas, spending no more than its limit", async () => {
         const { ledger, request, receipt, nodeSig, enclaveSig, gpuNode, enclave } =
           await consumerRequest(2);
-        const tx = await ledger.fulfil(request, receipt, nodeSig, enclaveSig, OUTPUT);
+        const tx = await ledger.fulfil(request, receipt, nodeSig, VERDICT_AT, enclaveSig, OUTPUT);
         await expect(tx)
           .to.emit(ledger, "InferenceFulfilled")
           .withArgs(receipt.requestId, gpuNode, enclave.address, receipt.outputHash, false, OUTPUT);
@@ -759,7 +1132,7 @@ describe("InferenceLedger", () => {
       it("still fulfils when the callback tries to re-enter the ledger (the re-entry fails)", async () => {
         const { ledger, consumer, request, receipt, nodeSig, enclaveSig, gpuNode, enclave } =
           await consumerRequest(3);
-        await expect(ledger.fulfil(request, receipt, nodeSig, enclaveSig, OUTPUT))
+        await expect(ledger.fulfil(request, receipt, nodeSig, VERDICT_AT, enclaveSig, OUTPUT))
           .to.emit(ledger, "InferenceFulfilled")
           .withArgs(receipt.requestId, gpuNode, enclave.address, receipt.outputHash, false, OUTPUT);
         expect(await consumer.lastRequestId()).to.equal(ZeroHash);
@@ -773,7 +1146,9 @@ describe("InferenceLedger", () => {
         const { ledger, request, receipt, nodeSig, enclaveSig } = await consumerRequest(2, 500_000);
         const required = 500_000n + 500_000n / 63n + 5_000n;
         await expect(
-          ledger.fulfil(request, receipt, nodeSig, enclaveSig, OUTPUT, { gasLimit: 400_000 }),
+          ledger.fulfil(request, receipt, nodeSig, VERDICT_AT, enclaveSig, OUTPUT, {
+            gasLimit: 400_000,
+          }),
         )
           .to.be.revertedWithCustomError(ledger, "LedgerInsufficientCallbackGas")
           .withArgs(anyValue, required);
@@ -819,7 +1194,7 @@ describe("InferenceLedger", () => {
       await expect(ledger.refund(requestId, request))
         .to.be.revertedWithCustomError(ledger, "LedgerRequestNotPending")
         .withArgs(requestId);
-      await expect(ledger.fulfil(request, receipt, nodeSig, enclaveSig, OUTPUT))
+      await expect(ledger.fulfil(request, receipt, nodeSig, VERDICT_AT, enclaveSig, OUTPUT))
         .to.be.revertedWithCustomError(ledger, "LedgerRequestNotPending")
         .withArgs(requestId);
     });
@@ -835,349 +1210,25 @@ describe("InferenceLedger", () => {
   });
 
   // ---------------------------------------------------------------------------------------------------
-  // Evidence
-  // ---------------------------------------------------------------------------------------------------
-
-  describe("reportDoubleReceipt", () => {
-    async function twoOutputs() {
-      const f = await networkHelpers.loadFixture(deploy);
-      const a = makeReceipt(f.gpuNode);
-      const b = { ...a, outputHash: random32() };
-      const sigA = await signReceipt(f.gpuSigner, f.domain, a);
-      const sigB = await signReceipt(f.gpuSigner, f.domain, b);
-      const key = offenceKey(
-        ["uint8", "address", "bytes32"],
-        [OFFENCE.DOUBLE_RECEIPT, f.gpuNode, a.requestId],
-      );
-      return { ...f, a, b, sigA, sigB, key };
-    }
-
-    it("slashes the node with the governance parameters and pays the reporter's bounty through staking", async () => {
-      const { ledger, staking, reporter, a, b, sigA, sigB, gpuNode, key } = await twoOutputs();
-      const tx = ledger.connect(reporter).reportDoubleReceipt(a, sigA, b, sigB);
-      await expect(tx)
-        .to.emit(ledger, "OffenceSlashed")
-        .withArgs(OFFENCE.DOUBLE_RECEIPT, gpuNode, key, reporter.address, STAKE / 10n);
-      await expect(tx)
-        .to.emit(staking, "Slashed")
-        .withArgs(gpuNode, 1000n, reporter.address, true, key);
-      expect(await staking.stakeOf(gpuNode)).to.equal(STAKE - STAKE / 10n);
-      expect(await ledger.isOffenceSlashed(key)).to.equal(true);
-    });
-
-    it("reverts with LedgerOffenceAlreadySlashed for the same offence again, in any order", async () => {
-      const { ledger, a, b, sigA, sigB, key, gpuSigner, domain } = await twoOutputs();
-      await ledger.reportDoubleReceipt(a, sigA, b, sigB);
-      await expect(ledger.reportDoubleReceipt(b, sigB, a, sigA))
-        .to.be.revertedWithCustomError(ledger, "LedgerOffenceAlreadySlashed")
-        .withArgs(key);
-      const c = { ...a, outputHash: random32() };
-      await expect(ledger.reportDoubleReceipt(a, sigA, c, await signReceipt(gpuSigner, domain, c)))
-        .to.be.revertedWithCustomError(ledger, "LedgerOffenceAlreadySlashed")
-        .withArgs(key);
-    });
-
-    it("slashes a node that is jailed or unbonding (inactive) all the same", async () => {
-      const { ledger, staking, a, b, sigA, sigB, gpuNode } = await twoOutputs();
-      await staking.setActive(gpuNode, false);
-      await expect(ledger.reportDoubleReceipt(a, sigA, b, sigB)).to.emit(ledger, "OffenceSlashed");
-    });
-
-    const notConflicting: Array<[string, (a: Receipt, b: Receipt) => Receipt]> = [
-      ["the same output", (a, b) => ({ ...b, outputHash: a.outputHash })],
-      ["another request", (_a, b) => ({ ...b, requestId: random32() })],
-      ["another node", (_a, b) => ({ ...b, node: Wallet.createRandom().address })],
-    ];
-    for (const [name, alter] of notConflicting) {
-      it(`reverts with LedgerReceiptsNotConflicting for ${name}`, async () => {
-        const { ledger, a, b, sigA, gpuSigner, domain } = await twoOutputs();
-        const c = alter(a, b);
-        await expect(
-          ledger.reportDoubleReceipt(a, sigA, c, await signReceipt(gpuSigner, domain, c)),
-        )
-          .to.be.revertedWithCustomError(ledger, "LedgerReceiptsNotConflicting")
-          .withArgs(receiptStructHash(a), receiptStructHash(c));
-      });
-    }
-
-    it("reverts with LedgerInvalidReceiptSigner when one receipt is not the node's", async () => {
-      const { ledger, a, b, sigA, gpuNode, gpuSigner, domain } = await twoOutputs();
-      const forger = Wallet.createRandom();
-      await expect(ledger.reportDoubleReceipt(a, sigA, b, await signReceipt(forger, domain, b)))
-        .to.be.revertedWithCustomError(ledger, "LedgerInvalidReceiptSigner")
-        .withArgs(gpuNode, gpuSigner.address, forger.address);
-    });
-
-    it("reverts with LedgerInvalidReceiptSigner for receipts signed for another ledger", async () => {
-      const { ledger, a, b, gpuNode, gpuSigner, domain } = await twoOutputs();
-      const elsewhere = { ...domain, verifyingContract: Wallet.createRandom().address };
-      const sigA = await signReceipt(gpuSigner, elsewhere, a);
-      const sigB = await signReceipt(gpuSigner, elsewhere, b);
-      await expect(ledger.reportDoubleReceipt(a, sigA, b, sigB))
-        .to.be.revertedWithCustomError(ledger, "LedgerInvalidReceiptSigner")
-        .withArgs(gpuNode, gpuSigner.address, recoverReceiptSigner(domain, a, sigA));
-    });
-
-    it("reverts with LedgerNotInferenceNode for an unknown node", async () => {
-      const { ledger, gpuSigner, domain } = await twoOutputs();
-      const stranger = Wallet.createRandom().address;
-      const a = makeReceipt(stranger);
-      const b = { ...a, outputHash: random32() };
-      await expect(
-        ledger.reportDoubleReceipt(
-          a,
-          await signReceipt(gpuSigner, domain, a),
-          b,
-          await signReceipt(gpuSigner, domain, b),
-        ),
-      )
-        .to.be.revertedWithCustomError(ledger, "LedgerNotInferenceNode")
-        .withArgs(stranger, ROLE.NONE);
-    });
-
-    it("bubbles up NodeStaking's refusal when the ledger is not a slasher", async () => {
-      const { ledger, staking, a, b, sigA, sigB } = await twoOutputs();
-      await staking.setSlasher(await ledger.getAddress(), false);
-      await expect(ledger.reportDoubleReceipt(a, sigA, b, sigB))
-        .to.be.revertedWithCustomError(staking, "MockNotSlasher")
-        .withArgs(await ledger.getAddress());
-    });
-  });
-
-  describe("reportContradictedReceipt", () => {
-    async function contradicted() {
-      const f = await networkHelpers.loadFixture(deploy);
-      const receipt = makeReceipt(f.gpuNode);
-      const nodeSig = await signReceipt(f.gpuSigner, f.domain, receipt);
-      const verdict = buildVerdict(receipt, random32());
-      const enclaveSig = await signVerdict(f.enclave, f.domain, verdict);
-      const key = offenceKey(
-        ["uint8", "bytes32"],
-        [OFFENCE.CONTRADICTED_RECEIPT, receiptStructHash(receipt)],
-      );
-      return { ...f, receipt, nodeSig, verdict, enclaveSig, key };
-    }
-
-    it("slashes the GPU node on an active enclave's disagreeing verdict", async () => {
-      const { ledger, staking, reporter, receipt, nodeSig, verdict, enclaveSig, gpuNode, key } =
-        await contradicted();
-      expect(verdict.agree).to.equal(false);
-      const tx = ledger
-        .connect(reporter)
-        .reportContradictedReceipt(receipt, nodeSig, verdict.outputHash, enclaveSig);
-      await expect(tx)
-        .to.emit(ledger, "OffenceSlashed")
-        .withArgs(OFFENCE.CONTRADICTED_RECEIPT, gpuNode, key, reporter.address, STAKE / 10n);
-      await expect(tx)
-        .to.emit(staking, "Slashed")
-        .withArgs(gpuNode, 1000n, reporter.address, true, key);
-    });
-
-    it("reverts with LedgerOffenceAlreadySlashed when replayed", async () => {
-      const { ledger, receipt, nodeSig, verdict, enclaveSig, key } = await contradicted();
-      await ledger.reportContradictedReceipt(receipt, nodeSig, verdict.outputHash, enclaveSig);
-      await expect(
-        ledger.reportContradictedReceipt(receipt, nodeSig, verdict.outputHash, enclaveSig),
-      )
-        .to.be.revertedWithCustomError(ledger, "LedgerOffenceAlreadySlashed")
-        .withArgs(key);
-    });
-
-    it("reverts with LedgerVerdictNotContradicting when the verdict names the receipt's own output", async () => {
-      const { ledger, receipt, nodeSig, enclaveSig } = await contradicted();
-      await expect(
-        ledger.reportContradictedReceipt(receipt, nodeSig, receipt.outputHash, enclaveSig),
-      )
-        .to.be.revertedWithCustomError(ledger, "LedgerVerdictNotContradicting")
-        .withArgs(receiptStructHash(receipt), receipt.outputHash);
-    });
-
-    it("cannot turn an agreeing verdict into evidence (reverts with LedgerInactiveEnclave)", async () => {
-      const { ledger, receipt, nodeSig, enclave, domain } = await contradicted();
-      const agreeing = buildVerdict(receipt, receipt.outputHash);
-      const sig = await signVerdict(enclave, domain, agreeing);
-      const claimed = random32();
-      await expect(ledger.reportContradictedReceipt(receipt, nodeSig, claimed, sig))
-        .to.be.revertedWithCustomError(ledger, "LedgerInactiveEnclave")
-        .withArgs(
-          recoverVerdictSigner(
-            domain,
-            { receiptHash: agreeing.receiptHash, agree: false, outputHash: claimed },
-            sig,
-          ),
-        );
-    });
-
-    it("reverts with LedgerInactiveEnclave when the enclave is revoked or expired", async () => {
-      const { ledger, tee, receipt, nodeSig, verdict, enclaveSig, enclave, verifierNode } =
-        await contradicted();
-      await tee.setEnclave(enclave.address, verifierNode, false);
-      await expect(
-        ledger.reportContradictedReceipt(receipt, nodeSig, verdict.outputHash, enclaveSig),
-      )
-        .to.be.revertedWithCustomError(ledger, "LedgerInactiveEnclave")
-        .withArgs(enclave.address);
-    });
-
-    it("reverts with LedgerInactiveEnclave for a verdict signed for another chain", async () => {
-      const { ledger, receipt, nodeSig, verdict, enclave, domain } = await contradicted();
-      const sig = await signVerdict(enclave, { ...domain, chainId: 5n }, verdict);
-      await expect(ledger.reportContradictedReceipt(receipt, nodeSig, verdict.outputHash, sig))
-        .to.be.revertedWithCustomError(ledger, "LedgerInactiveEnclave")
-        .withArgs(recoverVerdictSigner(domain, verdict, sig));
-    });
-
-    it("reverts with LedgerInvalidReceiptSigner when the node did not sign the receipt", async () => {
-      const { ledger, receipt, verdict, enclaveSig, gpuNode, gpuSigner, domain } =
-        await contradicted();
-      const forger = Wallet.createRandom();
-      await expect(
-        ledger.reportContradictedReceipt(
-          receipt,
-          await signReceipt(forger, domain, receipt),
-          verdict.outputHash,
-          enclaveSig,
-        ),
-      )
-        .to.be.revertedWithCustomError(ledger, "LedgerInvalidReceiptSigner")
-        .withArgs(gpuNode, gpuSigner.address, forger.address);
-    });
-
-    it("reverts with LedgerNotInferenceNode when the receipt names a VERIFIER node", async () => {
-      const { ledger, gpuSigner, enclave, domain, verifierNode } = await contradicted();
-      const receipt = makeReceipt(verifierNode);
-      const verdict = buildVerdict(receipt, random32());
-      await expect(
-        ledger.reportContradictedReceipt(
-          receipt,
-          await signReceipt(gpuSigner, domain, receipt),
-          verdict.outputHash,
-          await signVerdict(enclave, domain, verdict),
-        ),
-      )
-        .to.be.revertedWithCustomError(ledger, "LedgerNotInferenceNode")
-        .withArgs(verifierNode, ROLE.VERIFIER);
-    });
-  });
-
-  describe("reportBatchEquivocation", () => {
-    async function twoBatches() {
-      const f = await networkHelpers.loadFixture(deploy);
-      const x = await signedBatch(f.enclave, f.domain, 4n, [makeReceipt(f.gpuNode)]);
-      const y = await signedBatch(f.enclave, f.domain, 4n, [makeReceipt(f.gpuNode)]);
-      const key = offenceKey(
-        ["uint8", "address", "uint64"],
-        [OFFENCE.BATCH_EQUIVOCATION, f.enclave.address, 4n],
-      );
-      return { ...f, x, y, key };
-    }
-
-    it("slashes the enclave's VERIFIER node", async () => {
-      const { ledger, staking, reporter, x, y, verifierNode, key } = await twoBatches();
-      const tx = ledger
-        .connect(reporter)
-        .reportBatchEquivocation(x.batch, x.signature, y.batch, y.signature);
-      await expect(tx)
-        .to.emit(ledger, "OffenceSlashed")
-        .withArgs(OFFENCE.BATCH_EQUIVOCATION, verifierNode, key, reporter.address, STAKE / 5n);
-      await expect(tx)
-        .to.emit(staking, "Slashed")
-        .withArgs(verifierNode, 2000n, reporter.address, true, key);
-    });
-
-    it("slashes an enclave that is no longer active all the same", async () => {
-      const { ledger, tee, x, y, enclave, verifierNode } = await twoBatches();
-      await tee.setEnclave(enclave.address, verifierNode, false);
-      await expect(
-        ledger.reportBatchEquivocation(x.batch, x.signature, y.batch, y.signature),
-      ).to.emit(ledger, "OffenceSlashed");
-    });
-
-    it("reverts with LedgerOffenceAlreadySlashed for a third batch with the same sequence", async () => {
-      const { ledger, x, y, key, enclave, domain, gpuNode } = await twoBatches();
-      await ledger.reportBatchEquivocation(x.batch, x.signature, y.batch, y.signature);
-      const z = await signedBatch(enclave, domain, 4n, [makeReceipt(gpuNode)]);
-      await expect(ledger.reportBatchEquivocation(x.batch, x.signature, z.batch, z.signature))
-        .to.be.revertedWithCustomError(ledger, "LedgerOffenceAlreadySlashed")
-        .withArgs(key);
-    });
-
-    it("reverts with LedgerBatchesNotConflicting for one batch twice", async () => {
-      const { ledger, x } = await twoBatches();
-      const h = batchStructHash(x.batch);
-      await expect(ledger.reportBatchEquivocation(x.batch, x.signature, x.batch, x.signature))
-        .to.be.revertedWithCustomError(ledger, "LedgerBatchesNotConflicting")
-        .withArgs(h, h);
-    });
-
-    it("reverts with LedgerBatchesNotConflicting for different sequence numbers", async () => {
-      const { ledger, x, enclave, domain, gpuNode } = await twoBatches();
-      const z = await signedBatch(enclave, domain, 5n, [makeReceipt(gpuNode)]);
-      await expect(ledger.reportBatchEquivocation(x.batch, x.signature, z.batch, z.signature))
-        .to.be.revertedWithCustomError(ledger, "LedgerBatchesNotConflicting")
-        .withArgs(batchStructHash(x.batch), batchStructHash(z.batch));
-    });
-
-    it("reverts with LedgerBatchesNotConflicting for two enclaves", async () => {
-      const { ledger, x, domain, gpuNode } = await twoBatches();
-      const z = await signedBatch(Wallet.createRandom(), domain, 4n, [makeReceipt(gpuNode)]);
-      await expect(ledger.reportBatchEquivocation(x.batch, x.signature, z.batch, z.signature))
-        .to.be.revertedWithCustomError(ledger, "LedgerBatchesNotConflicting")
-        .withArgs(batchStructHash(x.batch), batchStructHash(z.batch));
-    });
-
-    it("reverts with LedgerInvalidBatchSigner when either batch is not the enclave's signature", async () => {
-      const { ledger, x, y, enclave, domain } = await twoBatches();
-      const forger = Wallet.createRandom();
-      const forgedY = await signBatch(forger, domain, y.batch);
-      await expect(ledger.reportBatchEquivocation(x.batch, x.signature, y.batch, forgedY))
-        .to.be.revertedWithCustomError(ledger, "LedgerInvalidBatchSigner")
-        .withArgs(enclave.address, forger.address);
-      const forgedX = await signBatch(forger, domain, x.batch);
-      await expect(ledger.reportBatchEquivocation(x.batch, forgedX, y.batch, y.signature))
-        .to.be.revertedWithCustomError(ledger, "LedgerInvalidBatchSigner")
-        .withArgs(enclave.address, forger.address);
-    });
-
-    it("reverts with LedgerInvalidBatchSigner for batches signed on another chain", async () => {
-      const { ledger, x, y, enclave, domain } = await twoBatches();
-      const other = { ...domain, chainId: domain.chainId + 7n };
-      const sigX = await signBatch(enclave, other, x.batch);
-      const sigY = await signBatch(enclave, other, y.batch);
-      await expect(ledger.reportBatchEquivocation(x.batch, sigX, y.batch, sigY))
-        .to.be.revertedWithCustomError(ledger, "LedgerInvalidBatchSigner")
-        .withArgs(enclave.address, recoverBatchSigner(domain, x.batch, sigX));
-    });
-
-    it("reverts with LedgerUnknownEnclave when no VERIFIER node registered the key", async () => {
-      const { ledger, domain, gpuNode } = await twoBatches();
-      const loose = Wallet.createRandom();
-      const x = await signedBatch(loose, domain, 0n, [makeReceipt(gpuNode)]);
-      const y = await signedBatch(loose, domain, 0n, [makeReceipt(gpuNode)]);
-      await expect(ledger.reportBatchEquivocation(x.batch, x.signature, y.batch, y.signature))
-        .to.be.revertedWithCustomError(ledger, "LedgerUnknownEnclave")
-        .withArgs(loose.address);
-    });
-  });
-
-  // ---------------------------------------------------------------------------------------------------
   // Governance
   // ---------------------------------------------------------------------------------------------------
 
   describe("setSlashParams", () => {
-    it("changes how an offence is punished", async () => {
+    it("changes how an offence is punished and how long its cooldown lasts", async () => {
       const { ledger, admin } = await networkHelpers.loadFixture(deploy);
-      await expect(ledger.connect(admin).setSlashParams(OFFENCE.DOUBLE_RECEIPT, 10_000, false))
+      await expect(
+        ledger.connect(admin).setSlashParams(OFFENCE.DOUBLE_RECEIPT, 10_000, false, 7n * DAY),
+      )
         .to.emit(ledger, "SlashParamsSet")
-        .withArgs(OFFENCE.DOUBLE_RECEIPT, 10_000n, false);
+        .withArgs(OFFENCE.DOUBLE_RECEIPT, 10_000n, false, 7n * DAY);
       const p = await ledger.slashParamsOf(OFFENCE.DOUBLE_RECEIPT);
-      expect([p.bps, p.jail]).to.deep.equal([10_000n, false]);
+      expect([p.bps, p.jail, p.cooldown]).to.deep.equal([10_000n, false, 7n * DAY]);
     });
 
     it("is used by the next slash", async () => {
       const { ledger, staking, gpuNode, gpuSigner, domain } =
         await networkHelpers.loadFixture(deploy);
-      await ledger.setSlashParams(OFFENCE.DOUBLE_RECEIPT, 2_500, false);
+      await ledger.setSlashParams(OFFENCE.DOUBLE_RECEIPT, 2_500, false, DAY);
       const a = makeReceipt(gpuNode);
       const b = { ...a, outputHash: random32() };
       await expect(
@@ -1191,12 +1242,29 @@ describe("InferenceLedger", () => {
         .to.emit(staking, "Slashed")
         .withArgs(gpuNode, 2_500n, anyValue, false, anyValue);
       expect(await staking.isActive(gpuNode)).to.equal(true);
+      expect(await staking.stakeOf(gpuNode)).to.equal(STAKE - (STAKE * 2_500n) / 10_000n);
+    });
+
+    for (const cooldown of [0n, 90n * DAY]) {
+      it(`accepts a cooldown of ${cooldown} s`, async () => {
+        const { ledger } = await networkHelpers.loadFixture(deploy);
+        await expect(ledger.setSlashParams(OFFENCE.BATCH_EQUIVOCATION, 1, true, cooldown))
+          .to.emit(ledger, "SlashParamsSet")
+          .withArgs(OFFENCE.BATCH_EQUIVOCATION, 1n, true, cooldown);
+      });
+    }
+
+    it("reverts with LedgerInvalidOffenceCooldown above MAX_OFFENCE_COOLDOWN", async () => {
+      const { ledger } = await networkHelpers.loadFixture(deploy);
+      await expect(ledger.setSlashParams(OFFENCE.BATCH_EQUIVOCATION, 1, true, 90n * DAY + 1n))
+        .to.be.revertedWithCustomError(ledger, "LedgerInvalidOffenceCooldown")
+        .withArgs(90n * DAY + 1n, 90n * DAY);
     });
 
     for (const bps of [0, 10_001]) {
       it(`reverts with LedgerInvalidSlashBps for ${bps}`, async () => {
         const { ledger } = await networkHelpers.loadFixture(deploy);
-        await expect(ledger.setSlashParams(OFFENCE.BATCH_EQUIVOCATION, bps, true))
+        await expect(ledger.setSlashParams(OFFENCE.BATCH_EQUIVOCATION, bps, true, DAY))
           .to.be.revertedWithCustomError(ledger, "LedgerInvalidSlashBps")
           .withArgs(bps);
       });
@@ -1204,7 +1272,45 @@ describe("InferenceLedger", () => {
 
     it("reverts with AccessControlUnauthorizedAccount for anyone but the governor", async () => {
       const { ledger, other } = await networkHelpers.loadFixture(deploy);
-      await expect(ledger.connect(other).setSlashParams(OFFENCE.BATCH_EQUIVOCATION, 1, true))
+      await expect(ledger.connect(other).setSlashParams(OFFENCE.BATCH_EQUIVOCATION, 1, true, DAY))
+        .to.be.revertedWithCustomError(ledger, "AccessControlUnauthorizedAccount")
+        .withArgs(other.address, GOVERNOR_ROLE);
+    });
+  });
+
+  describe("setSampleRate", () => {
+    it("sets the rate batches must be sampled at", async () => {
+      const { ledger } = await networkHelpers.loadFixture(deploy);
+      for (const rate of [1n, 10_000n, BigInt(FULL_SAMPLE_RATE_PPM)]) {
+        await expect(ledger.setSampleRate(rate)).to.emit(ledger, "SampleRateSet").withArgs(rate);
+        expect(await ledger.sampleRate()).to.equal(rate);
+      }
+    });
+
+    it("lets a batch sampled at the new rate anchor from the change on", async () => {
+      const f = await networkHelpers.loadFixture(deploy);
+      await f.ledger.setSampleRate(10_000);
+      const b = await gpuBatch(f, 0n, [makeReceipt(f.gpuNode)], {
+        asOf: BigInt(await time.latest()),
+        sampleRatePpm: 10_000,
+      });
+      await expect(
+        f.ledger.anchorBatch(b.batch, b.signature, b.usage.modelIds, b.usage.counts),
+      ).to.emit(f.ledger, "BatchAnchored");
+    });
+
+    for (const rate of [0n, BigInt(FULL_SAMPLE_RATE_PPM) + 1n]) {
+      it(`reverts with LedgerInvalidSampleRate for ${rate}`, async () => {
+        const { ledger } = await networkHelpers.loadFixture(deploy);
+        await expect(ledger.setSampleRate(rate))
+          .to.be.revertedWithCustomError(ledger, "LedgerInvalidSampleRate")
+          .withArgs(rate);
+      });
+    }
+
+    it("reverts with AccessControlUnauthorizedAccount for anyone but the governor", async () => {
+      const { ledger, other } = await networkHelpers.loadFixture(deploy);
+      await expect(ledger.connect(other).setSampleRate(1))
         .to.be.revertedWithCustomError(ledger, "AccessControlUnauthorizedAccount")
         .withArgs(other.address, GOVERNOR_ROLE);
     });

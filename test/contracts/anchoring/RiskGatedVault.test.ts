@@ -3,7 +3,14 @@ import { AbiCoder, keccak256, parseEther } from "ethers";
 import { network } from "hardhat";
 
 import { buildVerdict, signReceipt, signVerdict } from "../../../offchain/chain/receipts.js";
-import { FEE, MODEL_ID, OTHER_MODEL_ID, deployLedgerSystem, makeReceipt } from "./helpers.js";
+import {
+  FEE,
+  MODEL_ID,
+  OTHER_MODEL_ID,
+  SIGNED_AT,
+  deployLedgerSystem,
+  makeReceipt,
+} from "./helpers.js";
 
 const { ethers, networkHelpers } = await network.create();
 const abi = AbiCoder.defaultAbiCoder();
@@ -50,12 +57,9 @@ async function withdrawalRequested() {
       outputHash: keccak256(output),
     });
     const nodeSig = await signReceipt(f.gpuSigner, f.domain, receipt);
-    const enclaveSig = await signVerdict(
-      f.enclave,
-      f.domain,
-      buildVerdict(receipt, receipt.outputHash),
-    );
-    return f.ledger.fulfil(request, receipt, nodeSig, enclaveSig, output);
+    const verdict = buildVerdict(receipt, receipt.outputHash, SIGNED_AT);
+    const enclaveSig = await signVerdict(f.enclave, f.domain, verdict);
+    return f.ledger.fulfil(request, receipt, nodeSig, verdict.timestamp, enclaveSig, output);
   };
   return { ...f, tx, amount, requestId, features, request, fulfil };
 }

@@ -5,9 +5,10 @@
 import { Wallet, hexlify, keccak256, randomBytes, toUtf8Bytes } from "ethers";
 import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
 
-import { ledgerDomain } from "../../../offchain/chain/eip712.js";
+import { FULL_SAMPLE_RATE_PPM, ledgerDomain } from "../../../offchain/chain/eip712.js";
 import type { Receipt } from "../../../offchain/chain/eip712.js";
 import { buildReceiptBatch } from "../../../offchain/chain/merkle.js";
+import type { BatchSigning } from "../../../offchain/chain/merkle.js";
 import { signBatch } from "../../../offchain/chain/receipts.js";
 import type { TypedSigner } from "../../../offchain/chain/receipts.js";
 
@@ -23,11 +24,15 @@ export const OFFENCE = {
 export const MODEL_ID = keccak256(toUtf8Bytes("risk-model.onnx bytes"));
 export const OTHER_MODEL_ID = keccak256(toUtf8Bytes("other-model.onnx bytes"));
 export const SPEC_HASH = keccak256(toUtf8Bytes("spec"));
+/** The receipts' default date (makeReceipt) and the batches' default signing time (signedBatch). */
+export const SIGNED_AT = 1_700_000_000n;
+/** InferenceLedger.MAX_CLOCK_SKEW: how far ahead of the chain a signed time may be. */
+export const MAX_CLOCK_SKEW = 300n;
 
 export const random32 = (): string => hexlify(randomBytes(32));
 
 export async function deployLedgerSystem(ethers: HardhatEthers) {
-  const [admin, reporter, requester, other] = await ethers.getSigners();
+  const [admin, reporter, requester, other, gpuPayee] = await ethers.getSigners();
   const token = await ethers.deployContract("OPGToken", [admin!.address, SUPPLY]);
   const staking = await ethers.deployContract("MockNodeStaking");
   const tee = await ethers.deployContract("MockTeeRegistry");
@@ -44,6 +49,8 @@ export async function deployLedgerSystem(ethers: HardhatEthers) {
   const gpuSigner = Wallet.createRandom();
   const gpuNode = Wallet.createRandom().address;
   await staking.setNode(gpuNode, ROLE.INFERENCE, gpuSigner.address, true, STAKE);
+  // Fees go to the node's payee (NodeStaking answers its operator when none is set; the mock needs one).
+  await staking.setPayee(gpuNode, gpuPayee!.address);
   const enclave = Wallet.createRandom();
   const verifierNode = Wallet.createRandom().address;
   await staking.setNode(verifierNode, ROLE.VERIFIER, Wallet.createRandom().address, true, STAKE);
@@ -67,6 +74,7 @@ export async function deployLedgerSystem(ethers: HardhatEthers) {
     reporter: reporter!,
     requester: requester!,
     other: other!,
+    gpuPayee: gpuPayee!,
     token,
     staking,
     tee,
@@ -89,20 +97,28 @@ export function makeReceipt(node: string, overrides: Partial<Receipt> = {}): Rec
     outputHash: random32(),
     node,
     execConfigHash: keccak256(toUtf8Bytes("cpu")),
-    timestamp: 1_700_000_000n,
+    timestamp: SIGNED_AT,
     ...overrides,
   };
 }
 
-/** Builds and signs the enclave's batch `sequence` over `receipts`. */
+/**
+ * Builds and signs the enclave's batch `sequence` over `receipts` (all of `signing.node`, signed by
+ * `signing.signer`), signed at SIGNED_AT and sampled at the full rate unless `signing` says otherwise.
+ */
 export async function signedBatch(
   enclave: TypedSigner & { address: string },
   domain: ReturnType<typeof ledgerDomain>,
   sequence: bigint,
   receipts: Receipt[],
+  signing: Pick<BatchSigning, "node" | "signer"> & Partial<BatchSigning>,
   reexecuted = 1,
 ) {
-  const built = buildReceiptBatch(enclave.address, sequence, receipts, reexecuted);
+  const built = buildReceiptBatch(enclave.address, sequence, receipts, reexecuted, {
+    asOf: SIGNED_AT,
+    sampleRatePpm: FULL_SAMPLE_RATE_PPM,
+    ...signing,
+  });
   const signature = await signBatch(enclave, domain, built.batch);
   return { ...built, signature };
 }

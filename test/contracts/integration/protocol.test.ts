@@ -12,9 +12,14 @@ import { Wallet, id } from "ethers";
 import { network } from "hardhat";
 
 import type { Receipt } from "../../../offchain/chain/eip712.js";
-import { ledgerDomain, receiptStructHash } from "../../../offchain/chain/eip712.js";
+import { FULL_SAMPLE_RATE_PPM, ledgerDomain } from "../../../offchain/chain/eip712.js";
 import { buildReceiptBatch } from "../../../offchain/chain/merkle.js";
-import { signBatch, signReceipt, signVerdict } from "../../../offchain/chain/receipts.js";
+import {
+  buildVerdict,
+  signBatch,
+  signReceipt,
+  signVerdict,
+} from "../../../offchain/chain/receipts.js";
 import { deploySystem } from "../../../offchain/deploy/system.js";
 import { governanceOf, localClock, passProposal } from "../../../offchain/governance/proposals.js";
 import * as actions from "../../../offchain/staking/actions.js";
@@ -110,8 +115,16 @@ describe("integration: InferenceLedger with NodeStaking and TeeRegistry", functi
       execConfigHash: id("cpu"),
       timestamp: BigInt(await networkHelpers.time.latest()),
     });
+    const now = async () => BigInt(await networkHelpers.time.latest());
+    const batchOf = async (sequence: bigint, receipts: Receipt[]) =>
+      buildReceiptBatch(enclaveKey.address, sequence, receipts, receipts.length, {
+        node: gpuNode,
+        signer: gpuSigner.address,
+        asOf: await now(),
+        sampleRatePpm: FULL_SAMPLE_RATE_PPM,
+      });
     const anchor = async (sequence: bigint, receipts: Receipt[]) => {
-      const built = buildReceiptBatch(enclaveKey.address, sequence, receipts, receipts.length);
+      const built = await batchOf(sequence, receipts);
       const signature = await signBatch(enclaveKey, domain, built.batch);
       return {
         built,
@@ -138,6 +151,8 @@ describe("integration: InferenceLedger with NodeStaking and TeeRegistry", functi
       enclaveKey,
       domain,
       receipt,
+      now,
+      batchOf,
       anchor,
       watcher,
       deployer,
@@ -149,8 +164,10 @@ describe("integration: InferenceLedger with NodeStaking and TeeRegistry", functi
     const receipts = await Promise.all([0, 1, 2].map((i) => f.receipt(i)));
     const { built, tx } = await f.anchor(0n, receipts);
     await expect(tx).to.emit(f.ledger, "BatchAnchored");
+    const batchId = await f.ledger.batchIdOf(f.enclaveKey.address, 0n);
+    expect(batchId).to.equal((BigInt(f.enclaveKey.address) << 64n) | 0n);
     for (const [i, r] of receipts.entries())
-      expect(await f.ledger.verifyReceipt(1, r, built.tree.proof(i))).to.equal(true);
+      expect(await f.ledger.verifyReceipt(batchId, r, built.tree.proof(i))).to.equal(true);
     expect(await f.ledger.nextSequenceOf(f.enclaveKey.address)).to.equal(1n);
   });
 
@@ -167,7 +184,7 @@ describe("integration: InferenceLedger with NodeStaking and TeeRegistry", functi
     };
     await f.governance(
       f.teeAddress,
-      f.tee.interface.encodeFunctionData("revokeMeasurement", [f.measurement]),
+      f.tee.interface.encodeFunctionData("revokeMeasurement", [f.measurement, false]),
       heartbeating,
     );
     const latest = BigInt(await f.networkHelpers.time.latest());
@@ -205,14 +222,20 @@ describe("integration: InferenceLedger with NodeStaking and TeeRegistry", functi
     const lie = await f.receipt(7, id("a wrong answer"));
     const nodeSignature = await signReceipt(f.gpuSigner, f.domain, lie);
     const correct = id("the right answer");
-    const verdict = { receiptHash: receiptStructHash(lie), agree: false, outputHash: correct };
+    const verdict = buildVerdict(lie, correct, await f.now());
     const enclaveSignature = await signVerdict(f.enclaveKey, f.domain, verdict);
     const before = await f.staking.getNode(f.gpuNode);
     const watcherBefore = await f.token.balanceOf(f.watcher.address);
     await expect(
       f.ledger
         .connect(f.watcher)
-        .reportContradictedReceipt(lie, nodeSignature, correct, enclaveSignature),
+        .reportContradictedReceipt(
+          lie,
+          nodeSignature,
+          correct,
+          verdict.timestamp,
+          enclaveSignature,
+        ),
     ).to.emit(f.staking, "Slashed");
     const after = await f.staking.getNode(f.gpuNode);
     expect(after.active).to.equal(before.active - before.active / 10n);
@@ -222,7 +245,13 @@ describe("integration: InferenceLedger with NodeStaking and TeeRegistry", functi
     await expect(
       f.ledger
         .connect(f.watcher)
-        .reportContradictedReceipt(lie, nodeSignature, correct, enclaveSignature),
+        .reportContradictedReceipt(
+          lie,
+          nodeSignature,
+          correct,
+          verdict.timestamp,
+          enclaveSignature,
+        ),
     ).to.be.revertedWithCustomError(f.ledger, "LedgerOffenceAlreadySlashed");
   });
 
@@ -235,12 +264,18 @@ describe("integration: InferenceLedger with NodeStaking and TeeRegistry", functi
       await f.staking.connect(gpuOperator).rotateSigner(f.gpuNode, Wallet.createRandom().address)
     ).wait();
     const correct = id("the right answer");
-    const verdict = { receiptHash: receiptStructHash(lie), agree: false, outputHash: correct };
+    const verdict = buildVerdict(lie, correct, await f.now());
     const enclaveSignature = await signVerdict(f.enclaveKey, f.domain, verdict);
     await expect(
       f.ledger
         .connect(f.watcher)
-        .reportContradictedReceipt(lie, nodeSignature, correct, enclaveSignature),
+        .reportContradictedReceipt(
+          lie,
+          nodeSignature,
+          correct,
+          verdict.timestamp,
+          enclaveSignature,
+        ),
     ).to.emit(f.staking, "Slashed");
     // A key the node never had is still refused.
     const stranger = Wallet.createRandom();
@@ -248,14 +283,20 @@ describe("integration: InferenceLedger with NodeStaking and TeeRegistry", functi
     await expect(
       f.ledger
         .connect(f.watcher)
-        .reportContradictedReceipt(await f.receipt(9, id("x")), forged, correct, enclaveSignature),
+        .reportContradictedReceipt(
+          await f.receipt(9, id("x")),
+          forged,
+          correct,
+          verdict.timestamp,
+          enclaveSignature,
+        ),
     ).to.be.revertedWithCustomError(f.ledger, "LedgerInvalidReceiptSigner");
   });
 
   it("slashes the enclave's VERIFIER node for two batches with one sequence number", async () => {
     const f = await deployed();
-    const a = buildReceiptBatch(f.enclaveKey.address, 0n, [await f.receipt(1)], 1).batch;
-    const b = buildReceiptBatch(f.enclaveKey.address, 0n, [await f.receipt(2)], 1).batch;
+    const a = (await f.batchOf(0n, [await f.receipt(1)])).batch;
+    const b = (await f.batchOf(0n, [await f.receipt(2)])).batch;
     const before = (await f.staking.getNode(f.teeNode)).active;
     await f.ledger
       .connect(f.watcher)

@@ -179,6 +179,24 @@ describe("NodeStaking", () => {
         .withArgs(signer.address, node);
     });
 
+    it("reverts with StakingSignerTaken for a key another node rotated away from", async () => {
+      const { staking, operator, operator2, signer, signer2, node, node2 } =
+        await loadFixture(registered);
+      await staking.connect(operator).rotateSigner(node, signer2.address);
+      await expect(staking.connect(operator2).register(node2, INFERENCE, signer.address, STAKE, ""))
+        .to.be.revertedWithCustomError(staking, "StakingSignerTaken")
+        .withArgs(signer.address, node);
+    });
+
+    it("records the signer key as the node's for good, current since registration", async () => {
+      const { staking, signer, node } = await loadFixture(registered);
+      expect(await staking.signerRecordOf(signer.address)).to.deep.equal([
+        node,
+        BigInt(await time.latest()),
+        0n,
+      ]);
+    });
+
     it("reverts with StakingInvalidAmount for zero or more than 96 bits", async () => {
       const { staking, operator, signer, node } = await loadFixture(deployed);
       await expect(staking.connect(operator).register(node, INFERENCE, signer.address, 0n, ""))
@@ -478,7 +496,7 @@ describe("NodeStaking", () => {
         .withArgs(node, signer.address, signer2.address);
     });
 
-    it("reverts with StakingZeroAddress, StakingSignerTaken, StakingNotOperator and StakingNodeExited", async () => {
+    it("reverts with StakingZeroAddress, StakingSignerTaken and StakingNotOperator", async () => {
       const { staking, operator, operator2, signer, signer2, node, node2 } =
         await loadFixture(registered);
       await expect(
@@ -491,11 +509,144 @@ describe("NodeStaking", () => {
       await expect(staking.connect(operator2).rotateSigner(node, operator2.address))
         .to.be.revertedWithCustomError(staking, "StakingNotOperator")
         .withArgs(node, operator2.address, operator.address);
-      await staking.connect(operator).exit(node);
-      await expect(staking.connect(operator).rotateSigner(node, operator.address))
-        .to.be.revertedWithCustomError(staking, "StakingNodeExited")
-        .withArgs(node);
       expect(await staking.signerOf(node)).to.equal(signer.address);
+    });
+
+    it("lets the operator of an exited node replace a leaked key while its stake unbonds", async () => {
+      // The current key signs valid evidence for any date: were rotation refused after exit, a thief holding it
+      // could have the unbonding stake slashed once per offence cooldown until it is withdrawn.
+      const { staking, operator, signer, signer2, node } = await loadFixture(registered);
+      await staking.connect(operator).exit(node);
+      await expect(staking.connect(operator).rotateSigner(node, signer2.address))
+        .to.emit(staking, "SignerRotated")
+        .withArgs(node, signer.address, signer2.address);
+      const rotatedAt = BigInt(await time.latest());
+      expect((await staking.signerStatus(node, signer.address, rotatedAt))[1]).to.equal(false);
+      expect((await staking.signerStatus(node, signer.address, rotatedAt - 1n))[1]).to.equal(true);
+    });
+
+    it("records when each key was current: since its rotation in, until its rotation out", async () => {
+      const { staking, operator, signer, signer2, node } = await loadFixture(registered);
+      const since = (await staking.signerRecordOf(signer.address)).since;
+      await time.increase(3_600n);
+      await staking.connect(operator).rotateSigner(node, signer2.address);
+      const rotatedAt = BigInt(await time.latest());
+      expect(await staking.signerRecordOf(signer.address)).to.deep.equal([node, since, rotatedAt]);
+      expect(await staking.signerRecordOf(signer2.address)).to.deep.equal([node, rotatedAt, 0n]);
+      expect(await staking.signerRecordOf(ZERO)).to.deep.equal([ZERO, 0n, 0n]);
+    });
+
+    it("reverts with StakingSignerTaken for the node's own current key and for its former key", async () => {
+      const { staking, operator, signer, signer2, node } = await loadFixture(registered);
+      await expect(staking.connect(operator).rotateSigner(node, signer.address))
+        .to.be.revertedWithCustomError(staking, "StakingSignerTaken")
+        .withArgs(signer.address, node);
+      await staking.connect(operator).rotateSigner(node, signer2.address);
+      await expect(staking.connect(operator).rotateSigner(node, signer.address))
+        .to.be.revertedWithCustomError(staking, "StakingSignerTaken")
+        .withArgs(signer.address, node);
+      expect(await staking.signerOf(node)).to.equal(signer2.address);
+    });
+
+    it("reverts with StakingSignerTaken for a key another node rotated away from", async () => {
+      const { staking, operator, operator2, signer, signer2, stranger, node, node2 } =
+        await loadFixture(registered);
+      await staking.connect(operator2).register(node2, INFERENCE, signer2.address, STAKE, "");
+      await staking.connect(operator2).rotateSigner(node2, stranger.address);
+      await expect(staking.connect(operator).rotateSigner(node, signer2.address))
+        .to.be.revertedWithCustomError(staking, "StakingSignerTaken")
+        .withArgs(signer2.address, node2);
+      expect(await staking.signerOf(node)).to.equal(signer.address);
+    });
+  });
+
+  describe("signerStatus", () => {
+    /** `node` rotated from `signer` to `signer2` at `rotatedAt`. */
+    async function rotatedSigner() {
+      const f = await registered();
+      await time.increase(3_600n);
+      await f.staking.connect(f.operator).rotateSigner(f.node, f.signer2.address);
+      return { ...f, rotatedAt: BigInt(await time.latest()) };
+    }
+
+    it("accepts the current key at any time", async () => {
+      const { staking, signer2, node, rotatedAt } = await loadFixture(rotatedSigner);
+      for (const at of [0n, rotatedAt - 1n, rotatedAt, 2n ** 64n]) {
+        expect(await staking.signerStatus(node, signer2.address, at)).to.deep.equal([
+          BigInt(INFERENCE),
+          true,
+        ]);
+      }
+    });
+
+    it("accepts a former key only for times before its rotation", async () => {
+      const { staking, signer, node, rotatedAt } = await loadFixture(rotatedSigner);
+      const expected: Array<[bigint, boolean]> = [
+        [0n, true],
+        [rotatedAt - 1n, true],
+        [rotatedAt, false],
+        [rotatedAt + 1n, false],
+      ];
+      for (const [at, valid] of expected) {
+        expect(await staking.signerStatus(node, signer.address, at)).to.deep.equal([
+          BigInt(INFERENCE),
+          valid,
+        ]);
+      }
+    });
+
+    it("refuses a key of another node, a key never used and the zero key, with the node's role", async () => {
+      const { staking, operator2, signer, stranger, node, node2, rotatedAt } =
+        await loadFixture(rotatedSigner);
+      await staking
+        .connect(operator2)
+        .register(node2, VERIFIER, stranger.address, MIN_VERIFIER, "");
+      for (const [n, key, role] of [
+        [node2, signer.address, VERIFIER],
+        [node, stranger.address, INFERENCE],
+        [node, ethers.Wallet.createRandom().address, INFERENCE],
+        [node, ZERO, INFERENCE],
+      ] as const) {
+        expect(await staking.signerStatus(n, key, rotatedAt - 1n)).to.deep.equal([
+          BigInt(role),
+          false,
+        ]);
+      }
+    });
+
+    it("answers role NONE for an unknown node", async () => {
+      const { staking, signer, node2 } = await loadFixture(rotatedSigner);
+      expect(await staking.signerStatus(node2, signer.address, 0n)).to.deep.equal([0n, false]);
+    });
+  });
+
+  describe("setPayee", () => {
+    it("pays the operator by default, the payee once set, the operator again once cleared", async () => {
+      const { staking, operator, reporter, node } = await loadFixture(registered);
+      expect(await staking.payeeOf(node)).to.equal(operator.address);
+      await expect(staking.connect(operator).setPayee(node, reporter.address))
+        .to.emit(staking, "PayeeSet")
+        .withArgs(node, reporter.address);
+      expect(await staking.payeeOf(node)).to.equal(reporter.address);
+      await expect(staking.connect(operator).setPayee(node, ZERO))
+        .to.emit(staking, "PayeeSet")
+        .withArgs(node, ZERO);
+      expect(await staking.payeeOf(node)).to.equal(operator.address);
+    });
+
+    it("answers zero for an unknown node", async () => {
+      const { staking, node2 } = await loadFixture(registered);
+      expect(await staking.payeeOf(node2)).to.equal(ZERO);
+    });
+
+    it("reverts with StakingNotOperator for anyone else, and StakingUnknownNode", async () => {
+      const { staking, operator, signer, node, node2 } = await loadFixture(registered);
+      await expect(staking.connect(signer).setPayee(node, signer.address))
+        .to.be.revertedWithCustomError(staking, "StakingNotOperator")
+        .withArgs(node, signer.address, operator.address);
+      await expect(staking.connect(operator).setPayee(node2, signer.address))
+        .to.be.revertedWithCustomError(staking, "StakingUnknownNode")
+        .withArgs(node2);
     });
   });
 

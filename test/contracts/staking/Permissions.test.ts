@@ -182,7 +182,13 @@ const roleRows: Array<{
     contract: "tee",
     fn: "revokeMeasurement",
     role: "GOVERNANCE_ROLE",
-    call: (f, s) => f.tee.connect(s).revokeMeasurement(ethers.id("m1")),
+    call: (f, s) => f.tee.connect(s).revokeMeasurement(ethers.id("m1"), false),
+  },
+  {
+    contract: "tee",
+    fn: "revokeMeasurement for cause",
+    role: "GOVERNANCE_ROLE",
+    call: (f, s) => f.tee.connect(s).revokeMeasurement(ethers.id("m1"), true),
   },
   {
     contract: "tee",
@@ -251,6 +257,11 @@ const operatorRows: Array<{ fn: string; call: Call }> = [
     call: (f, s) => f.staking.connect(s).setMetadata(f.node, "https://y.example"),
   },
   { fn: "unjail", call: (f, s) => f.staking.connect(s).unjail(f.node) },
+  {
+    fn: "setPayee",
+    call: (f, s) =>
+      f.staking.connect(s).setPayee(f.node, ethers.getAddress("0x" + "ef".repeat(20))),
+  },
 ];
 
 const actorNames: Actor[] = [

@@ -106,6 +106,79 @@ describe("NodeStaking slashing", () => {
       ).to.changeTokenBalance(ethers, token, treasury, 2_000n * OPG);
     });
 
+    describe("when the reporter is the offender itself", () => {
+      /** `unbonding` plus a payee set by the operator and a signer rotated once (signer -> signer2). */
+      async function insiders() {
+        const f = await unbonding();
+        await f.staking.connect(f.operator).setPayee(f.node, f.operator2.address);
+        await f.staking.connect(f.operator).rotateSigner(f.node, f.signer2.address);
+        return f;
+      }
+      const cases = [
+        ["its operator", "operator"],
+        ["its payee", "operator2"],
+        ["its current signer key", "signer2"],
+        ["a signer key it rotated away from", "signer"],
+      ] as const;
+      for (const [name, who] of cases) {
+        it(`pays no bounty to ${name}: the whole slash goes to the treasury`, async () => {
+          const f = await loadFixture(insiders);
+          const reporter = f[who];
+          const tx = f.staking
+            .connect(f.slasher)
+            .slash(f.node, 1_000n, reporter.address, false, EVIDENCE);
+          await expect(tx)
+            .to.emit(f.staking, "Slashed")
+            .withArgs(
+              f.node,
+              f.slasher.address,
+              EVIDENCE,
+              1_400n * OPG,
+              600n * OPG,
+              reporter.address,
+              0n,
+              f.treasury.address,
+              false,
+            );
+          await expect(tx).to.changeTokenBalances(
+            ethers,
+            f.token,
+            [reporter, f.treasury],
+            [0n, 2_000n * OPG],
+          );
+        });
+      }
+
+      it("pays the bounty to an outsider", async () => {
+        const f = await loadFixture(insiders);
+        const bounty = (2_000n * OPG * BOUNTY_BPS) / 10_000n;
+        await expect(
+          f.staking.connect(f.slasher).slash(f.node, 1_000n, f.reporter.address, false, EVIDENCE),
+        ).to.changeTokenBalances(
+          ethers,
+          f.token,
+          [f.reporter, f.treasury],
+          [bounty, 2_000n * OPG - bounty],
+        );
+      });
+
+      it("pays no bounty to the operator through slashAmount and governance slashes either", async () => {
+        const f = await loadFixture(insiders);
+        await expect(
+          f.staking
+            .connect(f.slasher)
+            .slashAmount(f.node, 1_000n * OPG, f.operator.address, false, EVIDENCE),
+        ).to.changeTokenBalances(ethers, f.token, [f.operator, f.treasury], [0n, 1_000n * OPG]);
+        await f.staking
+          .connect(f.governanceSlasher)
+          .requestSlash(f.node, true, 1_000n * OPG, f.signer.address, false, EVIDENCE);
+        await time.increase(VETO_WINDOW);
+        await expect(
+          f.staking.connect(f.stranger).executeSlash(await f.staking.slashRequestCount()),
+        ).to.changeTokenBalances(ethers, f.token, [f.signer, f.treasury], [0n, 1_000n * OPG]);
+      });
+    });
+
     it("burns the remainder when governance chose burning", async () => {
       const { staking, slasher, reporter, governance, token, node } = await loadFixture(unbonding);
       await staking.connect(governance).setSlashDestination(true, ZERO);

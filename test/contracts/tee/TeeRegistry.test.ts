@@ -84,31 +84,96 @@ describe("TeeRegistry", () => {
         .to.be.revertedWithCustomError(tee, "TeeMeasurementAlreadyApproved")
         .withArgs(IMAGE);
     });
-  });
 
-  describe("revokeMeasurement", () => {
-    it("disables every enclave running the image at once", async () => {
-      const { tee, staking, governance, operator2, signer2, node2, enclave, enclave2 } =
-        await loadFixture(enclaveFixture);
-      await staking
-        .connect(operator2)
-        .register(node2, VERIFIER, signer2.address, 30_000n * OPG, "");
-      await tee.connect(operator2).registerEnclave(node2, enclave2, IMAGE, DOC);
-      expect(await tee.isActiveEnclave(enclave)).to.be.true;
-      expect(await tee.isActiveEnclave(enclave2)).to.be.true;
-      await expect(tee.connect(governance).revokeMeasurement(IMAGE))
-        .to.emit(tee, "MeasurementRevoked")
+    it("approves a retired image again", async () => {
+      const { tee, governance } = await loadFixture(teeFixture);
+      await tee.connect(governance).revokeMeasurement(IMAGE, false);
+      await expect(tee.connect(governance).approveMeasurement(IMAGE, "v1 again"))
+        .to.emit(tee, "MeasurementApproved")
+        .withArgs(IMAGE, "v1 again");
+      expect(await tee.measurementStatus(IMAGE)).to.deep.equal([true, false, 0n]);
+    });
+
+    it("reverts with TeeMeasurementRevokedForCause for an image revoked for cause, for good", async () => {
+      const { tee, governance } = await loadFixture(teeFixture);
+      await tee.connect(governance).revokeMeasurement(IMAGE, true);
+      await expect(tee.connect(governance).approveMeasurement(IMAGE, "v1 fixed?"))
+        .to.be.revertedWithCustomError(tee, "TeeMeasurementRevokedForCause")
         .withArgs(IMAGE);
-      expect(await tee.isActiveEnclave(enclave)).to.be.false;
-      expect(await tee.isActiveEnclave(enclave2)).to.be.false;
       expect(await tee.isMeasurementApproved(IMAGE)).to.be.false;
     });
 
-    it("reverts with TeeMeasurementNotApproved for an image not approved", async () => {
+    it("reverts with TeeMeasurementRevokedForCause for a retired image later revoked for cause", async () => {
       const { tee, governance } = await loadFixture(teeFixture);
-      await expect(tee.connect(governance).revokeMeasurement(IMAGE2))
+      await tee.connect(governance).revokeMeasurement(IMAGE, false);
+      await tee.connect(governance).revokeMeasurement(IMAGE, true);
+      await expect(tee.connect(governance).approveMeasurement(IMAGE, "again"))
+        .to.be.revertedWithCustomError(tee, "TeeMeasurementRevokedForCause")
+        .withArgs(IMAGE);
+    });
+  });
+
+  describe("revokeMeasurement", () => {
+    for (const forCause of [false, true]) {
+      it(`disables every enclave running the image at once (forCause ${forCause})`, async () => {
+        const { tee, staking, governance, operator2, signer2, node2, enclave, enclave2 } =
+          await loadFixture(enclaveFixture);
+        await staking
+          .connect(operator2)
+          .register(node2, VERIFIER, signer2.address, 30_000n * OPG, "");
+        await tee.connect(operator2).registerEnclave(node2, enclave2, IMAGE, DOC);
+        expect(await tee.isActiveEnclave(enclave)).to.be.true;
+        expect(await tee.isActiveEnclave(enclave2)).to.be.true;
+        const tx = tee.connect(governance).revokeMeasurement(IMAGE, forCause);
+        await expect(tx).to.emit(tee, "MeasurementRevoked").withArgs(IMAGE, forCause);
+        const revokedAt = BigInt(await time.latest());
+        expect(await tee.isActiveEnclave(enclave)).to.be.false;
+        expect(await tee.isActiveEnclave(enclave2)).to.be.false;
+        expect(await tee.isMeasurementApproved(IMAGE)).to.be.false;
+        expect(await tee.measurementStatus(IMAGE)).to.deep.equal([false, forCause, revokedAt]);
+      });
+    }
+
+    it("escalates a retired image to revoked for cause, keeping the first revocation time", async () => {
+      const { tee, governance } = await loadFixture(teeFixture);
+      await tee.connect(governance).revokeMeasurement(IMAGE, false);
+      const retiredAt = BigInt(await time.latest());
+      await time.increase(DAY);
+      await expect(tee.connect(governance).revokeMeasurement(IMAGE, true))
+        .to.emit(tee, "MeasurementRevoked")
+        .withArgs(IMAGE, true);
+      expect(await tee.measurementStatus(IMAGE)).to.deep.equal([false, true, retiredAt]);
+    });
+
+    it("reverts with TeeMeasurementNotApproved for an image never approved", async () => {
+      const { tee, governance } = await loadFixture(teeFixture);
+      for (const forCause of [false, true]) {
+        await expect(tee.connect(governance).revokeMeasurement(IMAGE2, forCause))
+          .to.be.revertedWithCustomError(tee, "TeeMeasurementNotApproved")
+          .withArgs(IMAGE2);
+      }
+    });
+
+    it("reverts with TeeMeasurementNotApproved for a second retirement and a second revocation for cause", async () => {
+      const { tee, governance } = await loadFixture(teeFixture);
+      await tee.connect(governance).revokeMeasurement(IMAGE, false);
+      await expect(tee.connect(governance).revokeMeasurement(IMAGE, false))
         .to.be.revertedWithCustomError(tee, "TeeMeasurementNotApproved")
-        .withArgs(IMAGE2);
+        .withArgs(IMAGE);
+      await tee.connect(governance).revokeMeasurement(IMAGE, true);
+      for (const forCause of [false, true]) {
+        await expect(tee.connect(governance).revokeMeasurement(IMAGE, forCause))
+          .to.be.revertedWithCustomError(tee, "TeeMeasurementNotApproved")
+          .withArgs(IMAGE);
+      }
+    });
+  });
+
+  describe("measurementStatus", () => {
+    it("is all zero for an image never approved, and approved with no revocation once approved", async () => {
+      const { tee } = await loadFixture(teeFixture);
+      expect(await tee.measurementStatus(IMAGE2)).to.deep.equal([false, false, 0n]);
+      expect(await tee.measurementStatus(IMAGE)).to.deep.equal([true, false, 0n]);
     });
   });
 
@@ -147,17 +212,65 @@ describe("TeeRegistry", () => {
         .withArgs(enclave, node, IMAGE, ethers.keccak256(DOC), expiresAt);
       expect(await tee.isActiveEnclave(enclave)).to.be.true;
       expect(await tee.nodeOfEnclave(enclave)).to.equal(node);
-      expect(await tee.getEnclave(enclave)).to.deep.equal([node, expiresAt, IMAGE]);
+      expect(await tee.getEnclave(enclave)).to.deep.equal([
+        node,
+        expiresAt,
+        expiresAt - DAY,
+        0n,
+        IMAGE,
+      ]);
     });
 
-    it("accepts the node's signer as the caller, and a re-registration by the same node", async () => {
-      const { tee, governance, signer, node, enclave } = await loadFixture(enclaveFixture);
-      await tee.connect(governance).approveMeasurement(IMAGE2, "v2");
-      await expect(tee.connect(signer).registerEnclave(node, enclave, IMAGE2, DOC)).to.emit(
+    it("accepts the node's signer as the caller", async () => {
+      const { tee, signer, node, enclave } = await loadFixture(teeFixture);
+      await expect(tee.connect(signer).registerEnclave(node, enclave, IMAGE, DOC)).to.emit(
         tee,
         "EnclaveRegistered",
       );
-      expect((await tee.getEnclave(enclave)).measurement).to.equal(IMAGE2);
+      expect(await tee.nodeOfEnclave(enclave)).to.equal(node);
+    });
+
+    it("reverts with TeeEnclaveTaken for a second registration by the same node, under any image", async () => {
+      const { tee, governance, operator, signer, node, enclave } =
+        await loadFixture(enclaveFixture);
+      await tee.connect(governance).approveMeasurement(IMAGE2, "v2");
+      for (const [who, image] of [
+        [operator, IMAGE],
+        [signer, IMAGE2],
+      ] as const) {
+        await expect(tee.connect(who).registerEnclave(node, enclave, image, DOC))
+          .to.be.revertedWithCustomError(tee, "TeeEnclaveTaken")
+          .withArgs(enclave, node);
+      }
+      expect((await tee.getEnclave(enclave)).measurement).to.equal(IMAGE);
+    });
+
+    it("reverts with TeeEnclaveTaken for a deregistered key, by its node or another", async () => {
+      const { tee, staking, operator, operator2, signer2, node, node2, enclave } =
+        await loadFixture(enclaveFixture);
+      await tee.connect(operator).deregisterEnclave(enclave);
+      await staking
+        .connect(operator2)
+        .register(node2, VERIFIER, signer2.address, 30_000n * OPG, "");
+      await expect(tee.connect(operator).registerEnclave(node, enclave, IMAGE, DOC))
+        .to.be.revertedWithCustomError(tee, "TeeEnclaveTaken")
+        .withArgs(enclave, node);
+      await expect(tee.connect(operator2).registerEnclave(node2, enclave, IMAGE, DOC))
+        .to.be.revertedWithCustomError(tee, "TeeEnclaveTaken")
+        .withArgs(enclave, node);
+      expect(await tee.nodeOfEnclave(enclave)).to.equal(node);
+    });
+
+    it("reverts with TeeMeasurementNotApproved for a retired image and for one revoked for cause", async () => {
+      const { tee, governance, operator, node, enclave } = await loadFixture(teeFixture);
+      await tee.connect(governance).approveMeasurement(IMAGE2, "v2");
+      await tee.connect(governance).revokeMeasurement(IMAGE, false);
+      await tee.connect(governance).revokeMeasurement(IMAGE2, true);
+      for (const image of [IMAGE, IMAGE2]) {
+        await expect(tee.connect(operator).registerEnclave(node, enclave, image, DOC))
+          .to.be.revertedWithCustomError(tee, "TeeMeasurementNotApproved")
+          .withArgs(image);
+      }
     });
 
     it("reverts with TeeZeroAddress for a zero key", async () => {
@@ -251,21 +364,115 @@ describe("TeeRegistry", () => {
 
     it("reverts with TeeMeasurementNotApproved once the image is revoked", async () => {
       const { tee, governance, operator, enclave } = await loadFixture(enclaveFixture);
-      await tee.connect(governance).revokeMeasurement(IMAGE);
+      await tee.connect(governance).revokeMeasurement(IMAGE, false);
       await expect(tee.connect(operator).heartbeat(enclave))
         .to.be.revertedWithCustomError(tee, "TeeMeasurementNotApproved")
         .withArgs(IMAGE);
     });
   });
 
+  describe("renewEnclave", () => {
+    it("renews the registration with a fresh attestation, from the key itself, the operator or the signer", async () => {
+      const { tee, operator, signer, node } = await loadFixture(teeFixture);
+      const key = ethers.Wallet.createRandom().connect(ethers.provider);
+      await operator.sendTransaction({ to: key.address, value: ethers.parseEther("1") });
+      await tee.connect(operator).registerEnclave(node, key.address, IMAGE, DOC);
+      const { registeredAt } = await tee.getEnclave(key.address);
+      for (const [i, who] of [key, operator, signer].entries()) {
+        await time.increase(DAY / 2n);
+        const fresh = ethers.toUtf8Bytes(`fresh document ${i}`);
+        const tx = await tee.connect(who).renewEnclave(key.address, fresh);
+        const renewedAt = BigInt((await ethers.provider.getBlock(tx.blockNumber!))!.timestamp);
+        await expect(tx)
+          .to.emit(tee, "EnclaveRegistered")
+          .withArgs(key.address, node, IMAGE, ethers.keccak256(fresh), renewedAt + DAY);
+        expect((await tee.getEnclave(key.address)).expiresAt).to.equal(renewedAt + DAY);
+      }
+      expect((await tee.getEnclave(key.address)).registeredAt).to.equal(registeredAt);
+      expect(await tee.isActiveEnclave(key.address)).to.be.true;
+    });
+
+    it("brings back a registration that lapsed", async () => {
+      const { tee, operator, enclave } = await loadFixture(enclaveFixture);
+      await time.increase(2n * DAY);
+      expect(await tee.isActiveEnclave(enclave)).to.be.false;
+      await tee.connect(operator).renewEnclave(enclave, DOC);
+      expect(await tee.isActiveEnclave(enclave)).to.be.true;
+    });
+
+    it("reverts with TeeUnknownEnclave, TeeNotNodeController and TeeEnclaveDeregistered", async () => {
+      const { tee, stranger, operator, enclave, enclave2, node } =
+        await loadFixture(enclaveFixture);
+      await expect(tee.connect(operator).renewEnclave(enclave2, DOC))
+        .to.be.revertedWithCustomError(tee, "TeeUnknownEnclave")
+        .withArgs(enclave2);
+      await expect(tee.connect(stranger).renewEnclave(enclave, DOC))
+        .to.be.revertedWithCustomError(tee, "TeeNotNodeController")
+        .withArgs(node, stranger.address);
+      await tee.connect(operator).deregisterEnclave(enclave);
+      const deregisteredAt = BigInt(await time.latest());
+      await expect(tee.connect(operator).renewEnclave(enclave, DOC))
+        .to.be.revertedWithCustomError(tee, "TeeEnclaveDeregistered")
+        .withArgs(enclave, deregisteredAt);
+    });
+
+    it("reverts with TeeMeasurementNotApproved once the image is revoked", async () => {
+      const { tee, governance, operator, enclave } = await loadFixture(enclaveFixture);
+      await tee.connect(governance).revokeMeasurement(IMAGE, false);
+      await expect(tee.connect(operator).renewEnclave(enclave, DOC))
+        .to.be.revertedWithCustomError(tee, "TeeMeasurementNotApproved")
+        .withArgs(IMAGE);
+    });
+
+    it("reverts with the verifier's error when it rejects the attestation", async () => {
+      const { tee, devVerifier, operator, enclave } = await loadFixture(enclaveFixture);
+      await expect(tee.connect(operator).renewEnclave(enclave, "0x")).to.be.revertedWithCustomError(
+        devVerifier!,
+        "DevVerifierEmptyAttestation",
+      );
+    });
+  });
+
   describe("deregisterEnclave", () => {
-    it("removes the key", async () => {
+    it("retires the key: inactive from now on, still bound to its node", async () => {
       const { tee, signer, node, enclave } = await loadFixture(enclaveFixture);
+      const { registeredAt } = await tee.getEnclave(enclave);
       await expect(tee.connect(signer).deregisterEnclave(enclave))
         .to.emit(tee, "EnclaveDeregistered")
         .withArgs(enclave, node);
-      expect(await tee.nodeOfEnclave(enclave)).to.equal(ZERO);
+      const deregisteredAt = BigInt(await time.latest());
+      expect(await tee.nodeOfEnclave(enclave)).to.equal(node);
       expect(await tee.isActiveEnclave(enclave)).to.be.false;
+      expect(await tee.getEnclave(enclave)).to.deep.equal([
+        node,
+        0n,
+        registeredAt,
+        deregisteredAt,
+        IMAGE,
+      ]);
+    });
+
+    it("reverts with TeeEnclaveDeregistered for a later heartbeat, renewal or deregistration", async () => {
+      const { tee, operator, enclave } = await loadFixture(enclaveFixture);
+      await tee.connect(operator).deregisterEnclave(enclave);
+      const deregisteredAt = BigInt(await time.latest());
+      for (const call of [
+        () => tee.connect(operator).heartbeat(enclave),
+        () => tee.connect(operator).renewEnclave(enclave, DOC),
+        () => tee.connect(operator).deregisterEnclave(enclave),
+      ]) {
+        await expect(call())
+          .to.be.revertedWithCustomError(tee, "TeeEnclaveDeregistered")
+          .withArgs(enclave, deregisteredAt);
+      }
+    });
+
+    it("retires a key whose registration lapsed", async () => {
+      const { tee, operator, node, enclave } = await loadFixture(enclaveFixture);
+      await time.increase(2n * DAY);
+      await expect(tee.connect(operator).deregisterEnclave(enclave))
+        .to.emit(tee, "EnclaveDeregistered")
+        .withArgs(enclave, node);
     });
 
     it("reverts with TeeUnknownEnclave and TeeNotNodeController", async () => {
@@ -277,6 +484,110 @@ describe("TeeRegistry", () => {
       await expect(tee.connect(stranger).deregisterEnclave(enclave))
         .to.be.revertedWithCustomError(tee, "TeeNotNodeController")
         .withArgs(node, stranger.address);
+    });
+  });
+
+  describe("accountableNodeOf", () => {
+    /** The enclave registered at `registeredAt`; `at(t)` is what the registry answers for a signature at t. */
+    async function registeredEnclave() {
+      const f = await enclaveFixture();
+      const { registeredAt } = await f.tee.getEnclave(f.enclave);
+      const at = (t: bigint) => f.tee.accountableNodeOf(f.enclave, t);
+      return { ...f, registeredAt, at };
+    }
+
+    it("answers the node from the registration on, not before", async () => {
+      const { node, registeredAt, at } = await loadFixture(registeredEnclave);
+      expect(await at(registeredAt - 1n)).to.equal(ZERO);
+      expect(await at(registeredAt)).to.equal(node);
+      expect(await at(registeredAt + 1n)).to.equal(node);
+      expect(await at(2n ** 64n)).to.equal(node);
+    });
+
+    it("answers zero for a key that never registered", async () => {
+      const { tee, enclave2 } = await loadFixture(registeredEnclave);
+      for (const t of [0n, BigInt(await time.latest())])
+        expect(await tee.accountableNodeOf(enclave2, t)).to.equal(ZERO);
+    });
+
+    it("answers the node up to its deregistration, zero from then on", async () => {
+      const { tee, operator, node, registeredAt, at, enclave } =
+        await loadFixture(registeredEnclave);
+      await time.increase(3_600n);
+      await tee.connect(operator).deregisterEnclave(enclave);
+      const deregisteredAt = BigInt(await time.latest());
+      expect(await at(registeredAt)).to.equal(node);
+      expect(await at(deregisteredAt - 1n)).to.equal(node);
+      expect(await at(deregisteredAt)).to.equal(ZERO);
+      expect(await at(deregisteredAt + 1n)).to.equal(ZERO);
+    });
+
+    it("answers the node up to the image's retirement, zero from then on", async () => {
+      const { tee, governance, node, at } = await loadFixture(registeredEnclave);
+      await time.increase(3_600n);
+      await tee.connect(governance).revokeMeasurement(IMAGE, false);
+      const revokedAt = BigInt(await time.latest());
+      expect(await at(revokedAt - 1n)).to.equal(node);
+      expect(await at(revokedAt)).to.equal(ZERO);
+      expect(await at(revokedAt + 1n)).to.equal(ZERO);
+    });
+
+    it("keeps a retirement window void after the image is approved again", async () => {
+      // Approved at t0 (the fixture), retired at t1, approved again at t2, retired again at t3: what the key
+      // signed while the image was retired ([t1, t2) and from t3) answers to no node, whatever came after.
+      const { tee, governance, node, registeredAt, at } = await loadFixture(registeredEnclave);
+      await time.increase(3_600n);
+      await tee.connect(governance).revokeMeasurement(IMAGE, false);
+      const t1 = BigInt(await time.latest());
+      await time.increase(3_600n);
+      await tee.connect(governance).approveMeasurement(IMAGE, "v1 again");
+      const t2 = BigInt(await time.latest());
+      const expectWindows = async (end: bigint | null) => {
+        expect(await at(registeredAt), "before the retirement").to.equal(node);
+        expect(await at(t1 - 1n)).to.equal(node);
+        expect(await at(t1), "retired").to.equal(ZERO);
+        expect(await at(t2 - 1n), "still retired").to.equal(ZERO);
+        expect(await at(t2), "approved again").to.equal(node);
+        expect(await at(t2 + 1n)).to.equal(node);
+        if (end !== null) {
+          expect(await at(end - 1n)).to.equal(node);
+          expect(await at(end), "retired again").to.equal(ZERO);
+        }
+      };
+      await expectWindows(null);
+      await time.increase(3_600n);
+      await tee.connect(governance).revokeMeasurement(IMAGE, false);
+      await expectWindows(BigInt(await time.latest()));
+    });
+
+    it("answers zero for every signing time once the image is revoked for cause", async () => {
+      const { tee, governance, registeredAt, at } = await loadFixture(registeredEnclave);
+      await time.increase(3_600n);
+      await tee.connect(governance).revokeMeasurement(IMAGE, true);
+      const revokedAt = BigInt(await time.latest());
+      for (const t of [registeredAt, revokedAt - 1n, revokedAt, revokedAt + 1n])
+        expect(await at(t)).to.equal(ZERO);
+    });
+
+    it("voids everything once a retired image is revoked for cause", async () => {
+      const { tee, governance, registeredAt, at } = await loadFixture(registeredEnclave);
+      await tee.connect(governance).revokeMeasurement(IMAGE, false);
+      await tee.connect(governance).revokeMeasurement(IMAGE, true);
+      expect(await at(registeredAt)).to.equal(ZERO);
+    });
+
+    it("keeps answering the node whatever happens later to the registration or the node", async () => {
+      const { tee, staking, operator, stranger, node, registeredAt, at, enclave } =
+        await loadFixture(registeredEnclave);
+      // Lapsed registration (no heartbeat for longer than the lifetime).
+      await time.increase(2n * DAY);
+      expect(await tee.isActiveEnclave(enclave)).to.be.false;
+      expect(await at(registeredAt)).to.equal(node);
+      // The VERIFIER node jailed for missed heartbeats, then exited with its stake unbonding.
+      await staking.connect(stranger).jailInactive(node);
+      await staking.connect(operator).exit(node);
+      expect(await at(registeredAt)).to.equal(node);
+      expect(await at(BigInt(await time.latest()))).to.equal(node);
     });
   });
 

@@ -14,11 +14,13 @@ import { buildTree } from "../../../native/index.js";
 import { DigestSigner, ecdsaBackend, recoverSigner } from "../../../offchain/chain/ecdsa.js";
 import {
   RECEIPT_LEAF_TYPES,
+  batchDigest,
   ledgerDomain,
   receiptDigest,
   receiptLeafValues,
   receiptStructHash,
   verdictDigest,
+  type Batch,
   type Receipt,
 } from "../../../offchain/chain/eip712.js";
 import { LedgerHasher, receiptLeafHash } from "../../../offchain/chain/hasher.js";
@@ -30,6 +32,7 @@ const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 const bytes32 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => hexlify(b));
 const privateKey = fc.bigInt({ min: 1n, max: N - 1n }).map((k) => toBeHex(k, 32));
 const address = fc.uint8Array({ minLength: 20, maxLength: 20 }).map((b) => getAddress(hexlify(b)));
+const uint64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
 const receipt: fc.Arbitrary<Receipt> = fc.record({
   requestId: bytes32,
   modelId: bytes32,
@@ -91,12 +94,34 @@ describe("offchain hot paths (equal to the reference implementations)", () => {
 
   it("LedgerHasher's receipt and verdict hashes equal TypedDataEncoder's", () => {
     fc.assert(
-      fc.property(domain, receipt, fc.boolean(), bytes32, (d, r, agree, out) => {
+      fc.property(domain, receipt, fc.boolean(), bytes32, uint64, (d, r, agree, out, timestamp) => {
         const hasher = new LedgerHasher(d);
         expect(hasher.receiptStructHash(r)).to.equal(receiptStructHash(r));
         expect(hasher.receiptDigest(r)).to.equal(receiptDigest(d, r));
-        const verdict = { receiptHash: receiptStructHash(r), agree, outputHash: out };
+        const verdict = { receiptHash: receiptStructHash(r), agree, outputHash: out, timestamp };
         expect(hasher.verdictDigest(verdict)).to.equal(verdictDigest(d, verdict));
+      }),
+      fuzzOptions(150),
+    );
+  });
+
+  it("LedgerHasher's batch digest equals TypedDataEncoder's", () => {
+    const uint32 = fc.integer({ min: 0, max: 0xffff_ffff });
+    const batch: fc.Arbitrary<Batch> = fc.record({
+      enclave: address,
+      sequence: uint64,
+      root: bytes32,
+      count: uint32,
+      reexecuted: uint32,
+      usageHash: bytes32,
+      node: address,
+      signer: address,
+      asOf: uint64,
+      sampleRatePpm: fc.integer({ min: 0, max: 1_000_000 }),
+    });
+    fc.assert(
+      fc.property(domain, batch, (d, b) => {
+        expect(new LedgerHasher(d).batchDigest(b)).to.equal(batchDigest(d, b));
       }),
       fuzzOptions(150),
     );

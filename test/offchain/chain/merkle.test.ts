@@ -8,6 +8,7 @@ import fc from "fast-check";
 import { getAddress, hexlify } from "ethers";
 import { network } from "hardhat";
 
+import { FULL_SAMPLE_RATE_PPM } from "../../../offchain/chain/eip712.js";
 import type { Receipt } from "../../../offchain/chain/eip712.js";
 import { InputError } from "../../../offchain/common/errors.js";
 import {
@@ -16,7 +17,7 @@ import {
   verifyReceiptProof,
 } from "../../../offchain/chain/merkle.js";
 import { receiptLeafHash } from "../../../offchain/chain/receipts.js";
-import { deployLedgerSystem } from "../../contracts/anchoring/helpers.js";
+import { SIGNED_AT, deployLedgerSystem } from "../../contracts/anchoring/helpers.js";
 import { signBatch } from "../../../offchain/chain/receipts.js";
 
 const { ethers, networkHelpers } = await network.create();
@@ -130,12 +131,19 @@ describe("receipt Merkle tree", () => {
         batchArb,
         fc.constantFrom(...FIELDS),
         fc.uint8Array({ minLength: 2, maxLength: 2 }),
-        async (receipts, field, s) => {
-          const built = buildReceiptBatch(f.enclave.address, sequence, receipts, 0);
+        async (random, field, s) => {
+          // A batch holds one node's receipts: the fixture's GPU node, signed by its signer.
+          const receipts = random.map((r) => ({ ...r, node: f.gpuNode }));
+          const built = buildReceiptBatch(f.enclave.address, sequence, receipts, 0, {
+            node: f.gpuNode,
+            signer: f.gpuSigner.address,
+            asOf: SIGNED_AT,
+            sampleRatePpm: FULL_SAMPLE_RATE_PPM,
+          });
           const sig = await signBatch(f.enclave, f.domain, built.batch);
           await f.ledger.anchorBatch(built.batch, sig, built.usage.modelIds, built.usage.counts);
+          const batchId = await f.ledger.batchIdOf(f.enclave.address, sequence);
           sequence += 1n;
-          const batchId = await f.ledger.batchCount();
           for (let i = 0; i < receipts.length; i++) {
             expect(
               await f.ledger.verifyReceipt(batchId, receipts[i]!, built.tree.proof(i)),

@@ -18,7 +18,7 @@ import type { Contract } from "ethers";
 import { readFileSync } from "node:fs";
 import { buildReceiptBundle, formatReceiptBundle } from "../../../offchain/chain/bundle.js";
 import type { ReceiptBundle } from "../../../offchain/chain/bundle.js";
-import { ledgerDomain } from "../../../offchain/chain/eip712.js";
+import { FULL_SAMPLE_RATE_PPM, ledgerDomain } from "../../../offchain/chain/eip712.js";
 import { buildReceiptBatch } from "../../../offchain/chain/merkle.js";
 import {
   buildVerdict,
@@ -26,7 +26,7 @@ import {
   signReceipt,
   signVerdict,
 } from "../../../offchain/chain/receipts.js";
-import { MODEL_ID, makeReceipt, random32 } from "../../contracts/anchoring/helpers.js";
+import { MODEL_ID, SIGNED_AT, makeReceipt, random32 } from "../../contracts/anchoring/helpers.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 // Hardhat node's first default account (public test mnemonic).
@@ -169,7 +169,12 @@ describe("opg receipt verify", function () {
     const { chainId } = await provider.getNetwork();
     const domain = ledgerDomain(chainId, await ledger.getAddress());
     const receipts = Array.from({ length: 5 }, () => makeReceipt(gpuNode, { modelId: MODEL_ID }));
-    const built = buildReceiptBatch(enclave.address, 0n, receipts, 1);
+    const built = buildReceiptBatch(enclave.address, 0n, receipts, 1, {
+      node: gpuNode,
+      signer: gpuSigner.address,
+      asOf: SIGNED_AT,
+      sampleRatePpm: FULL_SAMPLE_RATE_PPM,
+    });
     const signature = await signBatch(enclave, domain, built.batch);
     const tx = await ledger.getFunction("anchorBatch")(
       built.batch,
@@ -180,7 +185,7 @@ describe("opg receipt verify", function () {
     await tx.wait();
 
     const receipt = receipts[2]!;
-    const verdict = buildVerdict(receipt, receipt.outputHash);
+    const verdict = buildVerdict(receipt, receipt.outputHash, SIGNED_AT);
     good = buildReceiptBundle({
       chainId,
       ledger: await ledger.getAddress(),
@@ -188,7 +193,7 @@ describe("opg receipt verify", function () {
       nodeSignature: await signReceipt(gpuSigner, domain, receipt),
       verdict,
       enclaveSignature: await signVerdict(enclave, domain, verdict),
-      batchId: 1n,
+      batchId: (await ledger.getFunction("batchIdOf")(enclave.address, 0n)) as bigint,
       proof: built.tree.proof(2),
       anchorTx: (tx as { hash: string }).hash,
     });

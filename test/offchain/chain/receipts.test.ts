@@ -1,7 +1,12 @@
 import { expect } from "chai";
 import { Wallet, keccak256, toUtf8Bytes } from "ethers";
 
-import { ledgerDomain, receiptStructHash, usageHash } from "../../../offchain/chain/eip712.js";
+import {
+  FULL_SAMPLE_RATE_PPM,
+  ledgerDomain,
+  receiptStructHash,
+  usageHash,
+} from "../../../offchain/chain/eip712.js";
 import type { Receipt } from "../../../offchain/chain/eip712.js";
 import {
   BUNDLE_FORMAT,
@@ -67,11 +72,12 @@ describe("offchain/chain receipts", () => {
       expect(
         recoverReceiptSigner(domain, receipt, await signReceipt(gpu, domain, receipt)),
       ).to.equal(gpu.address);
-      const verdict = buildVerdict(receipt, receipt.outputHash);
+      const verdict = buildVerdict(receipt, receipt.outputHash, 1_700_000_060n);
       expect(verdict).to.deep.equal({
         receiptHash: receiptStructHash(receipt),
         agree: true,
         outputHash: receipt.outputHash,
+        timestamp: 1_700_000_060n,
       });
       expect(
         recoverVerdictSigner(domain, verdict, await signVerdict(enclave, domain, verdict)),
@@ -83,6 +89,10 @@ describe("offchain/chain receipts", () => {
         count: 1,
         reexecuted: 1,
         usage: usageSummary([receipt]),
+        node: receipt.node,
+        signer: gpu.address,
+        asOf: 1_700_000_100n,
+        sampleRatePpm: FULL_SAMPLE_RATE_PPM,
       });
       expect(recoverBatchSigner(domain, batch, await signBatch(enclave, domain, batch))).to.equal(
         enclave.address,
@@ -90,7 +100,18 @@ describe("offchain/chain receipts", () => {
     });
 
     it("builds a disagreeing verdict for another output", () => {
-      expect(buildVerdict(receipt, h("other")).agree).to.equal(false);
+      expect(buildVerdict(receipt, h("other"), 0n).agree).to.equal(false);
+    });
+
+    it("throws InputError for a verdict timestamp outside uint64", () => {
+      expect(() => buildVerdict(receipt, receipt.outputHash, 2n ** 64n)).to.throw(
+        InputError,
+        "timestamp",
+      );
+      expect(() => buildVerdict(receipt, receipt.outputHash, -1n)).to.throw(
+        InputError,
+        "timestamp",
+      );
     });
   });
 
@@ -112,6 +133,10 @@ describe("offchain/chain receipts", () => {
       count: 2,
       reexecuted: 1,
       usage: { modelIds: [h("m")], counts: [2] },
+      node: Wallet.createRandom().address,
+      signer: Wallet.createRandom().address,
+      asOf: 1_700_000_000n,
+      sampleRatePpm: 10_000,
     };
 
     it("hashes the usage summary into the batch", () => {
@@ -126,6 +151,29 @@ describe("offchain/chain receipts", () => {
       expect(() => buildBatch({ ...base, reexecuted: 3 })).to.throw(InputError, "reexecuted");
       expect(() => buildBatch({ ...base, root: "0x" })).to.throw(InputError, "root");
     });
+
+    it("carries the node, its signer, the signing time and the sample rate into the batch", () => {
+      const batch = buildBatch({ ...base, node: base.node.toLowerCase() });
+      expect([batch.node, batch.signer, batch.asOf, batch.sampleRatePpm]).to.deep.equal([
+        base.node,
+        base.signer,
+        base.asOf,
+        base.sampleRatePpm,
+      ]);
+    });
+
+    it("throws InputError for a bad node or signer, a signing time outside uint64 or a rate above 1,000,000 ppm", () => {
+      expect(() => buildBatch({ ...base, node: "0x12" })).to.throw(InputError, "node");
+      expect(() => buildBatch({ ...base, signer: "nope" })).to.throw(InputError, "signer");
+      expect(() => buildBatch({ ...base, asOf: 2n ** 64n })).to.throw(InputError, "asOf");
+      expect(() => buildBatch({ ...base, sampleRatePpm: 1_000_001 })).to.throw(
+        InputError,
+        "sampleRatePpm",
+      );
+      expect(buildBatch({ ...base, sampleRatePpm: FULL_SAMPLE_RATE_PPM }).sampleRatePpm).to.equal(
+        FULL_SAMPLE_RATE_PPM,
+      );
+    });
   });
 
   describe("receipt bundle", () => {
@@ -135,7 +183,7 @@ describe("offchain/chain receipts", () => {
       ledger: domain.verifyingContract,
       receipt,
       nodeSignature: sig,
-      verdict: buildVerdict(receipt, receipt.outputHash),
+      verdict: buildVerdict(receipt, receipt.outputHash, 2n ** 64n - 1n),
       enclaveSignature: sig,
       batchId: 1n,
       proof: [h("sibling")],
@@ -176,6 +224,14 @@ describe("offchain/chain receipts", () => {
         expect(issues.some((i) => i.startsWith("enclaveSignature"))).to.equal(true);
         expect((error as InputError).exitCode).to.equal(2);
       }
+    });
+
+    it("keeps the verdict's timestamp (the enclave signed it), as a decimal string", () => {
+      const json = JSON.parse(formatReceiptBundle(bundle));
+      expect(json.verdict.timestamp).to.equal("18446744073709551615");
+      expect(parseReceiptBundle(JSON.stringify(json)).verdict!.timestamp).to.equal(2n ** 64n - 1n);
+      delete json.verdict.timestamp;
+      expect(() => parseReceiptBundle(JSON.stringify(json))).to.throw(InputError, "malformed");
     });
 
     it("throws InputError for another format", () => {

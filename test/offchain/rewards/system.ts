@@ -6,7 +6,7 @@
 import { JsonRpcProvider, Wallet, encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
 import type { Signer } from "ethers";
 
-import { ledgerDomain } from "../../../offchain/chain/eip712.js";
+import { FULL_SAMPLE_RATE_PPM, ledgerDomain } from "../../../offchain/chain/eip712.js";
 import type { Receipt } from "../../../offchain/chain/eip712.js";
 import { buildReceiptBatch } from "../../../offchain/chain/merkle.js";
 import { signBatch } from "../../../offchain/chain/receipts.js";
@@ -82,7 +82,8 @@ export async function deploySystem(url: string) {
   const enclave = Wallet.createRandom();
   const verifierNode = Wallet.createRandom().address;
   const gpuNode = Wallet.createRandom().address;
-  await (await staking.setNode(gpuNode, 1, Wallet.createRandom().address, true, 1n)).wait();
+  const gpuSigner = Wallet.createRandom().address;
+  await (await staking.setNode(gpuNode, 1, gpuSigner, true, 1n)).wait();
   await (await staking.setNode(verifierNode, 2, Wallet.createRandom().address, true, 1n)).wait();
   await (await tee.setEnclave(enclave.address, verifierNode, true)).wait();
 
@@ -112,7 +113,12 @@ export async function deploySystem(url: string) {
   /** Anchors one enclave-signed batch of receipts for `models` (one receipt per entry). */
   const anchor = async (models: string[]) => {
     const receipts: Receipt[] = models.map((modelId) => makeReceipt(gpuNode, { modelId }));
-    const built = buildReceiptBatch(enclave.address, sequence, receipts, 1);
+    const built = buildReceiptBatch(enclave.address, sequence, receipts, 1, {
+      node: gpuNode,
+      signer: gpuSigner,
+      asOf: BigInt((await provider.getBlock("latest"))!.timestamp),
+      sampleRatePpm: FULL_SAMPLE_RATE_PPM,
+    });
     const signature = await signBatch(enclave, domain, built.batch);
     const tx = await ledger
       .connect(relayer)
