@@ -1,21 +1,19 @@
 /**
  * `opg receipt verify` end to end: a `hardhat node` JSON-RPC chain started here (loopback, free
- * port, killed after), the ledger deployed on it with the staking/TEE test doubles, a batch
- * anchored, then the CLI run as a child process on good, altered and malformed bundle files.
+ * port, stopped after) with the protocol deployed as production deploys it (test/e2e/relayer-system:
+ * NodeStaking, TeeRegistry, InferenceLedger, a governor and its timelock), an enclave key registered
+ * for the TEE node, a batch of the GPU node's receipts anchored, then the CLI run as a child process
+ * on good, altered and malformed bundle files, and after the registry changed.
  */
-import { execFile, spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdtemp, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { expect } from "chai";
-import { ContractFactory, JsonRpcProvider, NonceManager, Wallet } from "ethers";
-import type { Contract } from "ethers";
+import { Wallet } from "ethers";
 
-import { readFileSync } from "node:fs";
 import { buildReceiptBundle, formatReceiptBundle } from "../../../offchain/chain/bundle.js";
 import type { ReceiptBundle } from "../../../offchain/chain/bundle.js";
 import { FULL_SAMPLE_RATE_PPM, ledgerDomain } from "../../../offchain/chain/eip712.js";
@@ -26,55 +24,18 @@ import {
   signReceipt,
   signVerdict,
 } from "../../../offchain/chain/receipts.js";
-import { MODEL_ID, SIGNED_AT, makeReceipt, random32 } from "../../contracts/anchoring/helpers.js";
+import { buildProposal } from "../../../offchain/governance/actions.js";
+import { localClock, passProposal } from "../../../offchain/governance/proposals.js";
+import { MODEL_ID, makeReceipt, random32 } from "../../contracts/anchoring/helpers.js";
+import { deploySystem, devMeasurement, type System } from "../../e2e/relayer-system.js";
+import {
+  freePort,
+  rpc as rpcCall,
+  startHardhatNode,
+  type HardhatNode,
+} from "../../helpers/processes.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
-// Hardhat node's first default account (public test mnemonic).
-const DEPLOYER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function startNode(port: number): Promise<ChildProcess> {
-  const cli = path.join(root, "node_modules", "hardhat", "dist", "src", "cli.js");
-  const child = spawn(
-    process.execPath,
-    [cli, "node", "--hostname", "127.0.0.1", "--port", String(port)],
-    {
-      cwd: root,
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  return new Promise((resolve, reject) => {
-    let output = "";
-    const timer = setTimeout(
-      () => reject(new Error(`hardhat node did not start:\n${output}`)),
-      120_000,
-    );
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes("Started HTTP")) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    };
-    child.stdout?.on("data", onData);
-    child.stderr?.on("data", onData);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`hardhat node exited with ${code}:\n${output}`));
-    });
-  });
-}
 
 function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -90,93 +51,40 @@ function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr:
   });
 }
 
-function artifact(source: string, name: string): { abi: []; bytecode: string } {
-  const file = path.join(root, "artifacts", source, `${name}.json`);
-  return JSON.parse(readFileSync(file, "utf8")) as { abi: []; bytecode: string };
-}
-
-async function deploy(
-  signer: NonceManager,
-  source: string,
-  name: string,
-  args: unknown[] = [],
-): Promise<Contract> {
-  const { abi, bytecode } = artifact(source, name);
-  const contract = await new ContractFactory(abi, bytecode, signer).deploy(...args);
-  await contract.waitForDeployment();
-  return contract as Contract;
-}
-
 describe("opg receipt verify", function () {
-  this.timeout(240_000);
+  this.timeout(300_000);
 
-  let node: ChildProcess | undefined;
+  let node: HardhatNode | undefined;
+  let system: System;
   let rpc = "";
   let dir = "";
   let good: ReceiptBundle;
-  let tee: Contract;
-  let enclaveAddress = "";
-  let verifierNode = "";
-  let provider: JsonRpcProvider | undefined;
 
   before(async () => {
-    const port = await freePort();
-    node = await startNode(port);
-    rpc = `http://127.0.0.1:${port}`;
+    node = await startHardhatNode();
+    rpc = node.url;
     dir = await mkdtemp(path.join(tmpdir(), "opg-receipt-"));
+    system = await deploySystem(rpc);
 
-    provider = new JsonRpcProvider(rpc, undefined, { staticNetwork: true });
-    const deployer = new NonceManager(new Wallet(DEPLOYER_KEY, provider));
-    const admin = await deployer.getAddress();
-    const token = await deploy(deployer, "contracts/token/OPGToken.sol", "OPGToken", [
-      admin,
-      10n ** 27n,
-    ]);
-    const staking = await deploy(
-      deployer,
-      "contracts/mocks/MockNodeStaking.sol",
-      "MockNodeStaking",
-    );
-    tee = await deploy(deployer, "contracts/mocks/MockTeeRegistry.sol", "MockTeeRegistry");
-    const registry = await deploy(
-      deployer,
-      "contracts/registry/ModelRegistry.sol",
-      "ModelRegistry",
-    );
-    const ledger = await deploy(
-      deployer,
-      "contracts/anchoring/InferenceLedger.sol",
-      "InferenceLedger",
-      [
-        admin,
-        await staking.getAddress(),
-        await tee.getAddress(),
-        await registry.getAddress(),
-        await token.getAddress(),
-      ],
-    );
-
-    const gpuSigner = Wallet.createRandom();
-    const gpuNode = Wallet.createRandom().address;
+    // The TEE node's enclave key, registered with its (development) attestation.
     const enclave = Wallet.createRandom();
-    enclaveAddress = enclave.address;
-    verifierNode = Wallet.createRandom().address;
-    await (
-      await staking.getFunction("setNode")(gpuNode, 1, gpuSigner.address, true, 10n ** 22n)
-    ).wait();
-    await (await tee.getFunction("setEnclave")(enclave.address, verifierNode, true)).wait();
+    await system.registerEnclave(enclave.address, new Uint8Array([1]));
+    const block = await system.provider.getBlock("latest");
+    const asOf = BigInt(block!.timestamp);
 
-    const { chainId } = await provider.getNetwork();
-    const domain = ledgerDomain(chainId, await ledger.getAddress());
-    const receipts = Array.from({ length: 5 }, () => makeReceipt(gpuNode, { modelId: MODEL_ID }));
+    const { chainId } = await system.provider.getNetwork();
+    const domain = ledgerDomain(chainId, await system.ledger.getAddress());
+    const receipts = Array.from({ length: 5 }, () =>
+      makeReceipt(system.gpuNode, { modelId: MODEL_ID, timestamp: asOf }),
+    );
     const built = buildReceiptBatch(enclave.address, 0n, receipts, 1, {
-      node: gpuNode,
-      signer: gpuSigner.address,
-      asOf: SIGNED_AT,
+      node: system.gpuNode,
+      signer: system.nodeSigner.address,
+      asOf,
       sampleRatePpm: FULL_SAMPLE_RATE_PPM,
     });
     const signature = await signBatch(enclave, domain, built.batch);
-    const tx = await ledger.getFunction("anchorBatch")(
+    const tx = await system.ledger.connect(system.admin).getFunction("anchorBatch")(
       built.batch,
       signature,
       built.usage.modelIds,
@@ -185,23 +93,23 @@ describe("opg receipt verify", function () {
     await tx.wait();
 
     const receipt = receipts[2]!;
-    const verdict = buildVerdict(receipt, receipt.outputHash, SIGNED_AT);
+    const verdict = buildVerdict(receipt, receipt.outputHash, asOf);
     good = buildReceiptBundle({
       chainId,
-      ledger: await ledger.getAddress(),
+      ledger: await system.ledger.getAddress(),
       receipt,
-      nodeSignature: await signReceipt(gpuSigner, domain, receipt),
+      nodeSignature: await signReceipt(system.nodeSigner, domain, receipt),
       verdict,
       enclaveSignature: await signVerdict(enclave, domain, verdict),
-      batchId: (await ledger.getFunction("batchIdOf")(enclave.address, 0n)) as bigint,
+      batchId: (await system.ledger.getFunction("batchIdOf")(enclave.address, 0n)) as bigint,
       proof: built.tree.proof(2),
       anchorTx: (tx as { hash: string }).hash,
     });
   });
 
-  after(() => {
-    provider?.destroy();
-    if (node?.pid !== undefined) node.kill("SIGTERM");
+  after(async () => {
+    await system?.close();
+    await node?.stop();
   });
 
   async function write(name: string, bundle: ReceiptBundle | string): Promise<string> {
@@ -238,7 +146,7 @@ describe("opg receipt verify", function () {
       rpc,
     ]);
     expect(stdout).to.match(
-      /FAIL {2}receipt signature: signed by 0x[0-9a-fA-F]{40}, but NodeStaking.signerOf/,
+      /FAIL {2}receipt signature: signed by 0x[0-9a-fA-F]{40}, but the batch's receipts are signed by/,
     );
     expect(stdout).to.include("FAIL  verdict subject");
     expect(stdout).to.include("FAIL  merkle proof");
@@ -305,23 +213,39 @@ describe("opg receipt verify", function () {
     expect(r.code).to.equal(1);
   });
 
-  it("fails when the enclave is no longer active", async () => {
-    await (await tee.getFunction("setEnclave")(enclaveAddress, verifierNode, false)).wait();
-    try {
-      const r = await runCli([
-        "receipt",
-        "verify",
-        await write("inactive.json", good),
-        "--rpc",
-        rpc,
-      ]);
-      expect(r.stdout).to.include("FAIL  verdict enclave");
-      expect(r.stdout).to.include("FAIL  batch enclave");
-      expect(r.stdout).to.include("PASS  verifyReceipt");
-      expect(r.code).to.equal(1);
-    } finally {
-      await (await tee.getFunction("setEnclave")(enclaveAddress, verifierNode, true)).wait();
-    }
+  it("still passes once the enclave's registration has lapsed: validity rests on what the chain recorded at anchoring", async () => {
+    const ttl = Number(await system.tee.registrationTtl());
+    await rpcCall(rpc, "evm_increaseTime", [ttl + 60]);
+    await rpcCall(rpc, "evm_mine");
+    const r = await runCli(["receipt", "verify", await write("lapsed.json", good), "--rpc", rpc]);
+    expect(r.stdout).to.match(
+      /PASS {2}batch enclave: 0x[0-9a-fA-F]{40} was registered to VERIFIER node/,
+    );
+    expect(r.stdout).to.include("PASS  verdict enclave");
+    expect(r.stdout).to.not.include("FAIL");
+    expect(r.code, r.stdout + r.stderr).to.equal(0);
+  });
+
+  it("shows a named warning, not a silent pass, once governance revokes the enclave's image for cause", async () => {
+    const proposal = await buildProposal(
+      { action: "revoke-measurement", measurement: devMeasurement(), forCause: "true" },
+      { addresses: system.governance.addresses },
+    );
+    await passProposal(
+      system.governance,
+      { proposer: system.proposer, voters: [system.proposer] },
+      proposal,
+      localClock(system.provider),
+    );
+    const r = await runCli(["receipt", "verify", await write("revoked.json", good), "--rpc", rpc]);
+    expect(r.stdout).to.match(
+      /WARN {2}batch enclave: .* revoked for cause .*\[warning: enclave image revoked for cause\]/,
+    );
+    expect(r.stdout).to.include("WARN  verdict enclave");
+    expect(r.stdout).to.include("PASS  verifyReceipt");
+    expect(r.stdout).to.include("receipt verified: all");
+    expect(r.stdout).to.include("with warnings: enclave image revoked for cause");
+    expect(r.code).to.equal(0);
   });
 
   it("exits 2 for a malformed file, a missing file, an unreachable RPC and missing artifacts", async () => {
