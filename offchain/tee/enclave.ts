@@ -23,7 +23,8 @@
  * user_data = address (20) || chainId (32, big-endian) || ledger (20) || client node (20).
  *
  * State is bounded: `maxEntries` logged receipts (an entry is dropped once batched or rejected and
- * older than the receipt window, after which its receipt would be refused as stale anyway),
+ * its receipt's date and its logging are older than the receipt window, after which its receipt
+ * would be refused as stale anyway),
  * `maxOpenBatches` signed batches not yet anchored, `maxEvidence` evidence records.
  */
 import { randomBytes } from "node:crypto";
@@ -749,12 +750,16 @@ export class Enclave {
       .sort((x, y) => (x.batch.sequence < y.batch.sequence ? -1 : 1));
   }
 
-  /** Drops entries that left the pending state and are older than the receipt window. */
+  /**
+   * Drops entries that left the pending state once their receipt is older than the window (it
+   * would be refused as stale if sent again). A receipt may be dated up to the window ahead of when
+   * it was logged, so both times must be behind the horizon.
+   */
   #prune(): void {
     const horizon = this.#clock.now() - BigInt(this.limits.receiptWindowSeconds) - 1n;
     for (const [id, e] of this.#entries) {
       if (e.loggedAt >= horizon) break;
-      if (e.state !== "pending") this.#entries.delete(id);
+      if (e.state !== "pending" && e.receipt.timestamp < horizon) this.#entries.delete(id);
     }
   }
 }
