@@ -32,18 +32,17 @@ export function account(index: number): Wallet {
   return new Wallet(w.privateKey);
 }
 
-export interface System
-  extends Pick<
-    Protocol,
-    | "gpuNode"
-    | "nodeSigner"
-    | "teeNode"
-    | "registerEnclave"
-    | "renewEnclave"
-    | "setSampleRate"
-    | "deployBlock"
-    | "deploymentDir"
-  > {
+export interface System extends Pick<
+  Protocol,
+  | "gpuNode"
+  | "nodeSigner"
+  | "teeNode"
+  | "registerEnclave"
+  | "renewEnclave"
+  | "setSampleRate"
+  | "deployBlock"
+  | "deploymentDir"
+> {
   provider: JsonRpcProvider;
   /** Account 0 (the deployer) behind a NonceManager, for the tests' own transactions. */
   admin: NonceManager;
