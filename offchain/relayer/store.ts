@@ -464,6 +464,8 @@ export class JobStore {
    */
   releaseBatch(enclave: string, sequence: bigint): number {
     return transaction(this.db, () => {
+      // An anchored batch is the chain's: its jobs must never wait for (and land in) another one.
+      if (this.getBatch(enclave, sequence)?.state === "anchored") return 0;
       const result = this.db
         .prepare(
           "UPDATE jobs SET state = 'pending', batch_enclave = NULL, batch_sequence = NULL, leaf_index = NULL WHERE batch_enclave = ? AND batch_sequence = ?",
