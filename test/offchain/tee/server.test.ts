@@ -5,7 +5,13 @@
  * routes answer anyone; bad requests get their 4xx and the server stays up; every answer the client
  * gets is checked, so a man in the middle cannot substitute its own.
  */
-import { createServer, request, type IncomingMessage, type Server } from "node:http";
+import {
+  createServer,
+  request,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import { connect } from "node:net";
 
 import { expect } from "chai";
@@ -441,32 +447,56 @@ describe("enclave HTTP API", function () {
       return c;
     }
 
-    /** A man in the middle in front of the enclave: forwards everything, rewrites the answers. */
-    async function middle(
-      tamper: (path: string, json: Record<string, unknown>) => Record<string, unknown>,
+    /** Forwards `req` to the enclave and answers what it answered, rewritten by `rewrite`. */
+    async function forward(
+      req: IncomingMessage,
+      res: ServerResponse,
+      rewrite: (json: Record<string, unknown>) => Record<string, unknown> = (json) => json,
       status?: number,
-    ): Promise<string> {
-      const proxy = createServer((req: IncomingMessage, res) => {
-        void (async () => {
-          const chunks: Buffer[] = [];
-          for await (const c of req) chunks.push(c as Buffer);
-          const auth = req.headers[AUTH_HEADER];
-          const upstream = await fetch(`${api.url}${req.url}`, {
-            method: req.method ?? "GET",
-            headers: {
-              "content-type": "application/json",
-              ...(typeof auth === "string" ? { [AUTH_HEADER]: auth } : {}),
-            },
-            ...(req.method === "POST" ? { body: Buffer.concat(chunks) } : {}),
-          });
-          const json = (await upstream.json()) as Record<string, unknown>;
-          res.writeHead(status ?? upstream.status, { "content-type": "application/json" });
-          res.end(stringifyJson(tamper(req.url ?? "", json), 0));
-        })();
+    ): Promise<void> {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const auth = req.headers[AUTH_HEADER];
+      const upstream = await fetch(`${api.url}${req.url}`, {
+        method: req.method ?? "GET",
+        headers: {
+          "content-type": "application/json",
+          ...(typeof auth === "string" ? { [AUTH_HEADER]: auth } : {}),
+        },
+        ...(req.method === "POST" ? { body: Buffer.concat(chunks) } : {}),
       });
-      const listening = await serve(proxy);
-      closing.push(listening.close);
-      return listening.url;
+      const json = (await upstream.json()) as Record<string, unknown>;
+      res.writeHead(status ?? upstream.status, { "content-type": "application/json" });
+      res.end(stringifyJson(rewrite(json), 0));
+    }
+
+    /** Listens with `server` until the tests end; its URL. */
+    async function listening(server: Server): Promise<string> {
+      const l = await serve(server);
+      closing.push(l.close);
+      return l.url;
+    }
+
+    /** A man in the middle in front of the enclave: forwards everything, rewrites the answers. */
+    const middle = (
+      tamper: (json: Record<string, unknown>) => Record<string, unknown>,
+      status?: number,
+    ): Promise<string> =>
+      listening(createServer((req, res) => void forward(req, res, tamper, status)));
+
+    /** Runs `fn`, counting the POST /v1/receipts requests the enclave gets meanwhile. */
+    async function countingPosts(fn: () => Promise<void>): Promise<number> {
+      let posts = 0;
+      const counting = (req: IncomingMessage): void => {
+        if (req.method === "POST" && req.url === "/v1/receipts") posts++;
+      };
+      api.server.on("request", counting);
+      try {
+        await fn();
+      } finally {
+        api.server.off("request", counting);
+      }
+      return posts;
     }
 
     const anotherKey = () => new DigestSigner(Wallet.createRandom().privateKey);
@@ -493,7 +523,7 @@ describe("enclave HTTP API", function () {
     });
 
     it("refuses a verdict whose signature was replaced", async () => {
-      const url = await middle((_path, json) => {
+      const url = await middle((json) => {
         const results = json.results as Array<{ result?: { signature: string } }> | undefined;
         for (const r of results ?? [])
           if (r.result !== undefined) r.result.signature = anotherKey().sign(keccak256("0x01"));
@@ -515,7 +545,7 @@ describe("enclave HTTP API", function () {
         tamper: (batch: Record<string, unknown>) => void,
         o: Partial<EnclaveClientOptions> = {},
       ): Promise<string[]> {
-        const url = await middle((_path, json) => {
+        const url = await middle((json) => {
           for (const b of (json.batches as Array<Record<string, unknown>> | undefined) ?? [])
             tamper(b);
           return json;
@@ -573,46 +603,33 @@ describe("enclave HTTP API", function () {
     });
 
     it("sends the receipts of one event-loop turn in one POST, each answered on its own", async () => {
-      let posts = 0;
-      const counting = (req: IncomingMessage): void => {
-        if (req.method === "POST" && req.url === "/v1/receipts") posts++;
-      };
-      api.server.on("request", counting);
-      try {
-        const c = client();
-        const items = await Promise.all([20, 21, 22, 23, 24].map((s) => w.item(s)));
-        const bad = { ...items[4]!, inputs: w.inputs(99) };
-        const answers = await Promise.allSettled(
-          [...items.slice(0, 4), bad].map((i) => c.submit(i)),
-        );
-        expect(posts).to.equal(1);
-        expect(answers.map((a) => a.status)).to.deep.equal([
-          "fulfilled",
-          "fulfilled",
-          "fulfilled",
-          "fulfilled",
-          "rejected",
-        ]);
-        const reason = (answers[4] as PromiseRejectedResult).reason as EnclaveRequestError;
-        expect(reason).to.be.instanceOf(EnclaveRequestError);
-        expect(reason.status).to.equal(422);
-        expect(reason.message).to.equal(
-          "enclave answered 422 to a receipt: inputs do not hash to the receipt's inputHash",
-        );
-      } finally {
-        api.server.off("request", counting);
-      }
+      const c = client();
+      const items = await Promise.all([20, 21, 22, 23, 24].map((s) => w.item(s)));
+      const bad = { ...items[4]!, inputs: w.inputs(99) };
+      let answers: Array<PromiseSettledResult<unknown>> = [];
+      const posts = await countingPosts(async () => {
+        answers = await Promise.allSettled([...items.slice(0, 4), bad].map((i) => c.submit(i)));
+      });
+      expect(posts).to.equal(1);
+      expect(answers.map((a) => a.status)).to.deep.equal([
+        "fulfilled",
+        "fulfilled",
+        "fulfilled",
+        "fulfilled",
+        "rejected",
+      ]);
+      const reason = (answers[4] as PromiseRejectedResult).reason as EnclaveRequestError;
+      expect(reason).to.be.instanceOf(EnclaveRequestError);
+      expect(reason.status).to.equal(422);
+      expect(reason.message).to.equal(
+        "enclave answered 422 to a receipt: inputs do not hash to the receipt's inputHash",
+      );
     });
 
     it("holds receipts while a POST is at the enclave and sends them together after it", async () => {
-      let posts = 0;
-      const counting = (req: IncomingMessage): void => {
-        if (req.url === "/v1/receipts") posts++;
-      };
-      api.server.on("request", counting);
-      try {
-        const c = client();
-        const items = await Promise.all([30, 31, 32, 33].map((s) => w.item(s)));
+      const c = client();
+      const items = await Promise.all([30, 31, 32, 33].map((s) => w.item(s)));
+      const posts = await countingPosts(async () => {
         const first = c.submit(items[0]!);
         await new Promise((r) => setImmediate(r)); // the first POST (one receipt) has left
         const later: Array<Promise<unknown>> = [];
@@ -621,27 +638,18 @@ describe("enclave HTTP API", function () {
           await new Promise((r) => setImmediate(r));
         }
         await Promise.all([first, ...later]);
-        expect(posts).to.equal(2);
-      } finally {
-        api.server.off("request", counting);
-      }
+      });
+      expect(posts).to.equal(2);
     });
 
     it("splits a POST larger than maxPayloadBytes", async () => {
-      let posts = 0;
-      const counting = (req: IncomingMessage): void => {
-        if (req.url === "/v1/receipts") posts++;
-      };
-      api.server.on("request", counting);
-      try {
-        const c = client({ maxPayloadBytes: 2_500 });
-        const items = await Promise.all([40, 41, 42, 43].map((s) => w.item(s)));
+      const c = client({ maxPayloadBytes: 2_500 });
+      const items = await Promise.all([40, 41, 42, 43].map((s) => w.item(s)));
+      const posts = await countingPosts(async () => {
         const answers = await Promise.all(items.map((i) => c.submit(i)));
         expect(answers.map((a) => a.duplicate)).to.deep.equal([false, false, false, false]);
-        expect(posts).to.be.greaterThan(1);
-      } finally {
-        api.server.off("request", counting);
-      }
+      });
+      expect(posts).to.be.greaterThan(1);
     });
 
     it("sends a request again, once, when a kept-alive socket turns out closed", async () => {
@@ -656,23 +664,10 @@ describe("enclave HTTP API", function () {
           return;
         }
         served.add(req.socket);
-        void (async () => {
-          const chunks: Buffer[] = [];
-          for await (const c of req) chunks.push(c as Buffer);
-          const auth = req.headers[AUTH_HEADER];
-          const upstream = await fetch(`${api.url}${req.url}`, {
-            method: req.method ?? "GET",
-            headers: typeof auth === "string" ? { [AUTH_HEADER]: auth } : {},
-            ...(req.method === "POST" ? { body: Buffer.concat(chunks) } : {}),
-          });
-          const text = await upstream.text();
-          res.writeHead(upstream.status, { "content-type": "application/json" });
-          res.end(text);
-        })();
+        void forward(req, res);
       });
-      const listening = await serve(flaky);
-      closing.push(listening.close);
-      const c = client({ url: listening.url, maxSockets: 1 });
+      const url = await listening(flaky);
+      const c = client({ url, maxSockets: 1 });
       await c.info();
       expect(await c.cutBatch(10)).to.satisfy((b: unknown) => b === null || typeof b === "object");
       expect(requests).to.equal(3); // /info, the reset request, the same request on a new socket
@@ -684,11 +679,10 @@ describe("enclave HTTP API", function () {
         requests++;
         req.socket.destroy();
       });
-      const listening = await serve(reset);
-      closing.push(listening.close);
-      const error = await rejection(client({ url: listening.url }).cutBatch(1));
+      const url = await listening(reset);
+      const error = await rejection(client({ url }).cutBatch(1));
       expect(error).to.be.instanceOf(EnclaveRequestError);
-      expect(error.message).to.equal(`enclave at ${listening.url} is unreachable`);
+      expect(error.message).to.equal(`enclave at ${url} is unreachable`);
       expect(requests).to.equal(1);
     });
 
@@ -696,14 +690,13 @@ describe("enclave HTTP API", function () {
       const mute = createServer(() => {
         /* never answers */
       });
-      const listening = await serve(mute);
-      closing.push(listening.close);
-      const c = client({ url: listening.url, timeoutMs: 200 });
+      const url = await listening(mute);
+      const c = client({ url, timeoutMs: 200 });
       const item = await w.item(50);
       for (const a of await Promise.allSettled([c.submit(item), c.cutBatch(1)])) {
         const error = (a as PromiseRejectedResult).reason as Error;
         expect(error).to.be.instanceOf(EnclaveRequestError);
-        expect(error.message).to.equal(`enclave at ${listening.url} did not answer within 200 ms`);
+        expect(error.message).to.equal(`enclave at ${url} did not answer within 200 ms`);
       }
     });
 
