@@ -187,8 +187,28 @@ export const ENV_OVERRIDES: Record<
   OPG_RELAYER_KEYSTORE: { path: ["keys", "keystorePath"], type: "string" },
 };
 
+/**
+ * Keys that older relayers took and this one refuses, with why: an old config must not look
+ * accepted while it no longer does what it says.
+ */
+const REMOVED_KEYS: Record<string, string> = {
+  "enclave.sampleRate":
+    "no longer a relayer setting: the enclave draws at the rate governance sets on chain (InferenceLedger.sampleRate)",
+};
+/** Environment overrides of removed keys, refused for the same reason. */
+const REMOVED_ENV: Record<string, string> = { OPG_RELAYER_SAMPLE_RATE: "enclave.sampleRate" };
+
 function problems(error: z.ZodError): string[] {
-  return error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
+  return error.issues.flatMap((i) => {
+    const at = i.path.join(".");
+    if (i.code === "unrecognized_keys") {
+      return i.keys.map((key) => {
+        const path = at === "" ? key : `${at}.${key}`;
+        return `${path}: ${REMOVED_KEYS[path] ?? "unknown key"}`;
+      });
+    }
+    return [`${at || "(root)"}: ${i.message}`];
+  });
 }
 
 /** Validates a config object (file contents with overrides applied); throws InputError listing every problem. */
@@ -216,6 +236,14 @@ export function applyEnvOverrides(
   json: Record<string, unknown>,
   env: NodeJS.ProcessEnv,
 ): Record<string, unknown> {
+  for (const [name, key] of Object.entries(REMOVED_ENV)) {
+    if (env[name] !== undefined && env[name] !== "") {
+      throw new InputError(`${name} is no longer read: ${key} is ${REMOVED_KEYS[key]}`, {
+        details: { [name]: env[name] },
+        hint: `unset ${name}`,
+      });
+    }
+  }
   const copy = structuredClone(json);
   for (const [name, { path, type }] of Object.entries(ENV_OVERRIDES)) {
     const raw = env[name];

@@ -21,7 +21,7 @@ import { ENCODING_MAGIC, ENCODING_VERSION, KIND_INPUT } from "../inference/tenso
 import { migrate, transaction, type Migration } from "./db.js";
 import type { RelayerMetrics } from "./metrics.js";
 import type { InferencePipeline } from "./pipeline.js";
-import type { JobStore } from "./store.js";
+import { JobStore } from "./store.js";
 import type { TxSenderLike } from "./tx.js";
 
 export const LISTENER_MIGRATIONS: Migration[] = [
@@ -245,6 +245,21 @@ export class Listener {
         callbackGasLimit: Number(raw.callbackGasLimit),
       };
       const key = `fulfil:${row.request_id}`;
+      const held = row.state === "new" ? store.getJob(row.request_id) : null;
+      if (held !== null && !JobStore.isRecovered(held)) {
+        // Another job holds this id (a previous relayer's HTTP job under a client-chosen id): the
+        // request is not served, and the enclave is not handed a receipt this store cannot hold
+        // (its batch would list a request whose stored receipt is another, refused forever). A job
+        // recovered from the enclave's log is this request's own: serving it completes it.
+        db.prepare(
+          "UPDATE chain_requests SET state = 'rejected', reason = ? WHERE request_id = ?",
+        ).run("another job holds this request id", row.request_id);
+        log.error(
+          { at: "Listener#serve", requestId: row.request_id },
+          "another job holds this on-chain request's id: not served",
+        );
+        continue;
+      }
       if (row.state === "new") {
         let job;
         try {

@@ -218,14 +218,15 @@ export class JobStore {
     migrate(db, "jobs", JOB_MIGRATIONS);
     // Only a duplicate request id is skipped (OR IGNORE would also skip a CHECK violation silently),
     // unless the stored job is one recovered from the enclave's log without its inputs and outputs
-    // (see `insertRecovered`) and this is the same receipt: then it is completed.
+    // (see `insertRecovered`) and this is the same receipt with them: then it is completed.
     this.insert = db.prepare(`INSERT INTO jobs
       (request_id, source, model_id, receipt, node_signature, outputs, enclave, selected, verdict,
        enclave_signature, state, created_at, leaf_hash, inputs)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (request_id) DO UPDATE SET outputs = excluded.outputs, inputs = excluded.inputs,
         source = excluded.source
-      WHERE jobs.inputs IS NULL AND jobs.outputs = '[]' AND jobs.leaf_hash = excluded.leaf_hash`);
+      WHERE jobs.inputs IS NULL AND jobs.outputs = '[]' AND excluded.outputs != '[]'
+        AND jobs.leaf_hash = excluded.leaf_hash`);
     this.byId = db.prepare("SELECT * FROM jobs WHERE request_id = ?");
     this.batchOf = db.prepare("SELECT * FROM batches WHERE enclave = ? AND sequence = ?");
     // One statement for every row of a batch (leaf index = position in the enclave's list).
@@ -464,6 +465,8 @@ export class JobStore {
    */
   releaseBatch(enclave: string, sequence: bigint): number {
     return transaction(this.db, () => {
+      // An anchored batch is the chain's: its jobs must never wait for (and land in) another one.
+      if (this.getBatch(enclave, sequence)?.state === "anchored") return 0;
       const result = this.db
         .prepare(
           "UPDATE jobs SET state = 'pending', batch_enclave = NULL, batch_sequence = NULL, leaf_index = NULL WHERE batch_enclave = ? AND batch_sequence = ?",

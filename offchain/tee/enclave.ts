@@ -23,7 +23,8 @@
  * user_data = address (20) || chainId (32, big-endian) || ledger (20) || client node (20).
  *
  * State is bounded: `maxEntries` logged receipts (an entry is dropped once batched or rejected and
- * older than the receipt window, after which its receipt would be refused as stale anyway),
+ * its receipt's date and its logging are older than the receipt window, after which its receipt
+ * would be refused as stale anyway),
  * `maxOpenBatches` signed batches not yet anchored, `maxEvidence` evidence records.
  */
 import { randomBytes } from "node:crypto";
@@ -55,13 +56,15 @@ import {
 } from "../chain/eip712.js";
 import { LedgerHasher, receiptLeafHash } from "../chain/hasher.js";
 import { usageSummary } from "../chain/receipts.js";
-import type { InferenceEngine } from "../inference/engine.js";
+import type { InferenceEngine, LoadedModel } from "../inference/engine.js";
 import {
   compareOutputs,
   inputHash,
   outputHash,
   outputsFromJson,
   validateInputs,
+  type InputTensor,
+  type QuantisedTensor,
 } from "../inference/tensor.js";
 import { ForbiddenError } from "./auth.js";
 import type { EnclaveChain } from "./chain-view.js";
@@ -203,6 +206,8 @@ interface Entry {
   maxDiff: string | null;
   where: string | null;
   state: "pending" | "batched" | "rejected";
+  /** Settles when the re-execution of a selected receipt is over (a repeat waits for its verdict). */
+  judged: Promise<void> | null;
 }
 
 /** user_data layout: address (20) || chainId (32, big-endian) || ledger (20) || client node (20). */
@@ -463,7 +468,11 @@ export class Enclave {
     // One receipt per request, ever: a repeat returns what was logged.
     const existing = this.#entries.get(requestId);
     if (existing !== undefined) {
-      if (existing.receiptHash === receiptHash) return this.#answer(existing, true);
+      if (existing.receiptHash === receiptHash) {
+        // Its re-execution's failure was answered to the first submission.
+        await existing.judged?.catch(() => undefined);
+        return this.#answer(existing, true);
+      }
       this.#doubleReceipt(existing, receipt, item.nodeSignature);
       throw new DuplicateRequestError(`request ${requestId} already has a logged receipt`, {
         details: { requestId, loggedReceiptDigest: existing.digest, receiptDigest: digest },
@@ -512,6 +521,7 @@ export class Enclave {
       maxDiff: null,
       where: null,
       state: "pending",
+      judged: null,
     };
     this.#entries.set(requestId, entry);
     this.#counts.logged++;
@@ -520,7 +530,20 @@ export class Enclave {
       return this.#answer(entry, false);
     }
 
-    // Re-executed and judged within the manifest's tolerance on the node's actual outputs.
+    // Re-executed and judged; a repeat arriving meanwhile waits for the verdict, so it answers the same.
+    entry.judged = this.#judge(entry, model, tensors, gpuOutputs);
+    await entry.judged;
+    return this.#answer(entry, false);
+  }
+
+  /** Re-executes a selected receipt and judges it within the manifest's tolerance on the node's actual outputs. */
+  async #judge(
+    entry: Entry,
+    model: LoadedModel,
+    tensors: InputTensor[],
+    gpuOutputs: QuantisedTensor[],
+  ): Promise<void> {
+    const { receipt, requestId } = entry;
     let cmp: ReturnType<typeof compareOutputs>;
     let enclaveOutputHash: string;
     try {
@@ -535,12 +558,12 @@ export class Enclave {
     }
     this.#counts.reexecuted++;
     const verdict: Verdict = {
-      receiptHash,
+      receiptHash: entry.receiptHash,
       agree: cmp.agree,
       // Agreeing endorses the node's output (the hash InferenceLedger rebuilds the verdict with);
       // disagreeing names the output the enclave computed, which is the evidence.
       outputHash: cmp.agree ? receipt.outputHash.toLowerCase() : enclaveOutputHash,
-      timestamp: now,
+      timestamp: entry.loggedAt,
     };
     entry.verdict = verdict;
     entry.verdictSignature = this.#signer.sign(this.#hasher.verdictDigest(verdict));
@@ -563,7 +586,6 @@ export class Enclave {
         "receipt contradicted: evidence published",
       );
     }
-    return this.#answer(entry, false);
   }
 
   #answer(entry: Entry, duplicate: boolean): LoggedReceipt {
@@ -763,12 +785,16 @@ export class Enclave {
       .sort((x, y) => (x.batch.sequence < y.batch.sequence ? -1 : 1));
   }
 
-  /** Drops entries that left the pending state and are older than the receipt window. */
+  /**
+   * Drops entries that left the pending state once their receipt is older than the window (it
+   * would be refused as stale if sent again). A receipt may be dated up to the window ahead of when
+   * it was logged, so both times must be behind the horizon.
+   */
   #prune(): void {
     const horizon = this.#clock.now() - BigInt(this.limits.receiptWindowSeconds) - 1n;
     for (const [id, e] of this.#entries) {
       if (e.loggedAt >= horizon) break;
-      if (e.state !== "pending") this.#entries.delete(id);
+      if (e.state !== "pending" && e.receipt.timestamp < horizon) this.#entries.delete(id);
     }
   }
 }

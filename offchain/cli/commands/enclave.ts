@@ -16,7 +16,7 @@ import {
   type ClockMode,
 } from "../../chain/clock.js";
 import { InferenceEngine } from "../../inference/engine.js";
-import { connectEnclaveChain } from "../../tee/chain-view.js";
+import { connectEnclaveChain, type EnclaveChain } from "../../tee/chain-view.js";
 import { DevAttestor } from "../../tee/devAttestation.js";
 import { Enclave } from "../../tee/enclave.js";
 import { DEFAULT_MAX_BODY, createEnclaveServer, listen } from "../../tee/server.js";
@@ -73,7 +73,19 @@ export async function startEnclave(flags: StartFlags, signal?: AbortSignal): Pro
   });
   await engine.loadModelsDir(flags.models);
   const attestor = new DevAttestor({ image: flags.image });
-  const chain = await connectEnclaveChain(flags.rpc, chainId, flags.ledger);
+  let chain: EnclaveChain;
+  try {
+    chain = await connectEnclaveChain(flags.rpc, chainId, flags.ledger);
+  } catch (cause) {
+    throw new InputError(
+      `cannot read InferenceLedger ${flags.ledger} through the chain RPC at ${flags.rpc}`,
+      {
+        details: { rpc: flags.rpc, ledger: flags.ledger, reason: (cause as Error).message },
+        hint: "--rpc must reach the chain the ledger is deployed on",
+        cause,
+      },
+    );
+  }
   let clock: Clock = systemClock;
   let chainClock: ChainClock | undefined;
   if (mode === "chain") {

@@ -216,7 +216,14 @@ export class TxSender {
       if (row === undefined || row.state !== "failed") return false;
       this.store.updateIntent(
         key,
-        { state: "queued", nonce: null, tx_hash: null, block_number: null, gas_used: null },
+        {
+          state: "queued",
+          nonce: null,
+          tx_hash: null,
+          block_number: null,
+          gas_used: null,
+          reason: null,
+        },
         Date.now(),
       );
       return true;

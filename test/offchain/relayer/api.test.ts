@@ -1,7 +1,8 @@
 /**
  * The relayer's HTTP API on its own (no chain, no enclave process): a real inference engine and
- * pipeline with an enclave stand-in that selects nothing. Bad requests get the documented 4xx
- * answers, and the service keeps serving afterwards.
+ * pipeline with an enclave stand-in that logs one receipt per request and selects none. Bad
+ * requests get the documented 4xx answers, and the service keeps serving afterwards; request ids
+ * come from the idempotency key under the HTTP prefix, never from the client.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -9,21 +10,78 @@ import path from "node:path";
 
 import { expect } from "chai";
 import type { FastifyInstance } from "fastify";
-import { Wallet, id } from "ethers";
+import { AbiCoder, Wallet, id, keccak256 } from "ethers";
 import { pino } from "pino";
 
-import { ledgerDomain } from "../../../offchain/chain/eip712.js";
+import { systemClock } from "../../../offchain/chain/clock.js";
+import { DigestSigner } from "../../../offchain/chain/ecdsa.js";
+import { ledgerDomain, type Receipt } from "../../../offchain/chain/eip712.js";
+import { EnclaveRequestError } from "../../../offchain/tee/client.js";
+import type { LoggedReceipt } from "../../../offchain/tee/enclave.js";
 import { InferenceEngine } from "../../../offchain/inference/engine.js";
 import { createApi } from "../../../offchain/relayer/api.js";
 import { openDatabase } from "../../../offchain/relayer/db.js";
 import { RelayerMetrics } from "../../../offchain/relayer/metrics.js";
-import { InferencePipeline } from "../../../offchain/relayer/pipeline.js";
+import {
+  InferencePipeline,
+  httpRequestId,
+  type EnclaveLog,
+} from "../../../offchain/relayer/pipeline.js";
 import { JobStore } from "../../../offchain/relayer/store.js";
 import { JobWriter } from "../../../offchain/relayer/writer.js";
 import { RISK_MLP, riskInput } from "../../e2e/relayer-system.js";
 
 const LEDGER = Wallet.createRandom().address;
+const NODE = Wallet.createRandom().address;
+const ENCLAVE = Wallet.createRandom().address;
 const BODY_LIMIT = 4096;
+
+/** An enclave's log in memory: one receipt per request (a second one is 409), none selected. */
+class LogStandIn implements EnclaveLog {
+  readonly enclave = ENCLAVE;
+  readonly receipts = new Map<string, { receipt: Receipt; nodeSignature: string }>();
+  calls = 0;
+
+  submit(request: { receipt: Receipt; nodeSignature: string }): Promise<LoggedReceipt> {
+    this.calls++;
+    const id = request.receipt.requestId.toLowerCase();
+    const logged = this.receipts.get(id);
+    if (
+      logged !== undefined &&
+      JSON.stringify(logged.receipt, replacer) !== JSON.stringify(request.receipt, replacer)
+    ) {
+      return Promise.reject(
+        new EnclaveRequestError("enclave answered 409 to a receipt", { details: { status: 409 } }),
+      );
+    }
+    this.receipts.set(id, { receipt: request.receipt, nodeSignature: request.nodeSignature });
+    return Promise.resolve(this.answer(id, logged !== undefined));
+  }
+
+  logged(requestId: string) {
+    const logged = this.receipts.get(requestId.toLowerCase());
+    return Promise.resolve(
+      logged === undefined ? null : { ...this.answer(requestId, true), ...logged },
+    );
+  }
+
+  private answer(requestId: string, duplicate: boolean): LoggedReceipt {
+    return {
+      requestId,
+      receiptDigest: id(requestId),
+      enclave: ENCLAVE,
+      selected: false,
+      sampleRatePpm: 10_000,
+      verdict: null,
+      signature: null,
+      maxDiff: null,
+      where: null,
+      duplicate,
+    };
+  }
+}
+
+const replacer = (_k: string, v: unknown): unknown => (typeof v === "bigint" ? v.toString() : v);
 
 describe("offchain/relayer/api", function () {
   this.timeout(60_000);
@@ -32,7 +90,7 @@ describe("offchain/relayer/api", function () {
   let store: JobStore;
   let app: FastifyInstance;
   let url: string;
-  let enclaveCalls = 0;
+  const log = new LogStandIn();
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), "opg-relayer-api-"));
@@ -43,17 +101,11 @@ describe("offchain/relayer/api", function () {
     const metrics = new RelayerMetrics();
     const pipeline = new InferencePipeline({
       engine,
-      nodeSigner: Wallet.createRandom() as unknown as Wallet,
-      node: Wallet.createRandom().address,
+      nodeSigner: new DigestSigner(Wallet.createRandom().privateKey),
+      node: NODE,
       domain,
-      enclave: {
-        enclave: Wallet.createRandom().address,
-        verify: () => {
-          enclaveCalls++;
-          return Promise.resolve({ selected: false, receiptDigest: id("digest") });
-        },
-      },
-      sampleRate: 0,
+      enclave: () => log,
+      clock: systemClock,
       metrics,
       log: pino({ enabled: false }),
     });
@@ -65,6 +117,7 @@ describe("offchain/relayer/api", function () {
       metrics,
       chainId: 31337n,
       ledger: LEDGER,
+      node: NODE,
       bodyLimit: BODY_LIMIT,
       proofOf: () => [],
       notReady: () => Promise.resolve(null),
@@ -116,12 +169,12 @@ describe("offchain/relayer/api", function () {
     ];
     for (const [what, body, message] of cases) {
       it(`answers 400 when ${what}, and keeps serving`, async () => {
-        const before = enclaveCalls;
+        const before = log.calls;
         const res = await post(JSON.stringify(body));
         expect(res.status).to.equal(400);
         expect(res.json.error).to.equal("InputError");
         expect(String(res.json.message)).to.match(message);
-        expect(enclaveCalls).to.equal(before); // rejected before any work
+        expect(log.calls).to.equal(before); // rejected before any work
         await stillServing();
       });
     }
@@ -162,6 +215,76 @@ describe("offchain/relayer/api", function () {
       );
       expect(res.status).to.equal(413);
       await stillServing();
+    });
+  });
+
+  describe("request ids", () => {
+    const submit = (body: Record<string, unknown>) =>
+      post(JSON.stringify({ modelId: RISK_MLP.modelId, inputs: riskInput(7), ...body }));
+
+    it("are httpRequestId(node, idempotencyKey): the same key is the same request, answered from the store", async () => {
+      const first = await submit({ idempotencyKey: "order-1" });
+      expect(first.status).to.equal(200);
+      expect(first.json.requestId).to.equal(httpRequestId(NODE, "order-1"));
+      const calls = log.calls;
+      const again = await submit({ idempotencyKey: "order-1" });
+      expect(again.json).to.deep.equal(first.json);
+      expect(log.calls).to.equal(calls); // not inferred, signed or logged again
+      const other = await submit({ idempotencyKey: "order-2" });
+      expect(other.json.requestId).to.equal(httpRequestId(NODE, "order-2"));
+      // Without a key, every request is a new one.
+      const [a, b] = [await submit({}), await submit({})];
+      expect(a.json.requestId).to.not.equal(b.json.requestId);
+    });
+
+    it("answer one request to the same key sent twice at once", async () => {
+      const [a, b] = await Promise.all([
+        submit({ idempotencyKey: "order-3" }),
+        submit({ idempotencyKey: "order-3" }),
+      ]);
+      expect(a.json.requestId).to.equal(httpRequestId(NODE, "order-3"));
+      expect(b.json.receipt).to.deep.equal(a.json.receipt);
+      const stored = store.getJob(httpRequestId(NODE, "order-3"))!;
+      expect(stored.nodeSignature).to.equal(a.json.nodeSignature);
+    });
+
+    it("cannot be an on-chain request's id (keccak256(abi.encode(chainId, ledger, nonce)))", async () => {
+      const onChain = (nonce: number) =>
+        keccak256(
+          AbiCoder.defaultAbiCoder().encode(
+            ["uint256", "address", "uint256"],
+            [31337n, LEDGER, nonce],
+          ),
+        );
+      const refused = await submit({ requestId: onChain(1) });
+      expect(refused.status).to.equal(400);
+      expect(String(refused.json.message)).to.match(/additional/);
+      for (let nonce = 1; nonce <= 5; nonce++) {
+        const res = await submit({ idempotencyKey: onChain(nonce) });
+        expect(res.status).to.equal(200);
+        expect(res.json.requestId).to.not.equal(onChain(nonce));
+        expect(store.getJob(onChain(nonce))).to.equal(null);
+      }
+    });
+
+    it("complete a job recovered from the enclave's log when its request arrives again", async () => {
+      const requestId = httpRequestId(NODE, "order-4");
+      await submit({ idempotencyKey: "order-4" });
+      const job = store.getJob(requestId)!;
+      // As if this relayer had crashed after the enclave logged the receipt (a while ago) and
+      // before its own write: the store holds only what the enclave's log says.
+      const logged = log.receipts.get(requestId)!;
+      const older = { ...logged.receipt, timestamp: logged.receipt.timestamp - 10n };
+      log.receipts.set(requestId, { ...logged, receipt: older });
+      store.db.prepare("DELETE FROM jobs WHERE request_id = ?").run(requestId);
+      store.insertRecovered({ ...job, receipt: older, source: "http" });
+      expect(JobStore.isRecovered(store.getJob(requestId)!)).to.equal(true);
+      // The request runs again; the enclave refuses its new receipt (409), and the logged one,
+      // the same output, is the answer.
+      const again = await submit({ idempotencyKey: "order-4" });
+      expect(again.json.receipt).to.deep.include({ timestamp: older.timestamp.toString() });
+      expect(again.json.outputs).to.deep.equal(job.outputs);
+      expect(JobStore.isRecovered(store.getJob(requestId)!)).to.equal(false);
     });
   });
 

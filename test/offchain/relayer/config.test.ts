@@ -49,7 +49,8 @@ describe("offchain/relayer/config", () => {
   describe("parseRelayerConfig", () => {
     it("fills every default of a minimal config", () => {
       const config = parseRelayerConfig(GOOD);
-      expect(config.enclave.sampleRate).to.equal(1);
+      expect(config.enclave).to.not.have.property("sampleRate");
+      expect(config.chain.clock).to.equal(undefined); // the chain id's default (chain/clock.ts)
       expect(config.batch).to.deep.equal({ maxSize: 1024, maxAgeMs: 2000 });
       expect(config.sender).to.deep.equal({
         confirmations: 1,
@@ -79,9 +80,9 @@ describe("offchain/relayer/config", () => {
           "chain.rpcUrl",
         ],
         [
-          "a sample rate above 1",
-          { enclave: { ...GOOD.enclave, sampleRate: 1.5 } },
-          "enclave.sampleRate",
+          "a clock that is neither system nor chain",
+          { chain: { ...GOOD.chain, clock: "ntp" } },
+          "chain.clock",
         ],
         ["a fractional batch size", { batch: { maxSize: 10.5 } }, "batch.maxSize"],
         [
@@ -94,7 +95,7 @@ describe("offchain/relayer/config", () => {
           { sender: { maxFeePerGasWei: "1.5" } },
           "sender.maxFeePerGasWei",
         ],
-        ["an unknown key", { chain: { ...GOOD.chain, rpc: "x" } }, "chain"],
+        ["an unknown key", { chain: { ...GOOD.chain, rpc: "x" } }, "chain.rpc"],
         ["a port out of range", { api: { port: 70_000 } }, "api.port"],
       ];
       for (const [what, patch, field] of cases) {
@@ -107,12 +108,45 @@ describe("offchain/relayer/config", () => {
         });
       }
 
+      it("refuses enclave.sampleRate, saying the rate is now governance's, on chain", () => {
+        for (const sampleRate of [1, 0.01]) {
+          expect(problemsOf({ ...GOOD, enclave: { ...GOOD.enclave, sampleRate } })).to.deep.equal([
+            "enclave.sampleRate: no longer a relayer setting: the enclave draws at the rate governance sets on chain (InferenceLedger.sampleRate)",
+          ]);
+        }
+        expect(problemsOf({ ...GOOD, enclave: { ...GOOD.enclave, rate: 1 } })).to.deep.equal([
+          "enclave.rate: unknown key",
+        ]);
+      });
+
       it("lists every problem at once, each with its path", () => {
         const rest: Record<string, unknown> = { ...GOOD };
         delete rest.node;
         const problems = problemsOf({ ...rest, store: { path: "" } });
         expect(problems.some((p) => p.startsWith("node:"))).to.equal(true);
         expect(problems.some((p) => p.startsWith("store.path:"))).to.equal(true);
+      });
+    });
+
+    describe("chain.clock", () => {
+      it("defaults to the chain id's mode, and takes system anywhere and chain on local chains", () => {
+        for (const chainId of [31337, 1337])
+          expect(
+            parseRelayerConfig({ ...GOOD, chain: { ...GOOD.chain, chainId, clock: "chain" } }).chain
+              .clock,
+          ).to.equal("chain");
+        const system = { ...GOOD, chain: { ...GOOD.chain, chainId: 1, clock: "system" } };
+        expect(parseRelayerConfig(system).chain.clock).to.equal("system");
+      });
+
+      it('refuses "chain" on a chain that is not local, naming the chain id', () => {
+        const error = inputErrorOf(() =>
+          parseRelayerConfig({ ...GOOD, chain: { ...GOOD.chain, chainId: 1, clock: "chain" } }),
+        );
+        expect(error.message).to.equal(
+          "a clock that follows the chain is only allowed on local chains",
+        );
+        expect(error.details).to.deep.equal({ chainId: 1n, localChainIds: [31337n, 1337n] });
       });
     });
 
@@ -133,12 +167,23 @@ describe("offchain/relayer/config", () => {
     it("override one field each, typed", () => {
       const out = applyEnvOverrides(GOOD, {
         OPG_RELAYER_PORT: "9090",
-        OPG_RELAYER_SAMPLE_RATE: "0.25",
+        OPG_RELAYER_ENCLAVE_URL: "http://127.0.0.1:7001",
       });
       const config = parseRelayerConfig(out);
       expect(config.api.port).to.equal(9090);
-      expect(config.enclave.sampleRate).to.equal(0.25);
+      expect(config.enclave.url).to.equal("http://127.0.0.1:7001");
       expect(GOOD).to.not.have.property("api"); // the input is not modified
+      expect(GOOD.enclave.url).to.equal("http://127.0.0.1:7000");
+    });
+
+    it("refuse OPG_RELAYER_SAMPLE_RATE, which no longer sets anything", () => {
+      const error = inputErrorOf(() =>
+        applyEnvOverrides(GOOD, { OPG_RELAYER_SAMPLE_RATE: "0.25" }),
+      );
+      expect(error.message).to.equal(
+        "OPG_RELAYER_SAMPLE_RATE is no longer read: enclave.sampleRate is no longer a relayer setting: the enclave draws at the rate governance sets on chain (InferenceLedger.sampleRate)",
+      );
+      expect(applyEnvOverrides(GOOD, { OPG_RELAYER_SAMPLE_RATE: "" })).to.deep.equal(GOOD);
     });
 
     it("choose the keystore, the enclave's root and the TeeRegistry", () => {

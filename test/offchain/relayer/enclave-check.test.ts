@@ -27,6 +27,8 @@ import {
 import { DEFAULT_REGISTRATION_TTL } from "../../../offchain/staking/deploy.js";
 import { AWS_NITRO_ROOT_G1_PEM } from "../../../offchain/tee/awsRoot.js";
 import { DevAttestor } from "../../../offchain/tee/devAttestation.js";
+import { systemClock } from "../../../offchain/chain/clock.js";
+import { connectEnclaveChain, type EnclaveChain } from "../../../offchain/tee/chain-view.js";
 import { Enclave } from "../../../offchain/tee/enclave.js";
 import { createEnclaveServer, listen } from "../../../offchain/tee/server.js";
 import {
@@ -79,19 +81,22 @@ describe("relayer start-up: the enclave check", function () {
   let registeredRoot: string;
   let ledger: string;
   let engine: InferenceEngine;
+  let chain: EnclaveChain;
   const servers: Array<() => Promise<void>> = [];
 
   before(async () => {
     node = await startHardhatNode();
     system = await deploySystem(node.url);
-    registered = await startEnclave(system);
+    registered = await startEnclave(system, node.url);
     dir = await mkdtemp(path.join(tmpdir(), "opg-enclave-check-"));
     registeredRoot = await writeDevRoot(registered.url, dir);
     ledger = await system.ledger.getAddress();
     engine = new InferenceEngine({ config: { provider: "cpu" }, logger: silent });
+    chain = await connectEnclaveChain(node.url, 31337n, ledger);
   });
   after(async () => {
     for (const close of servers) await close();
+    chain?.close();
     await engine?.close();
     if (registered !== undefined) await stopProc(registered, "SIGKILL");
     await system?.close();
@@ -101,7 +106,15 @@ describe("relayer start-up: the enclave check", function () {
 
   /** Options checking the enclave at `url`, trusting `root`, for this deployment. */
   function options(url: string, root: string): EnclaveCheckOptions {
-    return { url, chainId: 31337n, ledger, root, maxAgeMs: 60_000, provider: system.provider };
+    return {
+      url,
+      chainId: 31337n,
+      ledger,
+      node: system.gpuNode,
+      root,
+      maxAgeMs: 60_000,
+      provider: system.provider,
+    };
   }
 
   /** An enclave in this process: its own dev root, chain, ledger, image and clock. */
@@ -109,6 +122,7 @@ describe("relayer start-up: the enclave check", function () {
     opts: {
       chainId?: bigint;
       ledger?: string;
+      node?: string;
       image?: string;
       clockMs?: number;
       debug?: boolean;
@@ -124,8 +138,16 @@ describe("relayer start-up: the enclave check", function () {
       attestor,
       chainId: opts.chainId ?? 31337n,
       ledger: opts.ledger ?? ledger,
+      clientNode: opts.node ?? system.gpuNode,
+      chain,
+      clock: systemClock,
     });
-    const server = createEnclaveServer({ enclave, devRootPem: attestor.rootPem, logger: silent });
+    const server = createEnclaveServer({
+      enclave,
+      clock: systemClock,
+      devRootPem: attestor.rootPem,
+      logger: silent,
+    });
     const url = await listen(server, 0);
     const close = (): Promise<void> => new Promise((r) => server.close(() => r()));
     servers.push(close);
@@ -202,7 +224,7 @@ describe("relayer start-up: the enclave check", function () {
     );
   });
 
-  describe("an attestation bound to another deployment", () => {
+  describe("an attestation bound to another deployment or node", () => {
     it("refuses another chain", async () => {
       const enclave = await localEnclave({ chainId: 1n });
       const error = await checkErrorOf(
@@ -223,6 +245,19 @@ describe("relayer start-up: the enclave check", function () {
       );
       expect(error.details.enclaveLedger).to.equal(otherLedger);
       expect(error.message).to.contain(`ledger ${otherLedger}, not to this relayer's`);
+    });
+
+    it("refuses an enclave serving another GPU node, naming both", async () => {
+      const other = getAddress(hexlify(randomBytes(20)));
+      const enclave = await localEnclave({ node: other });
+      const error = await checkErrorOf(
+        checkEnclave(options(enclave.url, enclave.rootFile)),
+        "binding",
+      );
+      expect(error.message).to.equal(
+        `enclave ${enclave.address} serves node ${other}, not this relayer's node ${system.gpuNode}`,
+      );
+      expect(error.details).to.deep.include({ enclaveNode: other, node: system.gpuNode });
     });
   });
 

@@ -246,6 +246,72 @@ describe("offchain/relayer/sender", function () {
     });
   });
 
+  describe("retry", () => {
+    /** A sender for a funded key holding no tokens: its transfers fail until it gets some. */
+    async function unfunded(): Promise<{ s: TxSender; address: string }> {
+      const other = await fundedWallet(provider);
+      return { s: sender({ signer: other }), address: other.address };
+    }
+
+    async function fund(address: string, amount: bigint): Promise<void> {
+      const tx = (await token.connect(wallet).getFunction("transfer")(address, amount)) as {
+        wait(): Promise<unknown>;
+      };
+      await tx.wait();
+    }
+
+    it("queues a failed intent again under its key once its cause is gone, without its old reason", async () => {
+      const { s, address } = await unfunded();
+      s.start();
+      s.submit(transfer("pay", alice, 5n));
+      const failed = await s.wait("pay");
+      expect(failed).to.include({ status: "failed", txHash: "" });
+      expect(failed.reason).to.match(/^ERC20InsufficientBalance\(/);
+      await fund(address, 5n);
+      // The same key and payload again: a no-op until retried.
+      s.submit(transfer("pay", alice, 5n));
+      expect(await s.wait("pay")).to.deep.equal(failed);
+      // ethers answers an identical call made within 250 ms from its cache: the estimate that
+      // failed would fail again however the chain changed. The batcher waits longer than that.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(s.retry("pay")).to.equal(true);
+      const confirmed = await s.wait("pay");
+      expect(confirmed.status).to.equal("confirmed");
+      expect(confirmed).to.not.have.property("reason");
+      expect(s.status("pay")).to.not.have.property("reason");
+      expect(await token.getFunction("balanceOf")(alice)).to.equal(5n);
+    });
+
+    it("sends a mined, reverted intent again with a new nonce", async () => {
+      const { s, address } = await unfunded();
+      s.start();
+      s.submit(transfer("mined", bob, 3n, 100_000n));
+      const failed = await s.wait("mined");
+      expect(failed.status).to.equal("failed");
+      expect(failed.txHash).to.match(/^0x[0-9a-f]{64}$/);
+      await fund(address, 3n);
+      expect(s.retry("mined")).to.equal(true);
+      const confirmed = await s.wait("mined");
+      expect(confirmed.status).to.equal("confirmed");
+      expect(confirmed.txHash).to.not.equal(failed.txHash);
+      expect((await provider.getTransaction(confirmed.txHash))!.nonce).to.equal(1);
+      expect(await provider.getTransactionCount(address, "latest")).to.equal(2);
+    });
+
+    it("does nothing to an intent that has not failed, or to an unknown key", async () => {
+      const s = sender();
+      s.start();
+      expect(s.retry("nope")).to.equal(false);
+      s.submit(transfer("ok", alice, 1n));
+      expect(s.retry("ok")).to.equal(false); // queued
+      const outcome = await s.wait("ok");
+      expect(s.retry("ok")).to.equal(false); // confirmed
+      await new Promise((r) => setTimeout(r, 200));
+      expect(await s.wait("ok")).to.deep.equal(outcome);
+      expect(await provider.getTransactionCount(wallet.address, "latest")).to.equal(1);
+    });
+  });
+
   describe("restart recovery", () => {
     it("resends persisted attempts after a stop, without a second nonce or transaction", async () => {
       // The first sender signs and records, but its broadcasts never reach the node.

@@ -17,7 +17,7 @@ function config(rpcUrl: string, chainId: number) {
   return parseRelayerConfig({
     chain: { rpcUrl, chainId, ledger: LEDGER, deployBlock: 0 },
     node: { address: Wallet.createRandom().address },
-    enclave: { url: "http://127.0.0.1:1", sampleRate: 1 },
+    enclave: { url: "http://127.0.0.1:1" },
     models: { dir: "models" },
     store: { path: ":memory:" },
   });

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,6 +6,8 @@ import { join } from "node:path";
 import { expect } from "chai";
 
 import { DevAttestor } from "../../../offchain/tee/devAttestation.js";
+import { deploySystem, startOpg, type System } from "../../e2e/relayer-system.js";
+import { startHardhatNode, type HardhatNode } from "../../helpers/processes.js";
 import { AWS_ROOT_PATH, NITRO_DOC_PATH, NITRO_PCRS, REPO } from "./helpers.js";
 
 function opg(...args: string[]): { status: number | null; stdout: string; stderr: string } {
@@ -132,11 +134,25 @@ describe("opg CLI", function () {
   });
 
   describe("enclave start", () => {
-    it("serves the API until SIGTERM, then exits 0", async () => {
-      const child = spawn(
-        process.execPath,
-        [
-          "bin/opg.mjs",
+    const LEDGER = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+    const NODE = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+    const start = (...flags: string[]) =>
+      opg("enclave", "start", "--port", "0", "--models", "models", ...flags);
+
+    describe("against a deployment on a hardhat node", () => {
+      let node: HardhatNode;
+      let system: System;
+      before(async () => {
+        node = await startHardhatNode();
+        system = await deploySystem(node.url);
+      });
+      after(async () => {
+        await system?.close();
+        await node?.stop();
+      });
+
+      it("serves the API for its node, bound to the chain and ledger, until SIGTERM, then exits 0", async () => {
+        const proc = await startOpg([
           "enclave",
           "start",
           "--port",
@@ -146,50 +162,65 @@ describe("opg CLI", function () {
           "--chain-id",
           "31337",
           "--ledger",
-          "0x5FbDB2315678afecb367f032d93F642f64180aa3",
-        ],
-        { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] },
-      );
-      const line = await new Promise<string>((resolve, reject) => {
-        let out = "";
-        child.stdout.on("data", (d: Buffer) => {
-          out += d.toString();
-          if (out.includes("\n")) resolve(out.split("\n")[0] as string);
+          await system.ledger.getAddress(),
+          "--node",
+          system.gpuNode,
+          "--rpc",
+          node.url,
+          "--receipt-window",
+          "30",
+        ]);
+        const started = proc.line as {
+          event: string;
+          url: string;
+          enclave: string;
+          clientNode: string;
+          models: string[];
+        };
+        expect(started.event).to.equal("listening");
+        expect(started.clientNode).to.equal(system.gpuNode);
+        expect(started.models).to.have.length(2);
+        const info = (await (await fetch(`${started.url}/info`)).json()) as Record<string, unknown>;
+        expect(info).to.deep.include({
+          enclave: started.enclave,
+          clientNode: system.gpuNode,
+          ledger: await system.ledger.getAddress(),
+          sampleRatePpm: Number(await system.ledger.sampleRate()),
+          receiptWindowSeconds: 30,
         });
-        child.on("exit", (code) => reject(new Error(`exited early with ${code}`)));
+        // Only its node may use the client's routes.
+        const res = await fetch(`${started.url}/v1/batches`, { method: "POST", body: "{}" });
+        expect(res.status).to.equal(401);
+        const code = await new Promise<number | null>((resolve) => {
+          proc.child.on("exit", (c) => resolve(c));
+          proc.child.kill("SIGTERM");
+        });
+        expect(code).to.equal(0);
       });
-      const started = JSON.parse(line) as {
-        event: string;
-        url: string;
-        enclave: string;
-        models: string[];
-      };
-      expect(started.event).to.equal("listening");
-      expect(started.models).to.have.length(2);
-      const info = (await (await fetch(`${started.url}/info`)).json()) as { enclave: string };
-      expect(info.enclave).to.equal(started.enclave);
-      const code = await new Promise<number | null>((resolve) => {
-        child.on("exit", (c) => resolve(c));
-        child.kill("SIGTERM");
-      });
-      expect(code).to.equal(0);
     });
 
-    it("exits 2 for a bad --ledger and for a models folder without models", () => {
-      const bad = opg(
-        "enclave",
-        "start",
-        "--port",
-        "0",
-        "--models",
-        "models",
-        "--chain-id",
-        "1",
-        "--ledger",
-        "0x12",
-      );
-      expect(bad.status).to.equal(2);
-      expect(bad.stderr).to.contain("--ledger must be an address");
+    it("exits 2 for a bad --ledger, --node, --rpc or --receipt-window, and for a models folder without models", () => {
+      const base = ["--chain-id", "31337", "--rpc", "http://127.0.0.1:1"];
+      const cases: Array<[string[], string]> = [
+        [[...base, "--ledger", "0x12", "--node", NODE], "--ledger must be an address"],
+        [[...base, "--ledger", LEDGER, "--node", "0x12"], "--node must be an address"],
+        [
+          ["--chain-id", "31337", "--rpc", "ws://x", "--ledger", LEDGER, "--node", NODE],
+          "--rpc must be an http(s) JSON-RPC URL",
+        ],
+        [
+          [...base, "--ledger", LEDGER, "--node", NODE, "--receipt-window", "5"],
+          "--receipt-window must be an integer in 10..3600",
+        ],
+      ];
+      for (const [flags, message] of cases) {
+        const r = start(...flags);
+        expect(r.status, r.stderr).to.equal(2);
+        expect(r.stderr).to.contain(message);
+      }
+      const missing = start("--chain-id", "31337", "--ledger", LEDGER, "--rpc", "http://x:1");
+      expect(missing.status).to.equal(2);
+      expect(missing.stderr).to.contain("--node");
       const empty = opg(
         "enclave",
         "start",
@@ -197,13 +228,51 @@ describe("opg CLI", function () {
         "0",
         "--models",
         tmp,
-        "--chain-id",
-        "1",
+        ...base,
         "--ledger",
-        "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+        LEDGER,
+        "--node",
+        NODE,
       );
       expect(empty.status).to.equal(2);
       expect(empty.stderr).to.contain("no models");
+    });
+
+    it("exits 2 for a clock that follows the chain on a chain that is not local", () => {
+      const r = start(
+        "--chain-id",
+        "1",
+        "--ledger",
+        LEDGER,
+        "--node",
+        NODE,
+        "--rpc",
+        "http://127.0.0.1:1",
+        "--clock",
+        "chain",
+      );
+      expect(r.status, r.stderr).to.equal(2);
+      expect(r.stderr).to.contain(
+        "InputError: a clock that follows the chain is only allowed on local chains",
+      );
+    });
+
+    it("exits 2 naming the ledger and the RPC when the chain cannot be read", () => {
+      const r = start(
+        "--chain-id",
+        "31337",
+        "--ledger",
+        LEDGER,
+        "--node",
+        NODE,
+        "--rpc",
+        "http://127.0.0.1:1",
+      );
+      expect(r.status, r.stderr).to.equal(2);
+      expect(r.stderr).to.contain(
+        `InputError: cannot read InferenceLedger ${LEDGER} through the chain RPC at http://127.0.0.1:1`,
+      );
+      expect(r.stderr).to.not.match(/\bat .+:\d+:\d+/); // no stack frame
     });
   });
 });

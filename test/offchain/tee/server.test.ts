@@ -1,448 +1,719 @@
-import type { Server } from "node:http";
+/**
+ * The enclave's HTTP API on 127.0.0.1 (real HTTP, the enclave on the in-process chain of
+ * fixture.ts), and the relayer's EnclaveClient against it: the client's routes open only to
+ * requests signed by the node's signer for this enclave, inside the credential's window; public
+ * routes answer anyone; bad requests get their 4xx and the server stays up; every answer the client
+ * gets is checked, so a man in the middle cannot substitute its own.
+ */
+import {
+  createServer,
+  request,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
+import { connect } from "node:net";
 
 import { expect } from "chai";
-import { Wallet, keccak256, randomBytes, recoverAddress, toBeHex } from "ethers";
-import { pino } from "pino";
+import { Wallet, hexlify, keccak256, randomBytes } from "ethers";
 
-import { stringifyJson } from "../../../offchain/common/json.js";
-import { ledgerDomain } from "../../../offchain/chain/eip712.js";
 import { VerificationError } from "../../../offchain/common/errors.js";
-import {
-  InferenceEngine,
-  outputsToJson,
-  receiptFor,
-  type LoadedModel,
-} from "../../../offchain/inference/index.js";
-import { EnclaveClient, EnclaveRequestError } from "../../../offchain/tee/client.js";
+import { stringifyJson } from "../../../offchain/common/json.js";
+import { DigestSigner } from "../../../offchain/chain/ecdsa.js";
+import { measurementFromPcrs } from "../../../offchain/staking/units.js";
 import { verifyAttestation } from "../../../offchain/tee/attestation.js";
-import { DevAttestor } from "../../../offchain/tee/devAttestation.js";
-import { Enclave, readBinding } from "../../../offchain/tee/enclave.js";
-import { MAX_VERIFY_BATCH, createEnclaveServer, listen } from "../../../offchain/tee/server.js";
-import { KeepAliveEnclaveVerifier } from "../../../offchain/relayer/enclave-http.js";
-import { MODELS_DIR } from "../../../scripts/models/generate.js";
-import { sampleInputs } from "../inference/reference.js";
+import { AUTH_HEADER, AUTH_WINDOW_SECONDS, authHeader } from "../../../offchain/tee/auth.js";
+import {
+  EnclaveClient,
+  fetchEvidence,
+  EnclaveRequestError,
+  type EnclaveClientOptions,
+} from "../../../offchain/tee/client.js";
+import { bindingUserData, readBinding, type Enclave } from "../../../offchain/tee/enclave.js";
+import { MAX_SUBMIT_ITEMS, createEnclaveServer, listen } from "../../../offchain/tee/server.js";
+import { silent, world, type Item, type World } from "./fixture.js";
 
-const silent = pino({ level: process.env.DEBUG_ENCLAVE ? "debug" : "silent" });
-const LEDGER = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
-const NODE = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+const MAX_BODY = 64 * 1024;
 
-describe("enclave HTTP API", () => {
-  let engine: InferenceEngine;
-  let server: Server;
-  let url: string;
-  let cnn: LoadedModel;
-  let attestor: DevAttestor;
+interface Answer {
+  status: number;
+  json: Record<string, unknown>;
+}
+
+interface Listening {
+  server: Server;
+  url: string;
+  close: () => Promise<void>;
+}
+
+async function serve(server: Server): Promise<Listening> {
+  const url = await listen(server, 0);
+  return {
+    server,
+    url,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** The error `promise` rejects with. */
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  return promise.then(
+    () => expect.fail("expected a rejection"),
+    (e: unknown) => e as Error,
+  );
+}
+
+describe("enclave HTTP API", function () {
+  this.timeout(120_000);
+  let w: World;
+  let enclave: Enclave;
+  let api: Listening;
+  let other: Enclave;
+  let otherApi: Listening;
+  let logged: Item;
+  const closing: Array<() => Promise<void>> = [];
 
   before(async () => {
-    engine = new InferenceEngine({ config: { provider: "cpu" }, logger: silent });
-    [, cnn] = (await engine.loadModelsDir(MODELS_DIR)) as [LoadedModel, LoadedModel];
-    attestor = new DevAttestor();
-    const enclave = new Enclave({ engine, attestor, chainId: 31337n, ledger: LEDGER });
-    server = createEnclaveServer({ enclave, devRootPem: attestor.rootPem, logger: silent });
-    url = await listen(server, 0);
+    w = await world();
+    enclave = await w.enclave({ register: true });
+    api = await serve(
+      createEnclaveServer({
+        enclave,
+        clock: w.clock,
+        pcrs: w.attestor.measurement(),
+        devRootPem: w.attestor.rootPem,
+        maxBodyBytes: MAX_BODY,
+        logger: silent,
+      }),
+    );
+    other = await w.enclave();
+    otherApi = await serve(createEnclaveServer({ enclave: other, clock: w.clock, logger: silent }));
+    logged = await w.item(1);
+    await enclave.submit([logged]);
   });
   after(async () => {
-    await new Promise((r) => server.close(r));
-    await engine.close();
+    for (const close of closing) await close();
+    await api?.close();
+    await otherApi?.close();
+    await w?.close();
   });
 
+  interface CallOptions {
+    /** The x-opg-auth value; null: none; default: signed by `signer` for `enclave` at `timestamp`. */
+    header?: string | null;
+    signer?: DigestSigner;
+    enclave?: string;
+    timestamp?: bigint;
+    /** Sign this body but send `body`. */
+    signedBody?: string;
+    base?: string;
+  }
+
   async function call(
-    method: string,
+    method: "GET" | "POST",
     path: string,
     body?: unknown,
-  ): Promise<{ status: number; json: Record<string, unknown> }> {
-    const res = await fetch(`${url}${path}`, {
+    o: CallOptions = {},
+  ): Promise<Answer> {
+    const payload =
+      body === undefined ? "" : typeof body === "string" ? body : stringifyJson(body, 0);
+    const header =
+      o.header !== undefined
+        ? o.header
+        : authHeader(
+            o.signer ?? w.nodeSigner,
+            o.enclave ?? enclave.address,
+            method,
+            path,
+            o.timestamp ?? w.clock.now(),
+            Buffer.from(o.signedBody ?? payload),
+          );
+    const res = await fetch(`${o.base ?? api.url}${path}`, {
       method,
-      ...(body === undefined
-        ? {}
-        : {
-            body: typeof body === "string" ? body : stringifyJson(body),
-            headers: { "content-type": "application/json" },
-          }),
+      headers: {
+        ...(header === null ? {} : { [AUTH_HEADER]: header }),
+        ...(method === "POST" ? { "content-type": "application/json" } : {}),
+      },
+      ...(method === "POST" ? { body: payload } : {}),
     });
     return { status: res.status, json: (await res.json()) as Record<string, unknown> };
   }
 
-  it("GET /info names the enclave, its deployment and its models", async () => {
-    const { status, json } = await call("GET", "/info");
-    expect(status).to.equal(200);
-    expect(json).to.deep.include({
-      chainId: "31337",
-      ledger: LEDGER,
-      devRootPem: attestor.rootPem,
-    });
-    expect((json.models as Array<{ modelId: string }>).map((m) => m.modelId)).to.include(
-      cnn.modelId,
-    );
-  });
+  async function stillUp(): Promise<void> {
+    const info = await call("GET", "/info", undefined, { header: null });
+    expect(info.status).to.equal(200);
+    expect((await call("POST", "/v1/batches", { maxSize: 1 })).status).to.equal(200);
+  }
 
-  it("GET /attestation returns a document answering the nonce and binding the enclave key", async () => {
-    const nonce = Buffer.from(randomBytes(16));
-    const { status, json } = await call("GET", `/attestation?nonce=${nonce.toString("hex")}`);
-    expect(status).to.equal(200);
-    const v = verifyAttestation(Buffer.from(json.document as string, "base64"), {
-      roots: [attestor.rootPem],
-      nonce,
-    });
-    expect(readBinding(v.document.publicKey, v.document.userData).address).to.equal(json.enclave);
-  });
+  describe("the client's routes", () => {
+    const routes: Array<[string, "GET" | "POST", () => string, () => unknown]> = [
+      ["POST /v1/receipts", "POST", () => "/v1/receipts", () => ({ items: [logged] })],
+      ["POST /v1/batches", "POST", () => "/v1/batches", () => ({ maxSize: 1 })],
+      ["GET /v1/batches", "GET", () => "/v1/batches?from=0", () => undefined],
+      [
+        "GET /v1/receipts/:id",
+        "GET",
+        () => `/v1/receipts/${logged.receipt.requestId}`,
+        () => undefined,
+      ],
+    ];
+    for (const [name, method, path, body] of routes) {
+      describe(name, () => {
+        it("answers 401 without x-opg-auth", async () => {
+          const res = await call(method, path(), body(), { header: null });
+          expect(res.status).to.equal(401);
+          expect(res.json).to.deep.include({
+            error: "UnauthenticatedError",
+            message: "missing x-opg-auth header",
+          });
+        });
 
-  it("GET /attestation without a hex nonce answers 400", async () => {
-    expect((await call("GET", "/attestation")).status).to.equal(400);
-    const bad = await call("GET", "/attestation?nonce=xyz");
-    expect(bad.status).to.equal(400);
-    expect(bad.json.message).to.equal("nonce query parameter must be hex bytes");
-  });
+        it("answers 401 for a malformed header", async () => {
+          const good = authHeader(
+            w.nodeSigner,
+            enclave.address,
+            method,
+            path(),
+            1n,
+            Buffer.alloc(0),
+          );
+          for (const header of [
+            "junk",
+            "1.0x12",
+            `${good}00`,
+            good.replace(/^1\./, "-1."),
+            ".0x",
+          ]) {
+            const res = await call(method, path(), body(), { header });
+            expect(res.status, header).to.equal(401);
+            expect(res.json.message).to.equal("malformed x-opg-auth header");
+          }
+        });
 
-  it("POST /verify answers a signed verdict", async () => {
-    const inputs = { signal: { dims: [1, 1, 32], data: sampleInputs(11, 32) } };
-    const result = await engine.run(cnn.modelId, inputs);
-    const receipt = {
-      requestId: keccak256("0x01"),
-      modelId: cnn.modelId,
-      inputHash: result.inputHash,
-      outputHash: result.outputHash,
-      node: NODE,
-      execConfigHash: result.execConfigHash,
-      timestamp: "1770000000",
-    };
-    const { status, json } = await call("POST", "/verify", {
-      receipt,
-      inputs,
-      outputs: outputsToJson(result.outputs),
-    });
-    expect(status).to.equal(200);
-    expect(json.verdict).to.deep.include({ agree: true, outputHash: result.outputHash });
-    expect(recoverAddress(json.digest as string, json.signature as string)).to.equal(json.enclave);
-  });
+        it(`answers 401 outside ${AUTH_WINDOW_SECONDS} s of the enclave's clock, 200 at its edge`, async () => {
+          const now = w.clock.now();
+          for (const timestamp of [
+            now - AUTH_WINDOW_SECONDS - 1n,
+            now + AUTH_WINDOW_SECONDS + 1n,
+          ]) {
+            const res = await call(method, path(), body(), { timestamp });
+            expect(res.status).to.equal(401);
+            expect(res.json.message).to.equal("x-opg-auth is outside its time window");
+          }
+          for (const timestamp of [now - AUTH_WINDOW_SECONDS, now + AUTH_WINDOW_SECONDS])
+            expect((await call(method, path(), body(), { timestamp })).status).to.equal(200);
+        });
 
-  it("POST /verify answers 400 naming the problem for a malformed receipt or body", async () => {
-    const bad = await call("POST", "/verify", { receipt: { requestId: "0x12" }, inputs: {} });
-    expect(bad.status).to.equal(400);
-    expect(JSON.stringify(bad.json.details)).to.contain("receipt.requestId: 0x + 64 hex digits");
-    expect((await call("POST", "/verify", "{not json")).json.message).to.equal(
-      "request body is not valid JSON",
-    );
-  });
+        it("answers 403 to a request signed by another key", async () => {
+          const res = await call(method, path(), body(), {
+            signer: new DigestSigner(Wallet.createRandom().privateKey),
+          });
+          expect(res.status).to.equal(403);
+          expect(res.json.error).to.equal("ForbiddenError");
+        });
 
-  it("POST /verify answers 400 for an address with a bad checksum", async () => {
-    const receipt = {
-      requestId: keccak256("0x01"),
-      modelId: cnn.modelId,
-      inputHash: keccak256("0x02"),
-      outputHash: keccak256("0x03"),
-      node: "0x70997970C51812dc3A79C7f17720b8C4af1d6F54",
-      execConfigHash: keccak256("0x04"),
-      timestamp: 1,
-    };
-    const res = await call("POST", "/verify", { receipt, inputs: {} });
-    expect(res.status).to.equal(400);
-    expect(JSON.stringify(res.json.details)).to.contain("receipt.node: not a valid address");
-  });
+        it("answers 403 to the client's request replayed to another enclave, or on another path", async () => {
+          const header = authHeader(
+            w.nodeSigner,
+            enclave.address,
+            method,
+            path(),
+            w.clock.now(),
+            Buffer.from(body() === undefined ? "" : stringifyJson(body(), 0)),
+          );
+          const replayed = await call(method, path(), body(), { header, base: otherApi.url });
+          expect(replayed.status).to.equal(403);
+          // Signed for the other enclave, it is that enclave's client's request.
+          expect(
+            (await call(method, path(), body(), { enclave: other.address, base: otherApi.url }))
+              .status,
+          ).to.not.be.oneOf([401, 403]);
+          const elsewhere = await call("GET", "/v1/batches?from=1", undefined, { header });
+          expect(elsewhere.status).to.equal(403);
+        });
 
-  it("POST /verify answers 404 for an unknown model", async () => {
-    const receipt = {
-      requestId: keccak256("0x01"),
-      modelId: keccak256("0x99"),
-      inputHash: keccak256("0x02"),
-      outputHash: keccak256("0x03"),
-      node: NODE,
-      execConfigHash: keccak256("0x04"),
-      timestamp: 1,
-    };
-    const res = await call("POST", "/verify", { receipt, inputs: {} });
-    expect(res.status).to.equal(404);
-    expect(res.json.error).to.equal("UnknownModelError");
-  });
-
-  it("POST /sign-batch signs once per sequence and answers 409 for a conflicting batch", async () => {
-    const batch = {
-      sequence: "7",
-      root: keccak256("0x0a"),
-      count: 4,
-      reexecuted: 1,
-      usageHash: keccak256("0x0b"),
-    };
-    const first = await call("POST", "/sign-batch", batch);
-    expect(first.status).to.equal(200);
-    expect((await call("POST", "/sign-batch", batch)).json.signature).to.equal(
-      first.json.signature,
-    );
-    const conflict = await call("POST", "/sign-batch", { ...batch, root: keccak256("0x0c") });
-    expect(conflict.status).to.equal(409);
-    expect(conflict.json.error).to.equal("BatchConflictError");
-    const invalid = await call("POST", "/sign-batch", { ...batch, count: -1 });
-    expect(invalid.status).to.equal(400);
-  });
-
-  describe("EnclaveClient", () => {
-    async function honestReceipt(seed: number) {
-      const inputs = { signal: { dims: [1, 1, 32], data: sampleInputs(seed, 32) } };
-      const result = await engine.run(cnn.modelId, inputs);
-      return {
-        inputs,
-        result,
-        receipt: receiptFor(result, {
-          requestId: keccak256(toBeHex(seed, 32)),
-          node: NODE,
-          timestamp: 1_770_000_000n,
-        }),
-      };
+        it("answers 200 to the client", async () => {
+          expect((await call(method, path(), body())).status).to.equal(200);
+        });
+      });
     }
 
-    it("gets a verdict and a batch signature checked against the expected enclave", async () => {
-      const info = await call("GET", "/info");
-      const client = new EnclaveClient(
-        url,
-        info.json.enclave as string,
-        ledgerDomain(31337n, LEDGER),
+    it("answers 403 to a signed request sent with another body", async () => {
+      const res = await call(
+        "POST",
+        "/v1/batches",
+        { maxSize: 1000 },
+        { signedBody: stringifyJson({ maxSize: 1 }, 0) },
       );
-      const { inputs, result, receipt } = await honestReceipt(21);
-      const verdict = await client.verify({
-        receipt,
-        inputs,
-        outputs: outputsToJson(result.outputs),
+      expect(res.status).to.equal(403);
+    });
+
+    it("POST /v1/receipts judges each item alone and answers in order", async () => {
+      const honest = await w.item(2);
+      const outsider = await w.item(3, {
+        signer: new DigestSigner(Wallet.createRandom().privateKey),
       });
-      expect(verdict.selected && verdict.verdict.agree).to.be.true;
-      const batch = {
-        sequence: 40n,
-        root: keccak256("0x0d"),
-        count: 1,
-        reexecuted: 1,
-        usageHash: keccak256("0x0e"),
-      };
-      const signed = await client.signBatch(batch);
-      expect(signed.batch).to.deep.equal({ ...batch, enclave: info.json.enclave });
-      const attestation = await client.attestation(Buffer.alloc(8, 1));
-      expect(attestation.enclave).to.equal(info.json.enclave);
-    });
-
-    it("refuses a verdict or batch signed by another key than the expected enclave", async () => {
-      const client = new EnclaveClient(
-        url,
-        Wallet.createRandom().address,
-        ledgerDomain(31337n, LEDGER),
-      );
-      const { inputs, receipt } = await honestReceipt(22);
-      await client.verify({ receipt, inputs }).then(
-        () => expect.fail("expected VerificationError"),
-        (e: unknown) =>
-          expect((e as Error).message).to.equal("verdict is not signed by the expected enclave"),
-      );
-      await client
-        .signBatch({
-          sequence: 41n,
-          root: keccak256("0x0d"),
-          count: 1,
-          reexecuted: 0,
-          usageHash: keccak256("0x0e"),
-        })
-        .then(
-          () => expect.fail("expected VerificationError"),
-          (e: unknown) => expect(e).to.be.instanceOf(VerificationError),
-        );
-    });
-
-    it("reports the enclave's error status, and an unreachable enclave", async () => {
-      const client = new EnclaveClient(url, LEDGER, ledgerDomain(31337n, LEDGER));
-      await client.attestation(new Uint8Array(2)).then(
-        () => expect.fail("expected EnclaveRequestError"),
-        (e: unknown) => {
-          expect(e).to.be.instanceOf(EnclaveRequestError);
-          expect((e as EnclaveRequestError).details.status).to.equal(400);
-        },
-      );
-      const down = new EnclaveClient("http://127.0.0.1:1", LEDGER, ledgerDomain(31337n, LEDGER));
-      await down.attestation(new Uint8Array(8)).then(
-        () => expect.fail("expected EnclaveRequestError"),
-        (e: unknown) => expect((e as Error).message).to.contain("is unreachable"),
-      );
-    });
-  });
-
-  describe("POST /verify-batch and the relayer's KeepAliveEnclaveVerifier", () => {
-    async function honest(seed: number) {
-      const inputs = { signal: { dims: [1, 1, 32], data: sampleInputs(seed, 32) } };
-      const result = await engine.run(cnn.modelId, inputs);
-      const receipt = receiptFor(result, {
-        requestId: keccak256(toBeHex(seed, 32)),
-        node: NODE,
-        timestamp: 1_770_000_000n,
-      });
-      return { receipt, inputs, outputs: outputsToJson(result.outputs) };
-    }
-
-    it("answers each request in order, a bad one with its own error and the rest still judged", async () => {
-      const good = await honest(31);
-      const other = await honest(32);
-      const mismatched = { ...other, receipt: { ...other.receipt, inputHash: keccak256("0x77") } };
-      const { status, json } = await call("POST", "/verify-batch", {
-        requests: [good, { receipt: { requestId: "0x12" }, inputs: {} }, mismatched, other],
+      const stale = await w.item(4, { timestamp: w.clock.now() - 1_000n });
+      const { status, json } = await call("POST", "/v1/receipts", {
+        items: [honest, outsider, stale, logged],
       });
       expect(status).to.equal(200);
       const results = json.results as Array<Record<string, unknown>>;
       expect(results.map((r) => r.ok)).to.deep.equal([true, false, false, true]);
-      const first = results[0]!.result as Record<string, unknown>;
-      expect(first.verdict).to.deep.include({ agree: true, outputHash: good.receipt.outputHash });
-      expect(recoverAddress(first.digest as string, first.signature as string)).to.equal(
-        first.enclave,
-      );
-      expect(results[1]).to.include({ status: 400, error: "InputError" });
-      expect(JSON.stringify(results[1]!.details)).to.contain("receipt.requestId");
-      expect(results[2]).to.include({ status: 422, error: "InputMismatchError" });
-      // Same answer as POST /verify for the same request.
-      const single = await call("POST", "/verify", other);
-      expect((results[3]!.result as Record<string, unknown>).signature).to.equal(
-        single.json.signature,
-      );
+      expect(results[0]!.result).to.deep.include({ selected: true, duplicate: false });
+      expect(results[1]).to.include({ status: 403, error: "ForbiddenError" });
+      expect(results[2]).to.include({ status: 422, error: "StaleReceiptError" });
+      expect(results[3]!.result).to.deep.include({ duplicate: true });
     });
 
-    it("answers 400 for an empty, oversized or malformed batch", async () => {
-      for (const body of [{ requests: [] }, { requests: "x" }, {}, { requests: [1], more: 1 }]) {
-        const res = await call("POST", "/verify-batch", body);
+    it("POST /v1/receipts answers 400 for a body that is not { items: [1..1024] }", async () => {
+      for (const body of [{ items: [] }, { items: "x" }, {}, { items: [1], more: 1 }, 5, null]) {
+        const res = await call("POST", "/v1/receipts", body);
         expect(res.status, JSON.stringify(body)).to.equal(400);
-        expect(res.json.message).to.contain("verify-batch body must be { requests: [...] }");
+        expect(res.json.message).to.equal("body must be { items: [...] } with 1..1024 receipts");
       }
-      const tooMany = await call("POST", "/verify-batch", {
-        requests: Array.from({ length: MAX_VERIFY_BATCH + 1 }, () => ({})),
+      const many = await call("POST", "/v1/receipts", {
+        items: Array.from({ length: MAX_SUBMIT_ITEMS + 1 }, () => 0),
       });
-      expect(tooMany.status).to.equal(400);
+      expect(many.status).to.equal(400);
     });
 
-    it("sends the receipts of one event-loop turn in one request and checks every verdict", async () => {
-      const info = await call("GET", "/info");
-      const enclave = info.json.enclave as string;
-      const domain = ledgerDomain(31337n, LEDGER);
-      let posts = 0;
-      const counting = (req: { url?: string }) => {
-        if (req.url === "/verify-batch") posts++;
-      };
-      server.on("request", counting);
-      const verifier = new KeepAliveEnclaveVerifier(url, enclave, domain);
-      try {
-        const jobs = await Promise.all([33, 34, 35, 36, 37].map(honest));
-        const bad = { ...jobs[4]!, receipt: { ...jobs[4]!.receipt, inputHash: keccak256("0x78") } };
-        const answers = await Promise.allSettled(
-          [...jobs.slice(0, 4), bad].map((j) => verifier.verify(j)),
-        );
-        expect(posts).to.equal(1);
-        expect(answers.map((a) => a.status)).to.deep.equal([
-          "fulfilled",
-          "fulfilled",
-          "fulfilled",
-          "fulfilled",
-          "rejected",
-        ]);
-        const rejected = answers[4] as PromiseRejectedResult;
-        expect(rejected.reason).to.be.instanceOf(EnclaveRequestError);
-        expect((rejected.reason as EnclaveRequestError).message).to.contain(
-          "enclave answered 422 to a verify request",
-        );
-        // Sampled: not selected answers carry no verdict; selected ones are checked as above.
-        const sampled = await verifier.verify({ ...jobs[0]!, sampleRate: 0 });
-        expect(sampled.selected).to.equal(false);
-      } finally {
-        server.off("request", counting);
-        verifier.close();
+    it("POST /v1/batches answers 400 for a body that is not { maxSize }", async () => {
+      for (const body of [{}, { maxSize: "1" }, { maxSize: 1, sequence: 0 }]) {
+        const res = await call("POST", "/v1/batches", body);
+        expect(res.status, JSON.stringify(body)).to.equal(400);
       }
-    });
-
-    it("holds receipts while a batch is at the enclave and sends them together after it", async () => {
-      const info = await call("GET", "/info");
-      let posts = 0;
-      const counting = (req: { url?: string }) => {
-        if (req.url === "/verify-batch") posts++;
-      };
-      server.on("request", counting);
-      const verifier = new KeepAliveEnclaveVerifier(
-        url,
-        info.json.enclave as string,
-        ledgerDomain(31337n, LEDGER),
+      expect((await call("POST", "/v1/batches", { maxSize: 0 })).json.message).to.match(
+        /^maxSize must be an integer in 1\.\./,
       );
-      try {
-        const jobs = await Promise.all([41, 42, 43, 44].map(honest));
-        const first = verifier.verify(jobs[0]!);
-        await new Promise((r) => setImmediate(r)); // the first batch (one receipt) has left
-        const later: Array<Promise<unknown>> = [];
-        for (const job of jobs.slice(1)) {
-          later.push(verifier.verify(job)); // one per turn, while the first is in flight
-          await new Promise((r) => setImmediate(r));
-        }
-        await Promise.all([first, ...later]);
-        expect(posts).to.equal(2);
-      } finally {
-        server.off("request", counting);
-        verifier.close();
-      }
     });
 
-    it("fails the batch's receipts when the enclave does not answer in time", async () => {
-      const { createServer } = await import("node:http");
-      const silentServer = createServer(() => {
-        /* never answers */
+    it("GET /v1/receipts/:id answers the logged receipt, and 404 for one it did not log", async () => {
+      const found = await call("GET", `/v1/receipts/${logged.receipt.requestId}`);
+      expect(found.json).to.deep.include({
+        nodeSignature: logged.nodeSignature,
+        duplicate: true,
+        requestId: logged.receipt.requestId.toLowerCase(),
       });
-      const silentUrl = await listen(silentServer, 0);
-      const verifier = new KeepAliveEnclaveVerifier(
-        silentUrl,
-        NODE,
-        ledgerDomain(31337n, LEDGER),
-        256,
-        1,
-        200,
-      );
-      try {
-        await verifier.verify(await honest(45)).then(
-          () => expect.fail("expected EnclaveRequestError"),
-          (e: unknown) => {
-            expect(e).to.be.instanceOf(EnclaveRequestError);
-            expect((e as Error).message).to.contain("did not answer within 200 ms");
-          },
-        );
-      } finally {
-        verifier.close();
-        silentServer.closeAllConnections();
-        await new Promise((r) => silentServer.close(r));
-      }
-    });
-
-    it("refuses verdicts signed by another key than the attested enclave", async () => {
-      const verifier = new KeepAliveEnclaveVerifier(
-        url,
-        Wallet.createRandom().address,
-        ledgerDomain(31337n, LEDGER),
-      );
-      try {
-        await verifier.verify(await honest(38)).then(
-          () => expect.fail("expected VerificationError"),
-          (e: unknown) => {
-            expect(e).to.be.instanceOf(VerificationError);
-            expect((e as Error).message).to.equal("verdict is not signed by the expected enclave");
-          },
-        );
-      } finally {
-        verifier.close();
-      }
-    });
-
-    it("reports an unreachable enclave for every receipt of the batch", async () => {
-      const verifier = new KeepAliveEnclaveVerifier(
-        "http://127.0.0.1:1",
-        NODE,
-        ledgerDomain(31337n, LEDGER),
-      );
-      const job = await honest(39);
-      const answers = await Promise.allSettled([verifier.verify(job), verifier.verify(job)]);
-      for (const a of answers) {
-        expect(a.status).to.equal("rejected");
-        expect(((a as PromiseRejectedResult).reason as Error).message).to.contain("is unreachable");
-      }
-      verifier.close();
+      const unknown = keccak256("0x99");
+      const missing = await call("GET", `/v1/receipts/${unknown}`);
+      expect(missing.status).to.equal(404);
+      expect(missing.json.message).to.equal(`no logged receipt for request ${unknown}`);
     });
   });
 
-  it("answers 404 for any other route", async () => {
-    const res = await call("DELETE", "/verify");
-    expect(res.status).to.equal(404);
-    expect(res.json.message).to.equal("no route DELETE /verify");
+  describe("public routes", () => {
+    it("GET /info names the enclave, its deployment, its client, its image and the chain's rate", async () => {
+      const { status, json } = await call("GET", "/info", undefined, { header: null });
+      expect(status).to.equal(200);
+      const pcrs = w.attestor.measurement();
+      expect(json).to.deep.include({
+        enclave: enclave.address,
+        chainId: w.chainId.toString(),
+        ledger: w.ledger,
+        clientNode: w.protocol.gpuNode,
+        pcrs: { 0: pcrs[0], 1: pcrs[1], 2: pcrs[2] },
+        measurement: measurementFromPcrs([pcrs[0]!, pcrs[1]!, pcrs[2]!]),
+        sampleRatePpm: Number(await w.protocol.ledger.sampleRate()),
+        receiptWindowSeconds: enclave.limits.receiptWindowSeconds,
+        devRootPem: w.attestor.rootPem,
+      });
+      expect((json.models as Array<{ modelId: string }>).map((m) => m.modelId)).to.have.members([
+        w.risk.modelId,
+        w.cnn.modelId,
+      ]);
+      expect(json.stats).to.include({ logged: enclave.stats().logged });
+    });
+
+    it("GET /attestation answers the nonce, binding address || chainId || ledger || client node", async () => {
+      const nonce = Buffer.from(randomBytes(16));
+      const { status, json } = await call(
+        "GET",
+        `/attestation?nonce=${nonce.toString("hex")}`,
+        undefined,
+        { header: null },
+      );
+      expect(status).to.equal(200);
+      const v = verifyAttestation(Buffer.from(json.document as string, "base64"), {
+        roots: [w.attestor.rootPem],
+        nonce,
+      });
+      expect(readBinding(v.document.publicKey, v.document.userData)).to.deep.equal({
+        address: enclave.address,
+        chainId: w.chainId,
+        ledger: w.ledger,
+        clientNode: w.protocol.gpuNode,
+      });
+      expect(`0x${json.userData as string}`).to.equal(
+        hexlify(bindingUserData(enclave.address, w.chainId, w.ledger, w.protocol.gpuNode)),
+      );
+      for (const bad of ["/attestation", "/attestation?nonce=xyz"]) {
+        const res = await call("GET", bad, undefined, { header: null });
+        expect(res.status).to.equal(400);
+        expect(res.json.message).to.equal("nonce query parameter must be hex bytes");
+      }
+    });
+
+    it("GET /evidence publishes contradicted receipts to anyone, after an index", async () => {
+      const before = (await call("GET", "/evidence", undefined, { header: null })).json
+        .evidence as unknown[];
+      const lie = await w.item(5, { delta: 1_000n });
+      await enclave.submit([lie]);
+      const { json } = await call("GET", `/evidence?after=${before.length}`, undefined, {
+        header: null,
+      });
+      const evidence = json.evidence as Array<Record<string, unknown>>;
+      expect(evidence).to.have.length(1);
+      expect(evidence[0]).to.deep.include({
+        kind: "contradicted",
+        nodeSignature: lie.nodeSignature,
+      });
+      expect((await call("GET", "/evidence?after=x", undefined, { header: null })).status).to.equal(
+        400,
+      );
+    });
+  });
+
+  describe("bad requests: the documented 4xx, and the server stays up", () => {
+    it("answers 413 for a body over the limit, declared or streamed", async () => {
+      const big = JSON.stringify({ items: ["x".repeat(MAX_BODY)] });
+      const declared = await call("POST", "/v1/receipts", big);
+      expect(declared.status).to.equal(413);
+      expect(declared.json.message).to.equal(`request body over ${MAX_BODY} bytes`);
+      const streamed = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request(`${api.url}/v1/receipts`, { method: "POST" }, (res) => {
+          let text = "";
+          res.on("data", (d: Buffer) => (text += d.toString()));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+        });
+        req.on("error", reject);
+        for (let i = 0; i < 4; i++) req.write("x".repeat(MAX_BODY / 2));
+        req.end();
+      });
+      expect(streamed.status).to.equal(413);
+      await stillUp();
+    });
+
+    it("answers 400 for a malformed request URI", async () => {
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(new URL(api.url).port), "127.0.0.1", () =>
+          socket.write("GET // HTTP/1.1\r\nHost: enclave\r\nConnection: close\r\n\r\n"),
+        );
+        let text = "";
+        socket.on("data", (d: Buffer) => (text += d.toString()));
+        socket.on("error", reject);
+        socket.on("close", () => resolve(text));
+      });
+      expect(answer).to.match(/^HTTP\/1\.1 400 /);
+      expect(answer).to.contain('"message":"malformed request URI"');
+      await stillUp();
+    });
+
+    it("answers 400 for a body that is not JSON", async () => {
+      const res = await call("POST", "/v1/receipts", "{not json");
+      expect(res.status).to.equal(400);
+      expect(res.json.message).to.equal("request body is not valid JSON");
+      await stillUp();
+    });
+
+    it("answers 404 for any other route", async () => {
+      const res = await call("POST", "/verify", {}, { header: null });
+      expect(res.status).to.equal(404);
+      expect(res.json.message).to.equal("no route POST /verify");
+      await stillUp();
+    });
+  });
+
+  describe("EnclaveClient", () => {
+    const clients: EnclaveClient[] = [];
+    after(() => {
+      for (const c of clients) c.close();
+    });
+
+    function client(o: Partial<EnclaveClientOptions> = {}): EnclaveClient {
+      const c = new EnclaveClient({
+        url: api.url,
+        enclave: enclave.address,
+        domain: w.domain,
+        node: w.protocol.gpuNode,
+        signer: w.nodeSigner,
+        clock: w.clock,
+        ...o,
+      });
+      clients.push(c);
+      return c;
+    }
+
+    /** Forwards `req` to the enclave and answers what it answered, rewritten by `rewrite`. */
+    async function forward(
+      req: IncomingMessage,
+      res: ServerResponse,
+      rewrite: (json: Record<string, unknown>) => Record<string, unknown> = (json) => json,
+      status?: number,
+    ): Promise<void> {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const auth = req.headers[AUTH_HEADER];
+      const upstream = await fetch(`${api.url}${req.url}`, {
+        method: req.method ?? "GET",
+        headers: {
+          "content-type": "application/json",
+          ...(typeof auth === "string" ? { [AUTH_HEADER]: auth } : {}),
+        },
+        ...(req.method === "POST" ? { body: Buffer.concat(chunks) } : {}),
+      });
+      const json = (await upstream.json()) as Record<string, unknown>;
+      res.writeHead(status ?? upstream.status, { "content-type": "application/json" });
+      res.end(stringifyJson(rewrite(json), 0));
+    }
+
+    /** Listens with `server` until the tests end; its URL. */
+    async function listening(server: Server): Promise<string> {
+      const l = await serve(server);
+      closing.push(l.close);
+      return l.url;
+    }
+
+    /** A man in the middle in front of the enclave: forwards everything, rewrites the answers. */
+    const middle = (
+      tamper: (json: Record<string, unknown>) => Record<string, unknown>,
+      status?: number,
+    ): Promise<string> =>
+      listening(createServer((req, res) => void forward(req, res, tamper, status)));
+
+    /** Runs `fn`, counting the POST /v1/receipts requests the enclave gets meanwhile. */
+    async function countingPosts(fn: () => Promise<void>): Promise<number> {
+      let posts = 0;
+      const counting = (req: IncomingMessage): void => {
+        if (req.method === "POST" && req.url === "/v1/receipts") posts++;
+      };
+      api.server.on("request", counting);
+      try {
+        await fn();
+      } finally {
+        api.server.off("request", counting);
+      }
+      return posts;
+    }
+
+    const anotherKey = () => new DigestSigner(Wallet.createRandom().privateKey);
+
+    it("logs receipts, cuts batches and reads the log, every answer checked", async () => {
+      const c = client();
+      const item = await w.item(10);
+      const answer = await c.submit(item);
+      expect(answer.verdict).to.deep.include({ agree: true, timestamp: w.clock.now() });
+      const signed = (await c.cutBatch(100))!;
+      expect(signed.batch).to.deep.include({ enclave: enclave.address, node: w.protocol.gpuNode });
+      expect(signed.requestIds).to.include(item.receipt.requestId.toLowerCase());
+      expect(typeof signed.batch.sequence).to.equal("bigint");
+      expect((await c.openBatches(signed.batch.sequence)).map((b) => b.digest)).to.deep.equal([
+        signed.digest,
+      ]);
+      const again = (await c.logged(item.receipt.requestId))!;
+      expect(again.receipt).to.deep.equal(item.receipt);
+      expect(again.signature).to.equal(answer.signature);
+      expect(await c.logged(keccak256("0x98"))).to.equal(null);
+      expect((await c.attestation(Buffer.alloc(8, 1))).enclave).to.equal(enclave.address);
+      expect((await c.info()).clientNode).to.equal(w.protocol.gpuNode);
+      expect(await fetchEvidence(c.url, 0)).to.be.an("array");
+    });
+
+    it("refuses a verdict whose signature was replaced", async () => {
+      const url = await middle((json) => {
+        const results = json.results as Array<{ result?: { signature: string } }> | undefined;
+        for (const r of results ?? [])
+          if (r.result !== undefined) r.result.signature = anotherKey().sign(keccak256("0x01"));
+        return json;
+      });
+      const error = await rejection(client({ url }).submit(await w.item(11)));
+      expect(error).to.be.instanceOf(VerificationError);
+      expect(error.message).to.equal("verdict is not signed by the expected enclave");
+    });
+
+    describe("refuses a batch", () => {
+      before(async () => {
+        await enclave.submit([await w.item(12), await w.item(13)]);
+        await enclave.cutBatch(100);
+      });
+
+      /** The problems the client finds in the open batches after `tamper`. */
+      async function problems(
+        tamper: (batch: Record<string, unknown>) => void,
+        o: Partial<EnclaveClientOptions> = {},
+      ): Promise<string[]> {
+        const url = await middle((json) => {
+          for (const b of (json.batches as Array<Record<string, unknown>> | undefined) ?? [])
+            tamper(b);
+          return json;
+        });
+        const error = await rejection(client({ url, ...o }).openBatches(0n));
+        expect(error).to.be.instanceOf(VerificationError);
+        expect(error.message).to.match(/^enclave batch \d+ fails its checks$/);
+        return (error as VerificationError).details.problems as string[];
+      }
+
+      it("signed by another key", async () => {
+        const key = anotherKey();
+        expect(
+          await problems((b) => {
+            b.signature = key.sign(b.digest as string);
+          }),
+        ).to.deep.equal(["bad signature"]);
+      });
+
+      it("naming another node", async () => {
+        const node = Wallet.createRandom().address;
+        expect(
+          await problems((b) => {
+            (b.batch as Record<string, unknown>).node = node;
+          }),
+        ).to.deep.equal(["names another node", "bad signature"]);
+        // An honest batch, for another node than this client's.
+        expect(await problems(() => undefined, { node })).to.deep.equal(["names another node"]);
+      });
+
+      it("whose root is not the tree over the leaves it lists", async () => {
+        expect(
+          await problems((b) => {
+            (b.leafHashes as string[])[0] = keccak256("0x02");
+          }),
+        ).to.deep.equal(["root is not the tree over the listed leaves"]);
+        expect(
+          await problems((b) => {
+            (b.leafHashes as string[]).pop();
+          }),
+        ).to.deep.equal(["leaf count differs from the batch count"]);
+      });
+
+      it("signed by another enclave than the one attested", async () => {
+        // The client talks to `other`; a man in the middle answers with this enclave's batches.
+        const captured = (await call("GET", "/v1/batches?from=0")).json;
+        const url = await middle(() => captured, 200);
+        const error = await rejection(client({ url, enclave: other.address }).openBatches(0n));
+        expect(error).to.be.instanceOf(VerificationError);
+        expect((error as VerificationError).details.problems).to.deep.equal([
+          "signed for another enclave",
+          "bad signature",
+        ]);
+      });
+    });
+
+    it("sends the receipts of one event-loop turn in one POST, each answered on its own", async () => {
+      const c = client();
+      const items = await Promise.all([20, 21, 22, 23, 24].map((s) => w.item(s)));
+      const bad = { ...items[4]!, inputs: w.inputs(99) };
+      let answers: Array<PromiseSettledResult<unknown>> = [];
+      const posts = await countingPosts(async () => {
+        answers = await Promise.allSettled([...items.slice(0, 4), bad].map((i) => c.submit(i)));
+      });
+      expect(posts).to.equal(1);
+      expect(answers.map((a) => a.status)).to.deep.equal([
+        "fulfilled",
+        "fulfilled",
+        "fulfilled",
+        "fulfilled",
+        "rejected",
+      ]);
+      const reason = (answers[4] as PromiseRejectedResult).reason as EnclaveRequestError;
+      expect(reason).to.be.instanceOf(EnclaveRequestError);
+      expect(reason.status).to.equal(422);
+      expect(reason.message).to.equal(
+        "enclave answered 422 to a receipt: inputs do not hash to the receipt's inputHash",
+      );
+    });
+
+    it("holds receipts while a POST is at the enclave and sends them together after it", async () => {
+      const c = client();
+      const items = await Promise.all([30, 31, 32, 33].map((s) => w.item(s)));
+      const posts = await countingPosts(async () => {
+        const first = c.submit(items[0]!);
+        await new Promise((r) => setImmediate(r)); // the first POST (one receipt) has left
+        const later: Array<Promise<unknown>> = [];
+        for (const item of items.slice(1)) {
+          later.push(c.submit(item)); // one per turn, while the first is in flight
+          await new Promise((r) => setImmediate(r));
+        }
+        await Promise.all([first, ...later]);
+      });
+      expect(posts).to.equal(2);
+    });
+
+    it("splits a POST larger than maxPayloadBytes", async () => {
+      const c = client({ maxPayloadBytes: 2_500 });
+      const items = await Promise.all([40, 41, 42, 43].map((s) => w.item(s)));
+      const posts = await countingPosts(async () => {
+        const answers = await Promise.all(items.map((i) => c.submit(i)));
+        expect(answers.map((a) => a.duplicate)).to.deep.equal([false, false, false, false]);
+      });
+      expect(posts).to.be.greaterThan(1);
+    });
+
+    it("sends a request again, once, when a kept-alive socket turns out closed", async () => {
+      let requests = 0;
+      const served = new WeakSet<object>();
+      // Serves each connection's first request, then resets the connection on the next one:
+      // what a client sees when the enclave closes an idle socket just as it is reused.
+      const flaky = createServer((req, res) => {
+        requests++;
+        if (served.has(req.socket)) {
+          req.socket.destroy();
+          return;
+        }
+        served.add(req.socket);
+        void forward(req, res);
+      });
+      const url = await listening(flaky);
+      const c = client({ url, maxSockets: 1 });
+      await c.info();
+      expect(await c.cutBatch(10)).to.satisfy((b: unknown) => b === null || typeof b === "object");
+      expect(requests).to.equal(3); // /info, the reset request, the same request on a new socket
+    });
+
+    it("does not retry a request whose fresh connection is reset", async () => {
+      let requests = 0;
+      const reset = createServer((req) => {
+        requests++;
+        req.socket.destroy();
+      });
+      const url = await listening(reset);
+      const error = await rejection(client({ url }).cutBatch(1));
+      expect(error).to.be.instanceOf(EnclaveRequestError);
+      expect(error.message).to.equal(`enclave at ${url} is unreachable`);
+      expect(requests).to.equal(1);
+    });
+
+    it("fails what it sent when the enclave does not answer within timeoutMs", async () => {
+      const mute = createServer(() => {
+        /* never answers */
+      });
+      const url = await listening(mute);
+      const c = client({ url, timeoutMs: 200 });
+      const item = await w.item(50);
+      for (const a of await Promise.allSettled([c.submit(item), c.cutBatch(1)])) {
+        const error = (a as PromiseRejectedResult).reason as Error;
+        expect(error).to.be.instanceOf(EnclaveRequestError);
+        expect(error.message).to.equal(`enclave at ${url} did not answer within 200 ms`);
+      }
+    });
+
+    it("reports an unreachable enclave to every receipt of a POST, and the enclave's own status", async () => {
+      const down = client({ url: "http://127.0.0.1:1" });
+      const item = await w.item(51);
+      for (const a of await Promise.allSettled([down.submit(item), down.submit(item)])) {
+        expect(a.status).to.equal("rejected");
+        expect(((a as PromiseRejectedResult).reason as Error).message).to.equal(
+          "enclave at http://127.0.0.1:1 is unreachable",
+        );
+      }
+      const error = await rejection(client().cutBatch(0));
+      expect((error as EnclaveRequestError).status).to.equal(400);
+      const outsider = await rejection(client({ signer: anotherKey() }).cutBatch(1));
+      expect((outsider as EnclaveRequestError).status).to.equal(403);
+    });
   });
 });
