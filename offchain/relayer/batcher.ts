@@ -64,6 +64,8 @@ export interface BatcherOptions {
   retryMaxMs?: number;
   /** Re-submits pending receipts logged by another enclave to the current one (the service's). */
   resubmit?: (jobs: JobRecord[]) => Promise<void>;
+  /** A pending receipt older than this that the enclave will not cut goes to its log again. */
+  strandedAfterMs?: number;
   /** Whether a request id is an on-chain request's (a job recovered from the enclave keeps its source). */
   isChainRequest?: (requestId: string) => boolean;
   metrics: RelayerMetrics;
@@ -188,7 +190,26 @@ export class Batcher {
       (pending.count > 0 && pending.oldest !== null && now - pending.oldest >= this.o.maxAgeMs);
     if (!due) return;
     const signed = await source.cutBatch(this.o.maxSize);
-    if (signed === null) return;
+    if (signed === null) {
+      // Receipts this store waits for that the enclave no longer holds as waiting (it dropped them:
+      // signed by a key after its rotation): they go to its log again, signed anew.
+      const strandedMs = this.o.strandedAfterMs ?? 240_000;
+      if (pending.oldest !== null && now - pending.oldest > strandedMs) {
+        const stranded = this.o.store.strandedPending(
+          source.enclave,
+          now - strandedMs,
+          this.o.maxSize,
+        );
+        if (stranded.length > 0 && this.o.resubmit !== undefined) {
+          this.o.log.warn(
+            { at: "Batcher#tick", count: stranded.length },
+            "receipts the enclave no longer holds sent to its log again",
+          );
+          await this.o.resubmit(stranded);
+        }
+      }
+      return;
+    }
     // A sequence after a gap: the enclave signed batches this store never wrote (a crash).
     const stored = this.o.store.openBatches().filter((b) => b.enclave === source.enclave);
     const last = stored.at(-1)?.sequence;
@@ -220,9 +241,20 @@ export class Batcher {
       if (!(error instanceof BatchMismatchError)) throw error;
       const missing = this.o.store.missing(signed.requestIds);
       if (missing.length === 0) {
+        // Receipts this store holds but not as this enclave's waiting ones (another batch, another
+        // enclave): the batch can never be written. Its key is stalled, said on /readyz, until the
+        // relayer is given another enclave; nothing is anchored twice meanwhile.
+        this.deadKeys.add(source.enclave);
+        this.stall = {
+          reason: `anchoring stalled: enclave ${source.enclave}'s batch ${signed.batch.sequence} lists receipts this store does not hold as its waiting ones; replace the enclave (restart it for a new key)`,
+          since: this.stall?.since ?? Date.now(),
+          permanent: true,
+          enclave: source.enclave,
+          sequence: signed.batch.sequence,
+        };
         this.o.log.error(
           { at: "Batcher#store", sequence: signed.batch.sequence.toString(), ...error.details },
-          "the enclave's batch lists receipts this store does not hold as pending",
+          this.stall.reason,
         );
         throw error;
       }

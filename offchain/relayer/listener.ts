@@ -16,6 +16,7 @@ import { getBytes, keccak256 } from "ethers";
 import type { Logger } from "pino";
 
 import { InputError } from "../common/errors.js";
+import { EnclaveRequestError } from "../tee/client.js";
 import { encodeOutputs, type QuantisedTensor, type TensorJson } from "../inference/tensor.js";
 import { ENCODING_MAGIC, ENCODING_VERSION, KIND_INPUT } from "../inference/tensor.js";
 import { migrate, transaction, type Migration } from "./db.js";
@@ -274,12 +275,16 @@ export class Listener {
           if (job.receipt.inputHash !== keccak256(row.input))
             throw new InputError("input does not re-encode to its on-chain hash");
         } catch (error) {
-          if (!(error instanceof InputError)) throw error;
+          // A receipt the enclave refuses for good (it logged another one for this request: one
+          // answer per request) makes the request unservable here, not the listener stuck on it.
+          const refused =
+            error instanceof EnclaveRequestError && error.status >= 400 && error.status < 500;
+          if (!(error instanceof InputError) && !refused) throw error;
           db.prepare(
             "UPDATE chain_requests SET state = 'unservable', reason = ? WHERE request_id = ?",
-          ).run(error.message, row.request_id);
+          ).run((error as Error).message, row.request_id);
           log.warn(
-            { at: "Listener#serve", requestId: row.request_id, reason: error.message },
+            { at: "Listener#serve", requestId: row.request_id, reason: (error as Error).message },
             "unservable request",
           );
           continue;

@@ -234,6 +234,7 @@ export class RelayerService {
       resubmit: (jobs) =>
         resubmit(jobs, { enclave: enclave.current, nodeSigner, hasher, clock, store, log }),
       isChainRequest: (requestId) => listener?.hasRequest(requestId) ?? false,
+
       metrics,
       log: log.child({ part: "batcher" }),
     });

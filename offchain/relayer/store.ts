@@ -329,6 +329,17 @@ export class JobStore {
     ).map(jobFromRow);
   }
 
+  /** Pending jobs of `enclave` accepted before `before` (ms), oldest first. */
+  strandedPending(enclave: string, before: number, limit: number): JobRecord[] {
+    return (
+      this.db
+        .prepare(
+          "SELECT * FROM jobs WHERE state = 'pending' AND enclave = ? AND created_at < ? ORDER BY seq LIMIT ?",
+        )
+        .all(enclave, before, limit) as Row[]
+    ).map(jobFromRow);
+  }
+
   /** When the oldest receipt not yet anchored was accepted (ms), or null when all are anchored. */
   oldestUnanchored(): number | null {
     const row = this.db
