@@ -92,7 +92,7 @@ export async function collectEnclaveStatuses(tee: TeeRegistry): Promise<EnclaveS
       tee.getEnclave(enclaveKey),
       tee.isActiveEnclave(enclaveKey),
     ]);
-    if (enclave.node === "0x0000000000000000000000000000000000000000") continue; // deregistered
+    if (enclave.deregisteredAt !== 0n) continue; // retired: the binding stays for evidence, the key serves no more
     statuses.push({
       enclaveKey,
       node: enclave.node,

@@ -288,7 +288,7 @@ describe("offchain/staking actions", () => {
       await rejects(
         actions.registerEnclave(tee, staking, operator, input),
         InputError,
-        /registered to another node/,
+        /has registered before/,
       );
     });
   });
