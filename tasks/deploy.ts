@@ -1,5 +1,6 @@
 import { task } from "hardhat/config";
 import { ArgumentType } from "hardhat/types/arguments";
+import { afterBuild } from "./lib.js";
 
 export const deployTasks = [
   task(
@@ -66,6 +67,6 @@ export const deployTasks = [
         "Holder of ContributorRewards UPDATER_ROLE (required off local chains; locally default: the deployer)",
       defaultValue: "",
     })
-    .setAction(() => import("./actions/deploy.js"))
+    .setAction(afterBuild(() => import("./actions/deploy.js")))
     .build(),
 ];

@@ -7,6 +7,7 @@
 import { task } from "hardhat/config";
 
 import { image } from "./tee.js";
+import { afterBuild } from "./lib.js";
 
 const from = {
   name: "from" as const,
@@ -30,7 +31,7 @@ export const governanceTasks = [
       defaultValue: "",
     })
     .addFlag({ name: "json", description: "Print JSON" })
-    .setAction(() => import("./actions/governance-audit.js"))
+    .setAction(afterBuild(() => import("./actions/governance-audit.js")))
     .build(),
   task(
     "opg:gov:delegate",
@@ -42,7 +43,7 @@ export const governanceTasks = [
       defaultValue: "",
     })
     .addOption(from)
-    .setAction(() => import("./actions/gov-delegate.js"))
+    .setAction(afterBuild(() => import("./actions/gov-delegate.js")))
     .build(),
   task("opg:gov:propose", "Propose a governance action (named, or a raw call) to the governor")
     .addOption({
@@ -121,19 +122,19 @@ export const governanceTasks = [
       defaultValue: "",
     })
     .addOption(from)
-    .setAction(() => import("./actions/gov-propose.js"))
+    .setAction(afterBuild(() => import("./actions/gov-propose.js")))
     .build(),
   task("opg:gov:vote", "Vote on an active proposal")
     .addOption(proposalId)
     .addOption({ name: "support", description: "for | against | abstain", defaultValue: "" })
     .addOption({ name: "reason", description: "A reason recorded with the vote", defaultValue: "" })
     .addOption(from)
-    .setAction(() => import("./actions/gov-vote.js"))
+    .setAction(afterBuild(() => import("./actions/gov-vote.js")))
     .build(),
   task("opg:gov:queue", "Queue a succeeded proposal in the timelock (anyone may send)")
     .addOption(proposalId)
     .addOption(from)
-    .setAction(() => import("./actions/gov-queue.js"))
+    .setAction(afterBuild(() => import("./actions/gov-queue.js")))
     .build(),
   task(
     "opg:gov:execute",
@@ -141,7 +142,7 @@ export const governanceTasks = [
   )
     .addOption(proposalId)
     .addOption(from)
-    .setAction(() => import("./actions/gov-execute.js"))
+    .setAction(afterBuild(() => import("./actions/gov-execute.js")))
     .build(),
   task(
     "opg:gov:status",
@@ -149,6 +150,6 @@ export const governanceTasks = [
   )
     .addOption({ name: "id", description: "Only this proposal", defaultValue: "" })
     .addFlag({ name: "json", description: "Print JSON" })
-    .setAction(() => import("./actions/gov-status.js"))
+    .setAction(afterBuild(() => import("./actions/gov-status.js")))
     .build(),
 ];

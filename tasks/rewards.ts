@@ -31,7 +31,8 @@ export const rewardsTasks = [
     .addOption({ name: "epoch", description: "The epoch (1, 2, ...)", defaultValue: "" })
     .addFlag({ name: "progress", description: "Progress bars on stderr even without a terminal" })
     .setInlineAction(async (args: EpochArgs, hre) => {
-      const { runTask } = await import("./lib.js");
+      const { runTask, ensureBuilt } = await import("./lib.js");
+      await ensureBuilt(hre);
       await runTask(async () => {
         const { parseEpoch } = await import("../offchain/rewards/epochs.js");
         const { computeRewards, writeRewardsOutputs } =
@@ -51,7 +52,8 @@ export const rewardsTasks = [
     .addOption({ name: "uri", description: "Where the table is published", defaultValue: "" })
     .addFlag({ name: "progress", description: "Progress bars on stderr even without a terminal" })
     .setInlineAction(async (args: EpochArgs & { uri: string }, hre) => {
-      const { runTask } = await import("./lib.js");
+      const { runTask, ensureBuilt } = await import("./lib.js");
+      await ensureBuilt(hre);
       await runTask(async () => {
         const { parseEpoch } = await import("../offchain/rewards/epochs.js");
         const { computeRewards, writeRewardsOutputs } =
@@ -80,7 +82,8 @@ export const rewardsTasks = [
     .addOption({ name: "epoch", description: "The epoch (1, 2, ...)", defaultValue: "" })
     .addFlag({ name: "progress", description: "Progress bars on stderr even without a terminal" })
     .setInlineAction(async (args: EpochArgs, hre) => {
-      const { runTask } = await import("./lib.js");
+      const { runTask, ensureBuilt } = await import("./lib.js");
+      await ensureBuilt(hre);
       await runTask(async () => {
         const { parseEpoch } = await import("../offchain/rewards/epochs.js");
         const { verifyRewards } = await import("../offchain/rewards/onchain.js");
@@ -112,7 +115,8 @@ export const rewardsTasks = [
     })
     .addFlag({ name: "progress", description: "Progress bars on stderr even without a terminal" })
     .setInlineAction(async (args: EpochArgs & { account: string; proof: string }, hre) => {
-      const { runTask } = await import("./lib.js");
+      const { runTask, ensureBuilt } = await import("./lib.js");
+      await ensureBuilt(hre);
       await runTask(async () => {
         const { InputError } = await import("../offchain/common/errors.js");
         const { parseEpoch } = await import("../offchain/rewards/epochs.js");

@@ -4,11 +4,14 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import type * as StakingTasks from "../offchain/staking/tasks.js";
 import type { TaskEnv } from "../offchain/staking/tasks.js";
 
+import { ensureBuilt } from "./lib.js";
+
 /** Connects to the selected network and runs a task body from offchain/staking/tasks.ts. */
 export async function withEnv(
   hre: HardhatRuntimeEnvironment,
   body: (env: TaskEnv, t: typeof StakingTasks) => Promise<string>,
 ): Promise<void> {
+  await ensureBuilt(hre);
   const t = await import("../offchain/staking/tasks.js");
   const { ethers, networkName } = await hre.network.getOrCreate();
   await t.runTask(() => body({ ethers, networkName: t.recordName(networkName) }, t));

@@ -1,4 +1,5 @@
 import { task } from "hardhat/config";
+import { afterBuild } from "./lib.js";
 
 export const vestingTasks = [
   task(
@@ -23,7 +24,7 @@ export const vestingTasks = [
     .addOption({ name: "plan", description: "Plan file for schedule names", defaultValue: "" })
     .addFlag({ name: "csv", description: "Print CSV" })
     .addFlag({ name: "json", description: "Print JSON" })
-    .setAction(() => import("./actions/vesting-calendar.js"))
+    .setAction(afterBuild(() => import("./actions/vesting-calendar.js")))
     .build(),
   task(
     "opg:vesting:audit",
@@ -31,11 +32,12 @@ export const vestingTasks = [
   )
     .addOption({
       name: "plan",
-      description: "Plan file (default deployments/<network>/vesting-plan.json)",
+      description:
+        "Plan file (default: the one the deployment record names, else deployments/<network>/vesting-plan.json)",
       defaultValue: "",
     })
     .addFlag({ name: "json", description: "Print JSON" })
-    .setAction(() => import("./actions/vesting-audit.js"))
+    .setAction(afterBuild(() => import("./actions/vesting-audit.js")))
     .build(),
   task("opg:vesting:release", "Release one, several or all releasable schedules (anyone may call)")
     .addOption({
@@ -43,6 +45,6 @@ export const vestingTasks = [
       description: 'Schedule ids, comma-separated, or "all"',
       defaultValue: "all",
     })
-    .setAction(() => import("./actions/vesting-release.js"))
+    .setAction(afterBuild(() => import("./actions/vesting-release.js")))
     .build(),
 ];

@@ -5,7 +5,7 @@ import { addressOf } from "../../offchain/chain/deployment.js";
 import { auditVault, formatAudit } from "../../offchain/vesting/audit.js";
 import { loadPlan } from "../../offchain/vesting/plan.js";
 import { OPGToken__factory, VestingVault__factory } from "../../types/ethers-contracts/index.js";
-import { connect, planPath, runTask } from "../lib.js";
+import { connect, recordedPlanPath, runTask } from "../lib.js";
 
 export default async function audit(
   args: { plan: string; json: boolean },
@@ -13,7 +13,7 @@ export default async function audit(
 ): Promise<void> {
   await runTask(async () => {
     const { ethers, dir } = await connect(hre);
-    const plan = await loadPlan(planPath(hre, dir, args.plan));
+    const plan = await loadPlan(await recordedPlanPath(hre, dir, args.plan));
     const vault = VestingVault__factory.connect(
       await addressOf(dir, "VestingVault"),
       ethers.provider,

@@ -14,7 +14,7 @@ import {
 import { readVault } from "../../offchain/vesting/chain.js";
 import { loadPlan, parseTime } from "../../offchain/vesting/plan.js";
 import { VestingVault__factory } from "../../types/ethers-contracts/index.js";
-import { connect, planPath, runTask } from "../lib.js";
+import { connect, recordedPlanPath, runTask } from "../lib.js";
 
 export default async function calendar(
   args: { from: string; to: string; period: string; plan: string; csv: boolean; json: boolean },
@@ -36,7 +36,7 @@ export default async function calendar(
     const to = args.to === "" ? lastUnlock : parseTime(args.to);
     const names = new Map<number, string>();
     try {
-      const plan = await loadPlan(planPath(hre, dir, args.plan));
+      const plan = await loadPlan(await recordedPlanPath(hre, dir, args.plan));
       for (const s of plan.schedules) names.set(s.id, s.name);
     } catch (error) {
       if (args.plan !== "") throw error; // names are optional unless a plan was asked for

@@ -86,6 +86,10 @@ describe("e2e: vesting tasks on a hardhat node", function () {
     const ok = await hardhat(["opg:vesting:audit", "--network", "e2e", "--plan", PLAN], env);
     expect(ok.code, ok.stderr).to.equal(0);
     expect(ok.stdout).to.contain("AUDIT OK");
+    // Without --plan: the plan the deployment record names (not deployments/e2e/vesting-plan.json).
+    const recorded = await hardhat(["opg:vesting:audit", "--network", "e2e"], env);
+    expect(recorded.code, recorded.stderr).to.equal(0);
+    expect(recorded.stdout).to.equal(ok.stdout);
     const tampered = path.join(tmpdir(), `opg-tampered-${process.pid}.json`);
     await writeFile(
       tampered,
