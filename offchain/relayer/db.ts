@@ -3,7 +3,31 @@
  * service. Each component owns its tables and its ordered list of migrations; `migrate` applies the
  * ones not yet applied, each in its own transaction, and records them in `schema_migrations`.
  */
-import { DatabaseSync } from "node:sqlite";
+import { createRequire } from "node:module";
+import type * as Sqlite from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
+
+/**
+ * node:sqlite prints an ExperimentalWarning to every relayer's stderr when it loads (Node 22). We chose
+ * it knowingly (docs/relayer.md); load it with that one warning, recognised by its text, held back.
+ * Every other warning, from this module or any other, is emitted as usual.
+ */
+function loadSqlite(): typeof Sqlite {
+  const emit = Reflect.get(process, "emitWarning");
+  process.emitWarning = function (warning: string | Error, ...rest: unknown[]) {
+    const text = typeof warning === "string" ? warning : warning.message;
+    if (text.startsWith("SQLite is an experimental feature")) return;
+    Reflect.apply(emit, process, [warning, ...rest]);
+  };
+  try {
+    const required: unknown = createRequire(import.meta.url)("node:sqlite");
+    return required as typeof Sqlite;
+  } finally {
+    process.emitWarning = emit;
+  }
+}
+
+const sqlite = loadSqlite();
 
 export interface Migration {
   /** 1, 2, 3, ... per component, never reused or edited once released. */
@@ -14,7 +38,7 @@ export interface Migration {
 
 /** Opens (or creates) the store with settings for durability under crashes: WAL + full sync. */
 export function openDatabase(path: string): DatabaseSync {
-  const db = new DatabaseSync(path);
+  const db = new sqlite.DatabaseSync(path);
   db.exec(
     "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
   );
