@@ -24,6 +24,7 @@ import { measurementFromPcrs } from "../../offchain/staking/units.js";
 import { devPcrs } from "../../offchain/tee/devAttestation.js";
 import { loadPlan } from "../../offchain/vesting/plan.js";
 import { ROOT } from "./processes.js";
+import { roleAccounts, type RoleAccount } from "./accounts.js";
 
 const INFERENCE = 1;
 const VERIFIER = 2;
@@ -50,14 +51,14 @@ export interface Protocol extends System {
   networkHelpers: NetworkHelpers;
   /** The GPU node's id in NodeStaking (role INFERENCE), staked at the minimum. */
   gpuNode: string;
-  gpuOperator: HardhatEthersSigner;
+  gpuOperator: RoleAccount;
   /** The GPU node's signer key (NodeStaking.signerOf(gpuNode)): signs receipts; holds ETH. */
   nodeSigner: Wallet;
   /** The TEE node's signer key (NodeStaking.signerOf(teeNode)); holds ETH for heartbeats. */
   teeSigner: Wallet;
   /** The TEE node's id in NodeStaking (role VERIFIER) that enclaves are registered under. */
   teeNode: string;
-  teeOperator: HardhatEthersSigner;
+  teeOperator: RoleAccount;
   /** The approved development image's measurement. */
   measurement: string;
   /**
@@ -96,7 +97,11 @@ export async function deployProtocol(
 ): Promise<Protocol> {
   const { ethers, networkHelpers } = connection;
   const signers = await ethers.getSigners();
-  const [deployer, gpuOperator, teeOperator] = [signers[0]!, signers[14]!, signers[15]!];
+  const deployer = signers[0]!;
+  const { gpuOperator, teeOperator } = await roleAccounts(deployer, ethers.provider, [
+    "gpuOperator",
+    "teeOperator",
+  ]);
   const dir = await mkdtemp(path.join(tmpdir(), "opg-deploy-"));
   const plan = await loadPlan(path.join(ROOT, "deployments/localhost/vesting-plan.json"));
   const deployed = await deploySystem(ethers, {
@@ -107,7 +112,7 @@ export async function deployProtocol(
     beneficiarySigners: signers,
     ...overrides,
   });
-  const { token, staking, tee, ledger, registry } = deployed;
+  const { token, staking, tee, registry } = deployed;
   const deployBlock = (await readRecord(dir))?.contracts.InferenceLedger?.block ?? 0;
   // Move past the rewards pool's start (rewards epoch 1 begins there), so the anchored usage of the
   // runs below falls in a rewards epoch that the rewards test can close and recompute.
