@@ -318,8 +318,7 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
 
         // Effects and interactions: the VERIFIER node the key is bound to answers for it.
         bytes32 key = keccak256(abi.encode(Offence.BATCH_EQUIVOCATION, a.enclave, a.sequence));
-        return
-            _slash(Offence.BATCH_EQUIVOCATION, node, key, a.asOf > b.asOf ? a.asOf : b.asOf);
+        return _slash(Offence.BATCH_EQUIVOCATION, node, key, a.asOf > b.asOf ? a.asOf : b.asOf);
     }
 
     // -------------------------------------------------------------------------------------------------------------
@@ -684,8 +683,7 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
         uint32 rate = batch.sampleRatePpm;
         if (
             rate > FULL_SAMPLE_RATE ||
-            (rate < required.ratePpm &&
-                (batch.asOf >= required.changedAt || rate < required.previousRatePpm))
+            (rate < required.ratePpm && (batch.asOf >= required.changedAt || rate < required.previousRatePpm))
         ) revert LedgerSampleRateTooLow(rate, required.ratePpm);
     }
 

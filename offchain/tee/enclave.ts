@@ -683,7 +683,9 @@ export class Enclave {
       }
     }
     // Nothing is taken from the log until the batch is signed: a failure below leaves it as it was.
-    let { chosen, head } = this.#peekPending(maxSize);
+    const peeked = this.#peekPending(maxSize);
+    const head = peeked.head;
+    let chosen = peeked.chosen;
     if (chosen.length === 0) return null;
     const signer = chosen[0]!.signer;
     const record = await this.#readChain(() => this.#chain.signerRecordOf(signer));

@@ -444,8 +444,7 @@ describe("InferenceLedger", () => {
         const newSigner = Wallet.createRandom();
         const tx = await f.staking.setSigner(f.gpuNode, newSigner.address);
         const rotatedAt = BigInt((await ethers.provider.getBlock(tx.blockNumber!))!.timestamp);
-        const former = (asOf: bigint) =>
-          gpuBatch(f, 0n, [makeReceipt(f.gpuNode)], { asOf });
+        const former = (asOf: bigint) => gpuBatch(f, 0n, [makeReceipt(f.gpuNode)], { asOf });
         return { ...f, newSigner, rotatedAt, former };
       }
 

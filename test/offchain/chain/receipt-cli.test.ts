@@ -101,7 +101,7 @@ describe("opg receipt verify", function () {
       nodeSignature: await signReceipt(system.nodeSigner, domain, receipt),
       verdict,
       enclaveSignature: await signVerdict(enclave, domain, verdict),
-      batchId: (await system.ledger.getFunction("batchIdOf")(enclave.address, 0n)) as bigint,
+      batchId: await system.ledger.getFunction("batchIdOf")(enclave.address, 0n),
       proof: built.tree.proof(2),
       anchorTx: (tx as { hash: string }).hash,
     });
