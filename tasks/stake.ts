@@ -63,6 +63,35 @@ export const stakeTasks = [
     .addOption(from)
     .setInlineAction((args, hre) => withEnv(hre, (env, t) => t.stakeHeartbeat(env, args)))
     .build(),
+  task(
+    "opg:stake:rotate-signer",
+    "Make a new key the node's signer (the old one stays bound to the node for evidence)",
+  )
+    .addOption({ name: "node", description: "Node id", defaultValue: "" })
+    .addOption({
+      name: "signer",
+      description: "The new signer key (address), never used before",
+      defaultValue: "",
+    })
+    .addOption(from)
+    .setInlineAction((args, hre) => withEnv(hre, (env, t) => t.stakeRotateSigner(env, args)))
+    .build(),
+  task("opg:stake:set-payee", "Send the node's fees to another address (zero: the operator)")
+    .addOption({ name: "node", description: "Node id", defaultValue: "" })
+    .addOption({ name: "payee", description: "Address paid the node's fees", defaultValue: "" })
+    .addOption(from)
+    .setInlineAction((args, hre) => withEnv(hre, (env, t) => t.stakeSetPayee(env, args)))
+    .build(),
+  task("opg:stake:unjail", "Unjail a node once its cool-down has passed")
+    .addOption({ name: "node", description: "Node id", defaultValue: "" })
+    .addOption(from)
+    .setInlineAction((args, hre) => withEnv(hre, (env, t) => t.stakeUnjail(env, args)))
+    .build(),
+  task("opg:stake:exit", "Retire a node: all its active stake starts unbonding")
+    .addOption({ name: "node", description: "Node id", defaultValue: "" })
+    .addOption(from)
+    .setInlineAction((args, hre) => withEnv(hre, (env, t) => t.stakeExit(env, args)))
+    .build(),
   task("opg:stake:status", "Table of nodes, stakes, unbonding entries and jail state")
     .addOption({ name: "node", description: "Only this node", defaultValue: "" })
     .setInlineAction((args, hre) => withEnv(hre, (env, t) => t.stakeStatus(env, args)))

@@ -74,6 +74,11 @@ export const teeTasks = [
     .addOption(from)
     .setInlineAction((args, hre) => withEnv(hre, (env, t) => t.teeRegister(env, args)))
     .build(),
+  task("opg:tee:deregister", "Retire an enclave key (its binding to the node stays for evidence)")
+    .addOption({ name: "enclave", description: "The enclave key (address)", defaultValue: "" })
+    .addOption(from)
+    .setInlineAction((args, hre) => withEnv(hre, (env, t) => t.teeDeregister(env, args)))
+    .build(),
   task("opg:tee:status", "Table of registered enclaves and whether they are active")
     .setInlineAction((_args, hre) => withEnv(hre, (env, t) => t.teeStatus(env)))
     .build(),

@@ -57,7 +57,12 @@ async function ensureFunds(
 }
 
 /** Loads the node and checks that `caller` is its operator and that it has not exited. */
-async function operatedNode(h: StakingHandles, caller: Signer, node: string, allowExited = false) {
+async function operatedNode(
+  h: Pick<StakingHandles, "staking">,
+  caller: Signer,
+  node: string,
+  allowExited = false,
+) {
   const info = await h.staking.getNode(node);
   if (info.role === 0n) {
     throw new InputError(`unknown node ${node}`, {
@@ -196,8 +201,7 @@ export async function withdraw(
   }
   // An ethers Result throws on an index past its end: copy it into a plain array.
   const entries = [...(await h.staking.unbondingEntries(node))];
-  const block = await h.staking.runner?.provider?.getBlock("latest");
-  const now = BigInt(block?.timestamp ?? Math.floor(Date.now() / 1000));
+  const now = await chainTime(h.staking);
   const first = entries[0];
   if (first === undefined) {
     throw new InputError("the node has nothing unbonding", {
@@ -405,4 +409,103 @@ export async function renewEnclave(
     (t) => mined(t.renewEnclave(enclaveKey, attestation)),
     "renewEnclave",
   );
+}
+
+/**
+ * NodeStaking.rotateSigner: from now on `newSigner` signs the node's receipts and heartbeats. The old
+ * key stays the node's for evidence dated while it was current (docs/staking-tee.md), so a key can
+ * serve one node once: a key used before, by any node, is refused.
+ */
+export async function rotateSigner(
+  staking: NodeStaking,
+  operator: Signer,
+  node: string,
+  newSigner: string,
+): Promise<TxOutcome & { oldSigner: string }> {
+  const info = await operatedNode({ staking }, operator, node, true);
+  const record = await staking.signerRecordOf(newSigner);
+  if (record.node !== ZERO_ADDRESS) {
+    throw new InputError(`the key ${newSigner} has signed for a node before`, {
+      details: { signer: newSigner, node: record.node },
+      hint: "generate a new key for the node's signer; keys are never reused (evidence stays bound to them)",
+    });
+  }
+  const outcome = await sendOrExplain(staking.interface, "rotateSigner", () =>
+    mined(staking.connect(operator).rotateSigner(node, newSigner)),
+  );
+  return { ...outcome, oldSigner: info.signer };
+}
+
+/** NodeStaking.setPayee: where the node's fees go (zero: back to the operator). */
+export async function setPayee(
+  staking: NodeStaking,
+  operator: Signer,
+  node: string,
+  payee: string,
+): Promise<TxOutcome> {
+  await operatedNode({ staking }, operator, node, true);
+  return sendOrExplain(staking.interface, "setPayee", () =>
+    mined(staking.connect(operator).setPayee(node, payee)),
+  );
+}
+
+/** NodeStaking.unjail, once the jail's cool-down has passed. */
+export async function unjail(
+  staking: NodeStaking,
+  operator: Signer,
+  node: string,
+): Promise<TxOutcome> {
+  const info = await operatedNode({ staking }, operator, node);
+  if (!info.jailed) {
+    throw new InputError(`node ${node} is not jailed`, { details: { node } });
+  }
+  const now = await chainTime(staking);
+  if (now < info.jailedUntil) {
+    throw new InputError("the node's jail cool-down has not passed", {
+      details: { node, jailedUntil: new Date(Number(info.jailedUntil) * 1000).toISOString() },
+      hint: "unjail after that time",
+    });
+  }
+  return sendOrExplain(staking.interface, "unjail", () =>
+    mined(staking.connect(operator).unjail(node)),
+  );
+}
+
+/** NodeStaking.exit: all active stake starts unbonding (still slashable) and the node never serves again. */
+export async function exitNode(
+  staking: NodeStaking,
+  operator: Signer,
+  node: string,
+): Promise<TxOutcome & { amount: bigint }> {
+  const info = await operatedNode({ staking }, operator, node);
+  const outcome = await sendOrExplain(staking.interface, "exit", () =>
+    mined(staking.connect(operator).exit(node)),
+  );
+  return { ...outcome, amount: info.active };
+}
+
+/** TeeRegistry.deregisterEnclave: the key serves no more; its binding to the node stays for evidence. */
+export async function deregisterEnclave(
+  tee: TeeRegistry,
+  staking: NodeStaking,
+  caller: Signer,
+  enclaveKey: string,
+): Promise<TxOutcome> {
+  const { hash, gasUsed } = await enclaveCall(
+    tee,
+    staking,
+    caller,
+    enclaveKey,
+    (t) => mined(t.deregisterEnclave(enclaveKey)),
+    "deregisterEnclave",
+  );
+  return { hash, gasUsed };
+}
+
+const ZERO_ADDRESS = "0x0000000000000000000000000000000000000000";
+
+/** The chain's time (the latest block's), which the contracts compare with, not this machine's. */
+async function chainTime(staking: NodeStaking): Promise<bigint> {
+  const block = await staking.runner?.provider?.getBlock("latest");
+  return BigInt(block?.timestamp ?? Math.floor(Date.now() / 1000));
 }

@@ -301,6 +301,73 @@ export async function teeRenew(
   return `renewed enclave ${enclaveKey} with a fresh attestation (tx ${out.hash}): fresh until ${expires}`;
 }
 
+export async function stakeRotateSigner(
+  env: TaskEnv,
+  args: { node?: string; signer?: string; from?: string },
+): Promise<string> {
+  const node = parseAddress(need(args.node, "node"), "node");
+  const signer = parseAddress(need(args.signer, "signer"), "signer");
+  const h = await load(env);
+  const out = await actions.rotateSigner(
+    h.staking,
+    await pickSigner(env.ethers, args.from),
+    node,
+    signer,
+  );
+  return `rotated ${node}'s signer ${out.oldSigner} -> ${signer} (tx ${out.hash}); the old key stays bound to ${node} for evidence it signed, and serves no more`;
+}
+
+export async function stakeSetPayee(
+  env: TaskEnv,
+  args: { node?: string; payee?: string; from?: string },
+): Promise<string> {
+  const node = parseAddress(need(args.node, "node"), "node");
+  const payee = parseAddress(need(args.payee, "payee"), "payee");
+  const h = await load(env);
+  const out = await actions.setPayee(
+    h.staking,
+    await pickSigner(env.ethers, args.from),
+    node,
+    payee,
+  );
+  return `fees of ${node} now go to ${payee} (tx ${out.hash})`;
+}
+
+export async function stakeUnjail(
+  env: TaskEnv,
+  args: { node?: string; from?: string },
+): Promise<string> {
+  const node = parseAddress(need(args.node, "node"), "node");
+  const h = await load(env);
+  const out = await actions.unjail(h.staking, await pickSigner(env.ethers, args.from), node);
+  return `unjailed ${node} (tx ${out.hash}); its heartbeat clock restarts now`;
+}
+
+export async function stakeExit(
+  env: TaskEnv,
+  args: { node?: string; from?: string },
+): Promise<string> {
+  const node = parseAddress(need(args.node, "node"), "node");
+  const h = await load(env);
+  const out = await actions.exitNode(h.staking, await pickSigner(env.ethers, args.from), node);
+  return `${node} exited: ${formatOpg(out.amount)} OPG unbonding (still slashable until it is withdrawn) (tx ${out.hash})`;
+}
+
+export async function teeDeregister(
+  env: TaskEnv,
+  args: { enclave?: string; from?: string },
+): Promise<string> {
+  const enclaveKey = parseAddress(need(args.enclave, "enclave"), "enclave");
+  const h = await load(env);
+  const out = await actions.deregisterEnclave(
+    h.tee,
+    h.staking,
+    await pickSigner(env.ethers, args.from),
+    enclaveKey,
+  );
+  return `deregistered enclave ${enclaveKey} (tx ${out.hash}); the key serves no more, its binding to its node stays for evidence`;
+}
+
 export async function teeStatus(env: TaskEnv): Promise<string> {
   const h = await load(env);
   return renderEnclaveTable(await collectEnclaveStatuses(h.tee), await now(env.ethers));

@@ -22,6 +22,7 @@ import type {
 } from "../../types/ethers-contracts/index.js";
 import { ROOT, freePort } from "../helpers/processes.js";
 import { deployProtocol, type DeployOverrides, type Protocol } from "../helpers/protocol.js";
+import { roleAccounts } from "../helpers/accounts.js";
 
 export { RISK_MLP, SEQ_CNN, devMeasurement } from "../helpers/protocol.js";
 
@@ -48,6 +49,8 @@ export interface System extends Pick<
   /** Account 0 (the deployer) behind a NonceManager, for the tests' own transactions. */
   admin: NonceManager;
   adminAddress: string;
+  /** A requester of on-chain inferences with its own key, so requests never race account 0's proposals. */
+  requester: NonceManager;
   ledger: InferenceLedger;
   staking: NodeStaking;
   tee: TeeRegistry;
@@ -69,9 +72,11 @@ export async function deploySystem(url: string, overrides: DeployOverrides = {})
     pollingInterval: 50,
   });
   const admin = new NonceManager(account(0).connect(provider));
+  const { requester } = await roleAccounts(admin, provider, ["requester"]);
   return {
     provider,
     admin,
+    requester: new NonceManager(requester),
     adminAddress: await p.deployer.getAddress(),
     ledger: p.ledger.connect(provider),
     staking: p.staking.connect(provider),

@@ -323,7 +323,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
             data: Float32Array.from(riskInput(step).features.data),
           },
         ]);
-        const tx = await system.ledger.connect(system.admin).getFunction("requestInference")(
+        const tx = await system.ledger.connect(system.requester).getFunction("requestInference")(
           RISK_MLP.modelId,
           input,
           0,

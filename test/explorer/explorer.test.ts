@@ -189,7 +189,7 @@ describe("explorer: the transparency pages in headless chromium", function () {
       await page.waitForSelector("#verify-result:not([data-state=running])", { timeout: 30_000 });
       expect(await page.locator("#verify-result").getAttribute("data-state")).to.equal("verified");
       expect(await page.inputValue("#verify-input")).to.include(
-        '"format": "opg-receipt-bundle-v1"',
+        '"format": "opg-receipt-bundle-v2"',
       );
       await page.fill("#verify-input", id("no such request"));
       await page.click("#verify-form button[type=submit]");
@@ -198,7 +198,7 @@ describe("explorer: the transparency pages in headless chromium", function () {
     });
 
     it("reports malformed input by field instead of running checks", async () => {
-      await page.fill("#verify-input", '{"format":"opg-receipt-bundle-v1"}');
+      await page.fill("#verify-input", '{"format":"opg-receipt-bundle-v2"}');
       await page.click("#verify-form button[type=submit]");
       await page.waitForSelector("#verify-result[data-state=error]", { timeout: 10_000 });
       expect(await page.locator("#verify-result").innerText()).to.include("malformed");

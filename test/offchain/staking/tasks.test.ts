@@ -15,6 +15,7 @@ import {
   renderNodeTable,
 } from "../../../offchain/staking/status.js";
 import * as tasks from "../../../offchain/staking/tasks.js";
+import { formatOpg } from "../../../offchain/staking/units.js";
 import { EVIDENCE, OPG, SUPPLY, stakingFixtures } from "../../contracts/staking/fixtures.js";
 
 const { ethers, networkHelpers } = await network.create();
@@ -103,6 +104,59 @@ describe("offchain/staking tasks", () => {
       await rejects(tasks.stakeWithdraw(env, { node }), /unknown node/);
       await rejects(tasks.stakeStatus(env, { node }), /unknown node/);
       await rejects(tasks.stakeUnbond(env, { node, amount: "abc" }), /amount is not an OPG amount/);
+    });
+
+    it("rotates the signer, sets the payee, unjails after the cool-down and exits; names each refusal", async () => {
+      const { env, operator, signer, slasher, staking, node } = await loadFixture(withRecord);
+      const from = operator.address;
+      await tasks.stakeRegister(env, {
+        node,
+        role: "gpu",
+        signer: signer.address,
+        amount: "20000",
+        metadata: "https://gpu.example",
+        from,
+      });
+      const fresh = ethers.Wallet.createRandom().address;
+      expect(await tasks.stakeRotateSigner(env, { node, signer: fresh, from })).to.match(
+        new RegExp(
+          `^rotated ${node}'s signer ${signer.address} -> ${fresh} \\(tx 0x[0-9a-f]{64}\\)`,
+        ),
+      );
+      expect(await staking.signerOf(node)).to.equal(fresh);
+      // Keys serve one node once: the old one cannot come back.
+      await rejects(
+        tasks.stakeRotateSigner(env, { node, signer: signer.address, from }),
+        new RegExp(`the key ${signer.address} has signed for a node before`),
+      );
+      await rejects(
+        tasks.stakeRotateSigner(env, {
+          node,
+          signer: ethers.Wallet.createRandom().address,
+          from: signer.address,
+        }),
+        /the sender is not the node's operator/,
+      );
+      const payee = ethers.Wallet.createRandom().address;
+      expect(await tasks.stakeSetPayee(env, { node, payee, from })).to.contain(
+        `fees of ${node} now go to ${payee}`,
+      );
+      expect(await staking.payeeOf(node)).to.equal(payee);
+
+      await rejects(tasks.stakeUnjail(env, { node, from }), /is not jailed/);
+      await staking.connect(slasher).slash(node, 100n, ZERO, true, EVIDENCE);
+      await rejects(tasks.stakeUnjail(env, { node, from }), /jail cool-down has not passed/);
+      const { jailedUntil } = await staking.getNode(node);
+      await time.increaseTo(jailedUntil);
+      expect(await tasks.stakeUnjail(env, { node, from })).to.match(/^unjailed /);
+      expect((await staking.getNode(node)).jailed).to.equal(false);
+
+      const { active } = await staking.getNode(node);
+      expect(await tasks.stakeExit(env, { node, from })).to.contain(
+        `exited: ${formatOpg(active)} OPG unbonding`,
+      );
+      expect((await staking.getNode(node)).exited).to.equal(true);
+      await rejects(tasks.stakeExit(env, { node, from }), /has exited/);
     });
 
     it("says to deploy first without a deployment record", async () => {
@@ -305,8 +359,14 @@ describe("offchain/staking tasks", () => {
       await staking.connect(slasher).slash(node, 100n, ZERO, true, EVIDENCE);
       expect(await tasks.stakeStatus(env, {})).to.contain("jailed until");
       expect(await tasks.teeStatus(env)).to.contain("node inactive");
-      await tee.connect(operator).deregisterEnclave(key);
+      expect(await tasks.teeDeregister(env, { enclave: key, from: operator.address })).to.match(
+        new RegExp(`^deregistered enclave ${key} \\(tx 0x[0-9a-f]{64}\\)`),
+      );
       expect(await tasks.teeStatus(env)).to.equal("no enclaves registered");
+      await rejects(
+        tasks.teeDeregister(env, { enclave: key, from: operator.address }),
+        /was deregistered and cannot be used again/,
+      );
     });
   });
 
