@@ -1,14 +1,18 @@
 /**
  * Development attestation: documents in the exact Nitro format (COSE_Sign1, CBOR payload, ES384,
- * certificate chain) issued under a development root CA generated at run time. The same
- * verifier checks them; only the trusted root differs. Private keys live only in memory.
+ * certificate chain) issued under a development root CA, generated at run time or kept in a file
+ * (`DevRoot`, so that restarts of a development enclave stay under one root, as Nitro enclaves stay
+ * under AWS's). The same verifier checks them; only the trusted root differs.
  *
  * The PCRs are derived from a label (sha384 of "opg-dev-pcr<i>:" + label) so a test can approve
  * or refuse a development "image" the way governance approves a real one; `debug` makes them all
  * zero, as AWS reports them for an enclave started in debug mode.
  */
+import { chmod, readFile, writeFile } from "node:fs/promises";
+
 import {
   createHash,
+  createPrivateKey,
   generateKeyPairSync,
   randomBytes,
   sign,
@@ -35,6 +39,73 @@ export interface DevAttestorOptions {
    * them unless `allowDebug` is set.
    */
   debug?: boolean;
+  /** Issue under this root instead of a fresh one (see `loadOrCreateDevRoot`). */
+  root?: DevRoot;
+}
+
+/** A development root CA: its private key and its self-signed certificate. */
+export interface DevRoot {
+  key: KeyObject;
+  certificate: X509Certificate;
+}
+
+/** A fresh development root CA (P-384, self-signed), valid from `now - 1 h` for `validityMs`. */
+export function createDevRoot(now = new Date(), validityMs = 365 * 24 * HOUR): DevRoot {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "secp384r1" });
+  const start = new Date(now.getTime() - HOUR);
+  const der = buildCertificate({
+    serial: randomBytes(16),
+    subject: "opg-dev-nitro-root",
+    issuer: "opg-dev-nitro-root",
+    organisation: "OPG development enclave (not trusted in production)",
+    notBefore: start,
+    notAfter: new Date(start.getTime() + validityMs),
+    publicKey,
+    signingKey: privateKey,
+    ca: true,
+  });
+  return { key: privateKey, certificate: new X509Certificate(der) };
+}
+
+/**
+ * The development root kept in `file` (its PKCS#8 key, then its certificate, PEM; mode 0600),
+ * created there on first use. A relayer trusts its certificate once and keeps trusting it when the
+ * enclave restarts with a new signing key.
+ */
+export async function loadOrCreateDevRoot(file: string): Promise<DevRoot> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    const root = createDevRoot();
+    const pem =
+      root.key.export({ type: "pkcs8", format: "pem" }).toString() + root.certificate.toString();
+    await writeFile(file, pem, { mode: 0o600, flag: "wx" });
+    await chmod(file, 0o600);
+    return root;
+  }
+  const key = /-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----/.exec(text)?.[0];
+  const cert = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(text)?.[0];
+  if (key === undefined || cert === undefined)
+    throw new InputError(`${file} is not a development root (a PEM private key and certificate)`, {
+      details: { file },
+      hint: "delete it to have a new root created (relayers must then trust the new one)",
+    });
+  try {
+    const root = { key: createPrivateKey(key), certificate: new X509Certificate(cert) };
+    if (!root.certificate.checkPrivateKey(root.key))
+      throw new Error("the key does not match the certificate");
+    return root;
+  } catch (cause) {
+    throw new InputError(
+      `${file} holds an unusable development root: ${(cause as Error).message}`,
+      {
+        details: { file },
+        cause,
+      },
+    );
+  }
 }
 
 export interface AttestationRequest {
@@ -76,21 +147,9 @@ export class DevAttestor {
   constructor(options: DevAttestorOptions = {}) {
     this.now = options.now ?? (() => new Date());
     this.leafValidityMs = options.leafValidityMs ?? 3 * HOUR;
-    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "secp384r1" });
-    this.rootKey = privateKey;
-    const start = new Date(this.now().getTime() - HOUR);
-    const der = buildCertificate({
-      serial: randomBytes(16),
-      subject: "opg-dev-nitro-root",
-      issuer: "opg-dev-nitro-root",
-      organisation: "OPG development enclave (not trusted in production)",
-      notBefore: start,
-      notAfter: new Date(start.getTime() + (options.rootValidityMs ?? 365 * 24 * HOUR)),
-      publicKey,
-      signingKey: privateKey,
-      ca: true,
-    });
-    this.root = new X509Certificate(der);
+    const root = options.root ?? createDevRoot(this.now(), options.rootValidityMs);
+    this.rootKey = root.key;
+    this.root = root.certificate;
     this.rootPem = this.root.toString();
     this.moduleId = `i-dev${randomBytes(8).toString("hex")}-enc${randomBytes(8).toString("hex")}`;
     this.pcrs = devPcrs(options.image ?? "opg-enclave-dev");

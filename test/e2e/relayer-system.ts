@@ -163,6 +163,9 @@ export async function startEnclave(
     system.gpuNode,
     "--rpc",
     rpcUrl,
+    // One development root per system, as all Nitro enclaves are under AWS's: restarts keep it.
+    "--dev-root",
+    path.join(system.deploymentDir, "enclave-dev-root.pem"),
     ...extra,
   ]);
   const address = String(proc.line.enclave);

@@ -17,7 +17,7 @@ import {
 } from "../../chain/clock.js";
 import { InferenceEngine } from "../../inference/engine.js";
 import { connectEnclaveChain, type EnclaveChain } from "../../tee/chain-view.js";
-import { DevAttestor } from "../../tee/devAttestation.js";
+import { DevAttestor, loadOrCreateDevRoot } from "../../tee/devAttestation.js";
 import { Enclave } from "../../tee/enclave.js";
 import { DEFAULT_MAX_BODY, createEnclaveServer, listen } from "../../tee/server.js";
 
@@ -34,6 +34,7 @@ interface StartFlags {
   maxBody: string;
   threads: string;
   image: string;
+  devRoot?: string;
 }
 
 function integer(value: string, flag: string, min: number, max: number): number {
@@ -72,7 +73,10 @@ export async function startEnclave(flags: StartFlags, signal?: AbortSignal): Pro
     logger,
   });
   await engine.loadModelsDir(flags.models);
-  const attestor = new DevAttestor({ image: flags.image });
+  const attestor = new DevAttestor({
+    image: flags.image,
+    ...(flags.devRoot === undefined ? {} : { root: await loadOrCreateDevRoot(flags.devRoot) }),
+  });
   let chain: EnclaveChain;
   try {
     chain = await connectEnclaveChain(flags.rpc, chainId, flags.ledger);
@@ -166,6 +170,10 @@ export function register(program: Command): void {
       "opg-enclave-dev",
     )
     .option("--threads <n>", "onnxruntime intra-op threads", "1")
+    .option(
+      "--dev-root <file>",
+      "keep the development root CA in this file (created on first use), so restarts stay under the root relayers trust",
+    )
     .action(async (flags: StartFlags) => {
       await startEnclave(flags);
     });

@@ -1,4 +1,7 @@
 import { X509Certificate, randomBytes } from "node:crypto";
+import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 
 import { expect } from "chai";
 
@@ -10,7 +13,12 @@ import {
 } from "../../../offchain/tee/attestation.js";
 import { decodeCbor, encodeCbor, type CborValue } from "../../../offchain/tee/cbor.js";
 import { oid, time, uint } from "../../../offchain/tee/der.js";
-import { DevAttestor, devPcrs } from "../../../offchain/tee/devAttestation.js";
+import {
+  DevAttestor,
+  createDevRoot,
+  devPcrs,
+  loadOrCreateDevRoot,
+} from "../../../offchain/tee/devAttestation.js";
 import { parseCoseSign1 } from "../../../offchain/tee/attestation.js";
 import { awsRoot, failingCheck, nitroDoc, INSIDE } from "./helpers.js";
 
@@ -217,6 +225,44 @@ describe("development attestation", () => {
         });
       });
     }
+  });
+
+  describe("a development root kept in a file (--dev-root)", () => {
+    it("is created once (mode 0600) and reused: documents of a restarted enclave verify under it", async () => {
+      const file = path.join(await mkdtemp(path.join(tmpdir(), "opg-devroot-")), "root.pem");
+      const first = new DevAttestor({ root: await loadOrCreateDevRoot(file) });
+      expect((await stat(file)).mode & 0o777).to.equal(0o600);
+      const restarted = new DevAttestor({ root: await loadOrCreateDevRoot(file) });
+      expect(restarted.rootPem).to.equal(first.rootPem);
+      const doc = restarted.attest({ nonce });
+      expect(verifyAttestation(doc, { roots: [first.rootPem], nonce }).chain).to.have.length(2);
+      // Without the file each start has its own root, which the first one's relayer refuses.
+      expect(
+        failingCheck(() =>
+          verifyAttestation(new DevAttestor().attest(), { roots: [first.rootPem] }),
+        ),
+      ).to.equal("root");
+    });
+
+    it("refuses a file that is not a root, or whose key is not the certificate's", async () => {
+      const dir = await mkdtemp(path.join(tmpdir(), "opg-devroot-"));
+      const junk = path.join(dir, "junk.pem");
+      await writeFile(junk, "not a pem");
+      const notRoot = await loadOrCreateDevRoot(junk).catch((e: unknown) => e);
+      expect(notRoot).to.be.instanceOf(InputError);
+      expect((notRoot as Error).message).to.contain("is not a development root");
+      const a = path.join(dir, "a.pem");
+      await loadOrCreateDevRoot(a);
+      const other = createDevRoot();
+      const mixed = path.join(dir, "mixed.pem");
+      const keyPem = /-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----\n/.exec(
+        await readFile(a, "utf8"),
+      )![0];
+      await writeFile(mixed, keyPem + other.certificate.toString());
+      const mismatch = await loadOrCreateDevRoot(mixed).catch((e: unknown) => e);
+      expect(mismatch).to.be.instanceOf(InputError);
+      expect((mismatch as Error).message).to.contain("the key does not match the certificate");
+    });
   });
 
   describe("debug mode (every PCR zero)", () => {
