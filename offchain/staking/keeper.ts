@@ -21,7 +21,7 @@ import type { Logger } from "pino";
 
 import type { Clock } from "../chain/clock.js";
 import { readBinding } from "../tee/enclave.js";
-import { parseCoseSign1, parsePayload } from "../tee/attestation.js";
+import { attestedPcrs, parseCoseSign1, parsePayload } from "../tee/attestation.js";
 import type { TxSenderLike } from "../relayer/tx.js";
 import { measurementFromPcrs } from "./units.js";
 
@@ -192,9 +192,7 @@ export class NodeKeeper {
       const doc = await this.o.enclave!.attestation(randomBytes(32));
       const parsed = parsePayload(parseCoseSign1(doc).payload);
       readBinding(parsed.publicKey, parsed.userData); // the document binds this key
-      const measurement = measurementFromPcrs(
-        [0, 1, 2].map((i) => Buffer.from(parsed.pcrs.get(i) ?? new Uint8Array(0)).toString("hex")),
-      );
+      const measurement = measurementFromPcrs(attestedPcrs(doc));
       await this.send("registration", `register:${key}:0`, {
         to: teeAddress,
         data: tee.interface.encodeFunctionData("registerEnclave", [node, key, measurement, doc]),

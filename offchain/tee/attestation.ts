@@ -203,6 +203,12 @@ function bytesField(
   return v;
 }
 
+/** PCR0..2 of a document, as hex (the form measurementFromPcrs takes); its signature is not checked. */
+export function attestedPcrs(document: Uint8Array): string[] {
+  const { pcrs } = parsePayload(parseCoseSign1(document).payload);
+  return [0, 1, 2].map((i) => Buffer.from(pcrs.get(i) ?? new Uint8Array(0)).toString("hex"));
+}
+
 export function parsePayload(payload: Uint8Array): AttestationDocument {
   let value: CborValue;
   try {

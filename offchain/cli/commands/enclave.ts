@@ -2,6 +2,9 @@
  * `opg enclave start`: runs the development enclave as its own process (HTTP API in
  * offchain/tee/server.ts). Prints one JSON line when listening; stops on SIGINT/SIGTERM.
  */
+import { randomBytes } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+
 import type { Command } from "commander";
 import { isAddress } from "ethers";
 import { pino } from "pino";
@@ -17,7 +20,9 @@ import {
 } from "../../chain/clock.js";
 import { InferenceEngine } from "../../inference/engine.js";
 import { connectEnclaveChain, type EnclaveChain } from "../../tee/chain-view.js";
+import { attestedPcrs } from "../../tee/attestation.js";
 import { DevAttestor, loadOrCreateDevRoot } from "../../tee/devAttestation.js";
+import { measurementFromPcrs } from "../../staking/units.js";
 import { Enclave } from "../../tee/enclave.js";
 import { DEFAULT_MAX_BODY, createEnclaveServer, listen } from "../../tee/server.js";
 
@@ -142,6 +147,62 @@ export async function startEnclave(flags: StartFlags, signal?: AbortSignal): Pro
   logger.info({ at: "enclave#start" }, "stopped");
 }
 
+/** GET `path` of the enclave's public API, as JSON; a typed error naming the enclave otherwise. */
+async function getPublic(url: string, path: string): Promise<Record<string, unknown>> {
+  const base = url.replace(/\/$/, "");
+  let res: Response;
+  try {
+    res = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(10_000) });
+  } catch (cause) {
+    throw new InputError(`the enclave at ${base} is unreachable`, {
+      details: { url: base },
+      cause,
+    });
+  }
+  const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+  if (!res.ok)
+    throw new InputError(
+      `the enclave at ${base} answered ${res.status} to GET ${path.split("?")[0]}`,
+      {
+        details: { url: base, status: res.status, error: body.error },
+      },
+    );
+  return body;
+}
+
+/**
+ * `opg enclave attestation`: a fresh attestation document from a running enclave, under a random nonce
+ * (or the one given), written raw (CBOR) to `--out` for opg:tee:register / opg:tee:renew / opg tee
+ * verify. Prints the enclave key and the measurement the document attests.
+ */
+export async function fetchAttestation(flags: {
+  url: string;
+  out: string;
+  nonce?: string;
+}): Promise<{ enclave: string; measurement: string; nonce: string; file: string }> {
+  const nonce = flags.nonce ?? randomBytes(32).toString("hex");
+  if (!/^(0x)?([0-9a-fA-F]{2}){1,64}$/.test(nonce))
+    throw new InputError("--nonce must be 1 to 64 hex bytes", { details: { nonce } });
+  const hex = nonce.replace(/^0x/, "");
+  const body = await getPublic(flags.url, `/attestation?nonce=${hex}`);
+  const document = Buffer.from(String(body.document), "base64");
+  const measurement = measurementFromPcrs(attestedPcrs(document));
+  await writeFile(flags.out, document);
+  return { enclave: String(body.enclave), measurement, nonce: hex, file: flags.out };
+}
+
+/** `opg enclave dev-root`: a development enclave's root certificate (PEM), for the relayer to trust. */
+export async function fetchDevRoot(flags: { url: string; out: string }): Promise<string> {
+  const info = await getPublic(flags.url, "/info");
+  if (typeof info.devRootPem !== "string")
+    throw new InputError(`the enclave at ${flags.url} publishes no development root`, {
+      details: { url: flags.url },
+      hint: "a Nitro enclave's documents chain to AWS's root: enclave.attestation.root \"aws\"",
+    });
+  await writeFile(flags.out, info.devRootPem);
+  return flags.out;
+}
+
 export function register(program: Command): void {
   const enclave = program
     .command("enclave")
@@ -176,5 +237,24 @@ export function register(program: Command): void {
     )
     .action(async (flags: StartFlags) => {
       await startEnclave(flags);
+    });
+  enclave
+    .command("attestation")
+    .description(
+      "write a fresh attestation document of a running enclave (raw CBOR) for opg:tee:register / renew",
+    )
+    .requiredOption("--url <url>", "the enclave's HTTP API")
+    .requiredOption("--out <file>", "where to write the document")
+    .option("--nonce <hex>", "the nonce to answer (default: 32 random bytes)")
+    .action(async (flags: { url: string; out: string; nonce?: string }) => {
+      console.log(JSON.stringify(await fetchAttestation(flags)));
+    });
+  enclave
+    .command("dev-root")
+    .description("write a development enclave's root certificate (PEM) for the relayer to trust")
+    .requiredOption("--url <url>", "the enclave's HTTP API")
+    .requiredOption("--out <file>", "where to write the PEM")
+    .action(async (flags: { url: string; out: string }) => {
+      console.log(JSON.stringify({ file: await fetchDevRoot(flags) }));
     });
 }

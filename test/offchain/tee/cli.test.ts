@@ -191,6 +191,32 @@ describe("opg CLI", function () {
         // Only its node may use the client's routes.
         const res = await fetch(`${started.url}/v1/batches`, { method: "POST", body: "{}" });
         expect(res.status).to.equal(401);
+        // The operator's own commands fetch what registration and the relayer need: a fresh
+        // document (raw CBOR) and the development root, and opg tee verify accepts them.
+        const doc = join(tmp, "enclave-doc.cbor");
+        const pem = join(tmp, "enclave-root.pem");
+        const fetched = opg("enclave", "attestation", "--url", started.url, "--out", doc);
+        expect(fetched.status, fetched.stderr).to.equal(0);
+        expect(JSON.parse(fetched.stdout)).to.deep.include({
+          enclave: started.enclave,
+          measurement: info.measurement,
+          file: doc,
+        });
+        expect(opg("enclave", "dev-root", "--url", started.url, "--out", pem).status).to.equal(0);
+        const verified = opg("tee", "verify", doc, "--root", pem);
+        expect(verified.status, verified.stdout + verified.stderr).to.equal(0);
+        const bad = opg(
+          "enclave",
+          "attestation",
+          "--url",
+          started.url,
+          "--out",
+          doc,
+          "--nonce",
+          "xyz",
+        );
+        expect(bad.status).to.equal(2);
+        expect(bad.stderr).to.contain("--nonce must be 1 to 64 hex bytes");
         const code = await new Promise<number | null>((resolve) => {
           proc.child.on("exit", (c) => resolve(c));
           proc.child.kill("SIGTERM");
@@ -236,6 +262,16 @@ describe("opg CLI", function () {
       );
       expect(empty.status).to.equal(2);
       expect(empty.stderr).to.contain("no models");
+      const unreachable = opg(
+        "enclave",
+        "attestation",
+        "--url",
+        "http://127.0.0.1:1",
+        "--out",
+        join(tmp, "x"),
+      );
+      expect(unreachable.status).to.equal(2);
+      expect(unreachable.stderr).to.contain("the enclave at http://127.0.0.1:1 is unreachable");
     });
 
     it("exits 2 for a clock that follows the chain on a chain that is not local", () => {
