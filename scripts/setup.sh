@@ -8,6 +8,9 @@
 #   - the contracts compiled and their TypeScript bindings generated (hardhat build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Under `npx -c '...'` npm exports the command as npm_config_call; a nested npx would read it as its
+# own -c and refuse its arguments (EUSAGE). Nothing here runs npx, and nothing below should inherit it.
+unset npm_config_call
 
 if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>22||(a===22&&b>=13)?0:1)'; then
   echo "opg setup: Node.js $(node --version) is too old; the project needs >= 22.13." >&2
@@ -26,5 +29,5 @@ else
 fi
 
 echo "opg setup: compiling the contracts"
-npx hardhat build --quiet
+node_modules/.bin/hardhat build --quiet
 echo "opg setup: ready — npm run demo, npm test"
