@@ -15,7 +15,7 @@ import { Agent, request } from "node:http";
 import { getAddress } from "ethers";
 
 import { buildTreeFromHashes } from "../../native/index.js";
-import { BaseError, VerificationError } from "../common/errors.js";
+import { BaseError, VerificationError, type BaseErrorOptions } from "../common/errors.js";
 import { stringifyJson } from "../common/json.js";
 import type { DigestSigner } from "../chain/ecdsa.js";
 import { recoverSigner } from "../chain/ecdsa.js";
@@ -28,6 +28,17 @@ import type { EvidenceRecord, LoggedReceipt, SignedBatch, SubmitOutcome } from "
 
 export class EnclaveRequestError extends BaseError {
   override name = "EnclaveRequestError";
+  /**
+   * What the relayer answers its own caller: the enclave failed it, not the caller. 502 when the
+   * enclave answered with an error, 503 when it did not answer (worth retrying).
+   */
+  override readonly httpStatus: number;
+
+  constructor(message: string, options: BaseErrorOptions = {}) {
+    super(message, options);
+    this.httpStatus = Number(options.details?.status ?? 0) === 0 ? 503 : 502;
+  }
+
   /** The enclave's HTTP status (0: no answer). */
   get status(): number {
     return Number(this.details.status ?? 0);

@@ -57,7 +57,14 @@ export interface SoakReport {
   steps: number;
   stepHours: number;
   wallSeconds: number;
-  requests: { http: number; accepted: number; onChain: number; fulfilled: number };
+  requests: {
+    http: number;
+    accepted: number;
+    onChain: number;
+    fulfilled: number;
+    /** Requests not answered 200, by status (or "network") and error name. */
+    refused: Record<string, number>;
+  };
   anchored: {
     receipts: number;
     batches: number;
@@ -200,6 +207,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     const killSteps = new Set([at(0.2), at(0.5), at(0.8)]);
     const rotateStep = at(0.6);
     const accepted = new Set<string>();
+    const refused: Record<string, number> = {};
+    const refusals: string[] = [];
     const chainRequests: string[] = [];
     const stalls: number[] = [];
     const samples: Sample[] = [];
@@ -222,10 +231,21 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
           }),
           signal: AbortSignal.timeout(30_000),
         })
-          .then(async (r) =>
-            r.status === 200 ? ((await r.json()) as { requestId: string }) : null,
-          )
-          .catch(() => null),
+          .then(async (r) => {
+            if (r.status === 200) return (await r.json()) as { requestId: string };
+            const body = (await r.json().catch(() => ({}))) as { error?: string; message?: string };
+            const why = `${r.status} ${body.error ?? ""}`.trim();
+            refused[why] = (refused[why] ?? 0) + 1;
+            if (refusals.length < 20) {
+              refusals.push(`step ${step}: ${why}: ${body.message ?? ""}`);
+              o.log(`refused: step ${step}: ${why}: ${body.message ?? ""}`);
+            }
+            return null;
+          })
+          .catch(() => {
+            refused.network = (refused.network ?? 0) + 1;
+            return null;
+          }),
       );
       http += sent.length;
       for (const r of await Promise.all(sent)) if (r !== null) accepted.add(r.requestId);
@@ -233,6 +253,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     const sampleReadiness = async (step: number, outage: boolean): Promise<void> => {
       try {
         const r = await getJson(`${relayer.url}/readyz`);
+        if (outage && r.json.ready === true)
+          o.log(`step ${step}: /readyz said ready during the outage`);
         samples.push({
           step,
           ready: r.json.ready === true,
@@ -363,8 +385,34 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
           `day ${Math.round((step * o.stepHours) / 24)}: ${accepted.size} accepted, worst stall ${Math.max(...stalls).toFixed(1)} s`,
         );
     }
-    await approveV2;
-    if (retireV1 !== null) await retireV1;
+    // Governance still under way (its waits outlast the run's end) is carried to its end: time moves
+    // to each wait in turn.
+    const settle = async (p: Promise<unknown>): Promise<void> => {
+      let done = false;
+      void p.finally(() => (done = true)).catch(() => undefined);
+      while (!done) {
+        const next = waiters.reduce<bigint | null>(
+          (m, w) => (m === null || w.t < m ? w.t : m),
+          null,
+        );
+        if (next !== null) {
+          const now = await chainNow();
+          // In steps no longer than the run's, so the keepers heartbeat and renew on the way.
+          const jump = Math.min(Number(next - now), o.stepHours * HOUR);
+          if (jump > 0) await rpc(node.url, "evm_increaseTime", [jump]);
+          await rpc(node.url, "evm_mine");
+          const t = await chainNow();
+          for (const w of waiters.splice(0)) {
+            if (w.t <= t) w.resolve();
+            else waiters.push(w);
+          }
+        }
+        await sleep(400);
+      }
+      await p;
+    };
+    await settle(approveV2);
+    if (retireV1 !== null) await settle(retireV1);
 
     // The end: every accepted request anchored exactly once; on-chain requests fulfilled.
     await rpc(node.url, "evm_mine");
@@ -420,7 +468,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       steps,
       stepHours: o.stepHours,
       wallSeconds: Math.round((Date.now() - started) / 1000),
-      requests: { http, accepted: accepted.size, onChain: chainRequests.length, fulfilled },
+      requests: {
+        http,
+        accepted: accepted.size,
+        onChain: chainRequests.length,
+        fulfilled,
+        refused,
+      },
       anchored: {
         receipts: status.jobs.anchored,
         batches: status.batches.anchored,
