@@ -26,7 +26,8 @@ const ok =
   report.anchoringStall.maxSeconds <= report.anchoringStall.boundSeconds &&
   report.readiness.readyDuringOutage === 0 &&
   report.readiness.outagesUnreported === 0 &&
-  report.readiness.keeperReadyWhileOverdue === 0;
+  report.readiness.keeperReadyWhileOverdue === 0 &&
+  report.readiness.nodesOverdue === 0;
 if (!ok) {
   console.error("SOAK FAILED: see the figures above");
   process.exitCode = 1;

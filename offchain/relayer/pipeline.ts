@@ -45,6 +45,12 @@ export interface PipelineOptions {
   node: string;
   domain: LedgerDomain;
   enclave: () => EnclaveLog;
+  /**
+   * Asked when the enclave refuses this relayer's credentials (401/403): it may have restarted with
+   * a new key, which the relayer has not checked yet. Resolves once the enclave at the URL is
+   * checked again; the receipt is then sent once more to whichever enclave is in use.
+   */
+  refreshEnclave?: () => Promise<void>;
   clock: Clock;
   /** Debug: the node lies about every output (local chains only; see config.faultInjection). */
   corruptOutputs?: boolean;
@@ -120,16 +126,29 @@ export class InferencePipeline {
       },
     );
     let nodeSignature = this.options.nodeSigner.sign(this.hasher.receiptDigest(receipt));
-    const enclave = this.options.enclave();
+    let enclave = this.options.enclave();
+    const item = {
+      receipt,
+      nodeSignature,
+      inputs: job.inputs,
+      outputs: outputsJson,
+      ...(job.force === true ? { force: true } : {}),
+    };
     let logged: LoggedReceipt;
     try {
-      logged = await enclave.submit({
-        receipt,
-        nodeSignature,
-        inputs: job.inputs,
-        outputs: outputsJson,
-        ...(job.force === true ? { force: true } : {}),
-      });
+      try {
+        logged = await enclave.submit(item);
+      } catch (error) {
+        const refused =
+          error instanceof EnclaveRequestError && (error.status === 401 || error.status === 403);
+        if (!refused || this.options.refreshEnclave === undefined) throw error;
+        // A restarted enclave (a new key) refuses requests signed for the old one until the
+        // relayer has checked it; once checked, the receipt goes to it. Still refused: the error.
+        await this.options.refreshEnclave();
+        if (this.options.enclave() === enclave) throw error;
+        enclave = this.options.enclave();
+        logged = await enclave.submit(item);
+      }
     } catch (error) {
       // The enclave already logged a receipt for this request (this relayer crashed between the
       // enclave's answer and its own write, and the client retried): that receipt is the answer,

@@ -203,12 +203,15 @@ export class RelayerService {
         });
     const submitEvidence = evidenceSubmitter(config, sender, ledger, log);
 
+    // Bound once the service exists: the pipeline asks it to check a restarted enclave now.
+    const late: { refresh: () => Promise<void> } = { refresh: () => Promise.resolve() };
     const pipeline = new InferencePipeline({
       engine,
       nodeSigner,
       node,
       domain,
       enclave: () => enclave.current,
+      refreshEnclave: () => late.refresh(),
       clock,
       corruptOutputs: config.faultInjection.corruptOutputs,
       metrics,
@@ -260,7 +263,7 @@ export class RelayerService {
         "FAULT INJECTION: the GPU node corrupts every output",
       );
     }
-    return new RelayerService({
+    const service = new RelayerService({
       config,
       db,
       store,
@@ -278,6 +281,8 @@ export class RelayerService {
       nodeSigner,
       log,
     });
+    late.refresh = () => service.refreshEnclave();
+    return service;
   }
 
   /** The enclave client in use (replaced when the enclave at the configured URL gets a new key). */
@@ -331,6 +336,13 @@ export class RelayerService {
     }
   }
 
+  /** Checks the enclave at the configured URL now (one check at a time); see watchEnclave. */
+  refreshEnclave(): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    this.watching ??= this.watchEnclave().finally(() => (this.watching = null));
+    return this.watching;
+  }
+
   /** Starts the sender, batcher and listener, then the API; resolves with the API's URL. */
   async start(): Promise<string> {
     const { config, metrics, store } = this;
@@ -350,10 +362,7 @@ export class RelayerService {
     this.sender.start();
     this.batcher.start();
     this.listener?.start();
-    this.watchTimer = setInterval(() => {
-      if (this.watching !== null) return;
-      this.watching = this.watchEnclave().finally(() => (this.watching = null));
-    }, config.enclave.recheckMs);
+    this.watchTimer = setInterval(() => void this.refreshEnclave(), config.enclave.recheckMs);
     this.app = createApi({
       pipeline: this.pipeline,
       writer: new JobWriter(store),
@@ -396,7 +405,11 @@ export class RelayerService {
       return "chain RPC unreachable";
     }
     try {
-      await this.enclave.info();
+      const key = getAddress(String((await this.enclave.info()).enclave));
+      if (key !== this.enclave.enclave) {
+        void this.refreshEnclave();
+        return `the enclave at ${this.config.enclave.url} now holds key ${key}, not checked yet (in use: ${this.enclave.enclave})`;
+      }
     } catch (error) {
       return error instanceof EnclaveRequestError && error.status !== 0
         ? `enclave answered ${error.status}`

@@ -27,6 +27,8 @@ export interface EnclaveChain {
   sampleRatePpm(): Promise<number>;
   nextSequenceOf(enclave: string): Promise<bigint>;
   latestBlockTimestamp(): Promise<bigint>;
+  /** When `enclave` was registered in TeeRegistry (0: never). Optional: in-process views may omit it. */
+  registeredAtOf?(enclave: string): Promise<bigint>;
   close(): void;
 }
 
@@ -56,7 +58,16 @@ export async function enclaveChainOver(
     loadAbi("contracts/staking/NodeStaking.sol", "NodeStaking"),
     provider,
   );
+  const tee = new Contract(
+    getAddress(String(await ledger.getFunction("TEE_REGISTRY")())),
+    loadAbi("contracts/tee/TeeRegistry.sol", "TeeRegistry"),
+    provider,
+  );
   return {
+    registeredAtOf: async (enclave) => {
+      const e = (await tee.getFunction("getEnclave")(enclave)) as { registeredAt: bigint };
+      return BigInt(e.registeredAt);
+    },
     signerOf: async (node) => getAddress(String(await staking.getFunction("signerOf")(node))),
     signerRecordOf: async (signer) => {
       const r = (await staking.getFunction("signerRecordOf")(signer)) as {

@@ -92,6 +92,15 @@ export class DuplicateRequestError extends BaseError {
   override readonly httpStatus: number = 409;
 }
 
+/**
+ * The enclave's key is not registered in TeeRegistry (yet): what it signed now would answer for
+ * nothing (TeeRegistry.accountableNodeOf is zero before registeredAt), so it logs nothing (503).
+ */
+export class EnclaveNotRegisteredError extends BaseError {
+  override name = "EnclaveNotRegisteredError";
+  override readonly httpStatus: number = 503;
+}
+
 /** The enclave's bounded state is full; the client must cut batches or slow down (503). */
 export class EnclaveBusyError extends BaseError {
   override name = "EnclaveBusyError";
@@ -132,6 +141,12 @@ export interface EnclaveOptions {
   chain: EnclaveChain;
   clock: Clock;
   limits?: Partial<EnclaveLimits>;
+  /**
+   * Log receipts only once this enclave's key is registered in TeeRegistry and its clock has
+   * reached the registration's time, so every verdict and batch it signs is one its key answers
+   * for (`opg enclave start` sets it; needs `chain.registeredAtOf`).
+   */
+  requireRegistration?: boolean;
   log?: Logger;
 }
 
@@ -287,6 +302,11 @@ export class Enclave {
   #nextSequence = 0n;
   #clientSigner = "";
   #signerReadAt = 0;
+  readonly #requireRegistration: boolean;
+  /** TeeRegistry's registeredAt for this key, once read non-zero. */
+  #registeredAt: bigint | null = null;
+  #registrationReadAt = 0;
+  #registrationRead: Promise<void> | null = null;
   #sampleRatePpm = 1_000_000;
   #timer: NodeJS.Timeout | undefined;
   #cutting: Promise<void> = Promise.resolve();
@@ -302,6 +322,10 @@ export class Enclave {
     this.#attestor = options.attestor;
     this.#chain = options.chain;
     this.#clock = options.clock;
+    this.#requireRegistration = options.requireRegistration === true;
+    if (this.#requireRegistration && options.chain.registeredAtOf === undefined) {
+      throw new InputError("requireRegistration needs a chain view that reads TeeRegistry");
+    }
     this.#log = options.log ?? pino({ enabled: false });
     this.limits = { ...DEFAULT_ENCLAVE_LIMITS, ...options.limits };
     this.clientNode = getAddress(options.clientNode);
@@ -406,13 +430,16 @@ export class Enclave {
    * Checks that `signer` (who signed an authenticated request) is the client node's signer key; the
    * key is re-read from the chain when it does not match (a rotation), at most once a second.
    */
-  async checkClient(signer: string): Promise<void> {
+  async checkClient(signer: string, what = "the request"): Promise<void> {
     if (sameAddress(signer, this.#clientSigner)) return;
     if (Date.now() - this.#signerReadAt > 1_000) await this.#readSigner();
     if (!sameAddress(signer, this.#clientSigner)) {
-      throw new ForbiddenError(`this enclave serves node ${this.clientNode} only`, {
-        details: { signer, clientNode: this.clientNode },
-      });
+      // A request signed for another enclave (this one restarted with a new key) recovers to an
+      // unrelated address too: the message names this enclave, so the client knows to check it.
+      throw new ForbiddenError(
+        `${what} is not signed by node ${this.clientNode}'s signer (this is enclave ${this.address})`,
+        { details: { signer, clientNode: this.clientNode } },
+      );
     }
   }
 
@@ -441,10 +468,49 @@ export class Enclave {
     );
   }
 
+  /**
+   * With requireRegistration: resolves once this key is registered and the enclave's clock has
+   * reached registeredAt (a chain's block times can run a second or two ahead of a clock that
+   * follows them), so nothing is signed at a time the key answers for nothing.
+   */
+  async #registered(): Promise<void> {
+    if (!this.#requireRegistration) return;
+    if (this.#registeredAt === null) {
+      // One read at a time, at most one a second, shared by the receipts that wait on it.
+      if (this.#registrationRead === null && Date.now() - this.#registrationReadAt > 1_000) {
+        this.#registrationReadAt = Date.now();
+        this.#registrationRead = this.#chain.registeredAtOf!(this.address)
+          .then((at) => {
+            if (at > 0n) this.#registeredAt = at;
+          })
+          .catch(() => undefined) // an RPC that does not answer: not known to be registered
+          .finally(() => (this.#registrationRead = null));
+      }
+      await this.#registrationRead;
+      if (this.#registeredAt === null) {
+        throw new EnclaveNotRegisteredError(
+          `enclave ${this.address} is not registered in TeeRegistry yet (or its RPC did not answer): it logs no receipt before it is`,
+          { details: { enclave: this.address } },
+        );
+      }
+    }
+    const deadline = Date.now() + 5_000;
+    while (this.#clock.now() < this.#registeredAt && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (this.#clock.now() < this.#registeredAt) {
+      throw new EnclaveNotRegisteredError(
+        `enclave ${this.address} was registered at ${this.#registeredAt}, after its clock (${this.#clock.now()})`,
+        { details: { enclave: this.address, registeredAt: this.#registeredAt } },
+      );
+    }
+  }
+
   async #submitOne(raw: unknown, index: number): Promise<LoggedReceipt> {
     const item = parseWith(submitItemSchema, raw, `receipt ${index}`);
     const { receipt } = item;
     const requestId = receipt.requestId.toLowerCase();
+    await this.#registered();
     const now = this.#clock.now();
 
     // The client's receipt, fresh, signed by its signer key.
@@ -463,7 +529,7 @@ export class Enclave {
     const receiptHash = this.#hasher.receiptStructHash(receipt);
     const digest = this.#hasher.receiptDigest(receipt);
     const signer = recoverSigner(digest, item.nodeSignature);
-    await this.checkClient(signer);
+    await this.checkClient(signer, "the receipt");
 
     // One receipt per request, ever: a repeat returns what was logged.
     const existing = this.#entries.get(requestId);

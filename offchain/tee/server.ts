@@ -123,7 +123,7 @@ export function createEnclaveServer(options: EnclaveServerOptions): Server {
       body,
       clock.now(),
     );
-    await enclave.checkClient(signer);
+    await enclave.checkClient(signer, "x-opg-auth");
     return body;
   }
 

@@ -304,6 +304,55 @@ describe("e2e: relayer service on a hardhat node", function () {
     await stopProc(relayer);
   });
 
+  it("an enclave restarted with a new key at the same URL: /readyz says so, and requests sent at once are served by the new key", async () => {
+    // The relayer checks the enclave's key only every 10 minutes here: what brings the new key in
+    // use is a refused request (the enclave answers 403 to a signature made for its old key) and
+    // the readiness probe, which each check the enclave at the URL right away.
+    const { file } = await writeRelayerConfig(system, enclave.url, node.url, {
+      listener: { enabled: false },
+      enclave: { recheckMs: 600_000 },
+    });
+    const relayer = await startRelayer(file);
+    const port = new URL(enclave.url).port;
+    const restart = async (): Promise<void> => {
+      const old = enclave.address;
+      await stopProc(enclave);
+      enclave = await startEnclave(system, node.url, ["--port", port]);
+      expect(enclave.address).to.not.equal(old);
+    };
+
+    await restart();
+    const answers = await Promise.all(
+      [11, 12, 13].map((i) =>
+        postJson(`${relayer.url}/v1/inferences`, {
+          modelId: RISK_MLP.modelId,
+          inputs: riskInput(i),
+        }),
+      ),
+    );
+    for (const a of answers) {
+      expect(a.status, JSON.stringify(a.json)).to.equal(200);
+      expect((a.json.verification as { enclave: string }).enclave).to.equal(enclave.address);
+    }
+
+    await restart();
+    const probe = await getJson(`${relayer.url}/readyz`);
+    expect(probe.status).to.equal(503);
+    expect(String(probe.json.reason)).to.contain(
+      `now holds key ${enclave.address}, not checked yet`,
+    );
+    await until("the relayer to check the new key", async () => {
+      const r = await getJson(`${relayer.url}/readyz`);
+      return r.status === 200 ? r : null;
+    });
+    const later = await postJson(`${relayer.url}/v1/inferences`, {
+      modelId: RISK_MLP.modelId,
+      inputs: riskInput(14),
+    });
+    expect(later.status).to.equal(200);
+    await stopProc(relayer);
+  });
+
   it("a GPU node returning wrong outputs is caught by the enclave; anyone reports the published evidence and it is slashed", async () => {
     const { file } = await writeRelayerConfig(system, enclave.url, node.url, {
       faultInjection: { corruptOutputs: true },

@@ -92,6 +92,8 @@ export interface SoakReport {
     outagesUnreported: number;
     /** Keeper samples that said ready while the node's heartbeat was overdue on chain (must be 0). */
     keeperReadyWhileOverdue: number;
+    /** Samples (one per node per step) at which a node's last heartbeat was past its timeout. */
+    nodesOverdue: number;
   };
   bundlesVerified: number;
 }
@@ -107,6 +109,9 @@ async function getJson(url: string): Promise<{ status: number; json: Record<stri
   const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
+
+/** Longer than ChainClock's refresh interval (1 s), so every service has seen a time jump. */
+const CLOCK_SETTLE_MS = 1_300;
 
 async function sleep(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
@@ -213,6 +218,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     const stalls: number[] = [];
     const samples: Sample[] = [];
     let keeperReadyWhileOverdue = 0;
+    let nodesOverdue = 0;
     let http = 0;
     let kills = 0;
     let outages = 0;
@@ -368,8 +374,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       ]) {
         const r = await getJson(`${k.url}/readyz`).catch(() => null);
         const last = Number((await system.staking.getNode(k.node)).lastHeartbeat);
-        if (r?.status === 200 && Number(await chainNow()) - last > timeout)
-          keeperReadyWhileOverdue++;
+        const overdue = Number(await chainNow()) - last > timeout;
+        if (overdue) {
+          nodesOverdue++;
+          o.log(`step ${step}: node ${k.node} is past its heartbeat timeout`);
+        }
+        if (r?.status === 200 && overdue) keeperReadyWhileOverdue++;
       }
       // Time moves on; the keepers have a moment to heartbeat and renew before the next wave.
       await rpc(node.url, "evm_increaseTime", [o.stepHours * HOUR]);
@@ -379,7 +389,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         if (w.t <= now) w.resolve();
         else waiters.push(w);
       }
-      await sleep(400);
+      // The services read chain time through a clock refreshed every second (offchain/chain/clock.ts):
+      // wait past a refresh so the relayer and the enclave agree on the time again before the wave.
+      await sleep(CLOCK_SETTLE_MS);
       if (step % Math.max(1, Math.round(24 / o.stepHours)) === 0)
         o.log(
           `day ${Math.round((step * o.stepHours) / 24)}: ${accepted.size} accepted, worst stall ${Math.max(...stalls).toFixed(1)} s`,
@@ -407,7 +419,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
             else waiters.push(w);
           }
         }
-        await sleep(400);
+        await sleep(CLOCK_SETTLE_MS);
       }
       await p;
     };
@@ -502,6 +514,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         readyDuringOutage: outageSamples.filter((s) => s.ready).length,
         outagesUnreported,
         keeperReadyWhileOverdue,
+        nodesOverdue,
       },
       bundlesVerified: verified,
     };

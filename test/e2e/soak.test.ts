@@ -36,8 +36,12 @@ describe("e2e: a simulated week of a node that runs itself", function () {
     expect(report.events.enclaveRotations).to.be.greaterThanOrEqual(2);
     expect(report.events.imageApproved, lines.join("\n")).to.equal(true);
     expect(report.events.imageRetired, lines.join("\n")).to.equal(true);
-    // 7 days of heartbeats every 2 hours (a third of the timeout) for two nodes.
-    expect(report.events.heartbeats).to.be.greaterThan(2 * ((7 * 24) / 3));
+    // The keepers heartbeat every 2 hours (a third of the 6-hour timeout) and time moves in 3-hour
+    // steps, so each of the two nodes sends at most one per step and must send at least one every
+    // other step; what matters is that no node was ever past its timeout.
+    const steps = (7 * 24) / 3;
+    expect(report.events.heartbeats, lines.join("\n")).to.be.at.least(steps);
+    expect(report.readiness.nodesOverdue, lines.join("\n")).to.equal(0);
     expect(report.events.registrations).to.be.greaterThanOrEqual(3);
   });
 

@@ -111,6 +111,7 @@ export async function startEnclave(flags: StartFlags, signal?: AbortSignal): Pro
     chain,
     clock,
     limits: { receiptWindowSeconds },
+    requireRegistration: true,
     log: logger,
   });
   await enclave.start();

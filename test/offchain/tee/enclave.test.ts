@@ -222,6 +222,18 @@ describe("Enclave", function () {
       accepted(await one(enclave, await w.item(2)));
     });
 
+    it("with requireRegistration, logs nothing before its key is registered (503), and logs once it is", async () => {
+      const enclave = await w.enclave({ requireRegistration: true });
+      const item = await w.item(31);
+      const answer = refused(await one(enclave, item), 503, "EnclaveNotRegisteredError");
+      expect(answer.details).to.deep.equal({ enclave: enclave.address });
+      expect(enclave.logged(item.receipt.requestId)).to.equal(null);
+      await w.protocol.registerEnclave(enclave.address, enclave.attestation(randomBytes(32)));
+      await new Promise((r) => setTimeout(r, 1_100)); // it reads its registration at most once a second
+      await w.sync();
+      accepted(await one(enclave, await w.item(31)));
+    });
+
     it("refuses a receipt naming another node, even signed by its node's signer (403)", async () => {
       const enclave = await w.enclave();
       const other = Wallet.createRandom().address;

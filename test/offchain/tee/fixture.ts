@@ -71,6 +71,7 @@ export interface World {
     limits?: Partial<EnclaveLimits>;
     register?: boolean;
     clientNode?: string;
+    requireRegistration?: boolean;
   }): Promise<Enclave>;
   /** risk-mlp (or seq-cnn) inputs, deterministic in `seed`. */
   inputs(seed: number, model?: "risk" | "cnn"): Record<string, TensorJson>;
@@ -156,6 +157,7 @@ export async function world(): Promise<World> {
         chain,
         clock,
         ...(opts.limits !== undefined ? { limits: opts.limits } : {}),
+        ...(opts.requireRegistration === true ? { requireRegistration: true } : {}),
         log: silent,
       });
       await enclave.start();
