@@ -395,12 +395,19 @@ export class RelayerService {
     } catch {
       return "chain RPC unreachable";
     }
+    let info: Record<string, unknown>;
     try {
-      await this.enclave.info();
+      info = await this.enclave.info();
     } catch (error) {
       return error instanceof EnclaveRequestError && error.status !== 0
         ? `enclave answered ${error.status}`
         : "enclave unreachable";
+    }
+    // A restarted enclave answers with a new key before watchEnclave has checked it (or while it
+    // checks): requests signed for the old key would be refused, so not ready until it is in use.
+    const key = String(info.enclave);
+    if (key.toLowerCase() !== this.enclave.enclave.toLowerCase()) {
+      return `the enclave at ${this.config.enclave.url} now holds key ${key}, not checked yet`;
     }
     return null;
   }
