@@ -594,9 +594,18 @@ describe("adversarial e2e: issue 12's holes against a running enclave, relayer a
       enclave = restarted;
       expect(restarted.url).to.equal(retired[0]!.line.url);
       expect(restarted.address).to.not.equal(String(retired[0]!.line.enclave));
-      const unchecked = await until("readyz to name the new key", async () => {
+      // From the moment the new key answers, /readyz must not say ready: it is not checked yet.
+      for (let i = 0; i < 10; i++) {
         const r = await getJson(`${relayer.url}/readyz`);
-        return r.status === 503 && String(r.json.reason).includes(restarted.address) ? r : null;
+        expect(r.status, JSON.stringify(r.json)).to.equal(503);
+        expect(String(r.json.reason)).to.contain(`now holds key ${restarted.address}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const unchecked = await until("readyz to say why the new key is refused", async () => {
+        const r = await getJson(`${relayer.url}/readyz`);
+        return r.status === 503 && String(r.json.reason).includes("does not pass its check yet")
+          ? r
+          : null;
       });
       expect(String(unchecked.json.reason)).to.match(
         new RegExp(
