@@ -448,7 +448,9 @@ describe("adversarial e2e: issue 12's holes against a running enclave, relayer a
         const own = await enclaveCall(enclave, method, route, body, outsiderAuth);
         expect(own.status, `${method} ${route}`).to.equal(403);
         expect(own.json.error).to.equal("ForbiddenError");
-        expect(own.json.message).to.equal(`this enclave serves node ${system.gpuNode} only`);
+        expect(own.json.message).to.equal(
+          `x-opg-auth is not signed by node ${system.gpuNode}'s signer (this is enclave ${enclave.address})`,
+        );
       }
     });
 
