@@ -52,6 +52,11 @@ export function openDatabase(path: string): DatabaseSync {
   return db;
 }
 
+/** Opens the store read-only (inspection: `opg relayer status`, the soak's checks). */
+export function openDatabaseReadOnly(path: string): DatabaseSync {
+  return new sqlite.DatabaseSync(path, { readOnly: true });
+}
+
 /** Applies `component`'s pending migrations in order; returns the versions applied now. */
 export function migrate(db: DatabaseSync, component: string, migrations: Migration[]): number[] {
   const versions = migrations.map((m) => m.version);

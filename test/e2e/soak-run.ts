@@ -13,7 +13,6 @@
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { DatabaseSync } from "node:sqlite";
 
 import { buildProposal } from "../../offchain/governance/actions.js";
 import { passProposal } from "../../offchain/governance/proposals.js";
@@ -22,6 +21,7 @@ import { loadLedgerAbis } from "../../offchain/chain/artifacts.js";
 import { parseReceiptBundle } from "../../offchain/chain/bundle.js";
 import { verifyReceiptBundle } from "../../offchain/chain/verify.js";
 import { encodeInputs } from "../../offchain/inference/tensor.js";
+import { openDatabaseReadOnly } from "../../offchain/relayer/db.js";
 import { loadRelayerConfig } from "../../offchain/relayer/config.js";
 import { RpcFaultProxy } from "../../offchain/relayer/testing/rpc-proxy.js";
 import { freePort, rpc, startHardhatNode } from "../helpers/processes.js";
@@ -459,7 +459,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     const status = relayerStatus(storePath);
     // Each anchored receipt once: the store's anchored jobs are as many as the chain's counts, and
     // no request id sits in two anchored batches.
-    const reader = new DatabaseSync(storePath, { readOnly: true });
+    const reader = openDatabaseReadOnly(storePath);
     const dupRow = reader
       .prepare(
         "SELECT COUNT(*) AS n FROM (SELECT request_id FROM jobs WHERE batch_enclave IS NOT NULL GROUP BY request_id HAVING COUNT(*) > 1)",
