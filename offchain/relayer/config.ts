@@ -105,6 +105,11 @@ export const relayerConfigSchema = z.strictObject({
       maxSize: z.number().int().min(1).max(65_536).default(1024),
       /** ... or when the oldest has waited this long. */
       maxAgeMs: z.number().int().min(10).max(3_600_000).default(2_000),
+      /**
+       * Receipts waiting longer than this that the enclave no longer holds as waiting (it dropped
+       * them, or a crash lost track of where they went) are sent to its log again, signed anew.
+       */
+      strandedAfterMs: z.number().int().min(1_000).max(86_400_000).default(240_000),
     })
     .prefault({}),
   listener: z

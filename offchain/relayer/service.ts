@@ -228,6 +228,7 @@ export class RelayerService {
       provider,
       maxSize: config.batch.maxSize,
       maxAgeMs: config.batch.maxAgeMs,
+      strandedAfterMs: config.batch.strandedAfterMs,
       deployBlock: config.chain.deployBlock,
       maxBlockRange: config.listener.maxBlockRange,
       pollMs: Math.min(

@@ -188,7 +188,8 @@ describe("e2e: relayer service on a hardhat node", function () {
 
   it("kill -9 at random points of a 2,000-request run: every accepted request is anchored exactly once", async () => {
     const { file } = await writeRelayerConfig(system, enclave.url, node.url, {
-      batch: { maxSize: 128, maxAgeMs: 100 },
+      // Receipts a kill left stranded are sent to the enclave again after 10 s, within the wait below.
+      batch: { maxSize: 128, maxAgeMs: 100, strandedAfterMs: 10_000 },
     });
     const fromBlock = (await system.provider.getBlockNumber()) + 1;
     const total = 2_000;

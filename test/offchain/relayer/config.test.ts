@@ -51,7 +51,11 @@ describe("offchain/relayer/config", () => {
       const config = parseRelayerConfig(GOOD);
       expect(config.enclave).to.not.have.property("sampleRate");
       expect(config.chain.clock).to.equal(undefined); // the chain id's default (chain/clock.ts)
-      expect(config.batch).to.deep.equal({ maxSize: 1024, maxAgeMs: 2000 });
+      expect(config.batch).to.deep.equal({
+        maxSize: 1024,
+        maxAgeMs: 2000,
+        strandedAfterMs: 240_000,
+      });
       expect(config.sender).to.deep.equal({
         confirmations: 1,
         stuckAfterMs: 60_000,
