@@ -367,6 +367,12 @@ export class EnclaveClient {
       // A kept-alive socket the enclave closed just as we reused it: the request never reached
       // it, so it is sent once more on a fresh connection (every call is idempotent anyway).
       if (error instanceof StaleSocketError) return await this.once(method, path, payload, auth);
+      // Our clock and the enclave's disagree by more than its window (on a local chain whose time
+      // just jumped, one clock has seen it and the other not yet): signed once more at the time the
+      // enclave says it is. That time only bounds the replay of our own request.
+      const enclaveTime = clockOfRefusal(error);
+      if (auth && enclaveTime !== null)
+        return await this.once(method, path, payload, auth, enclaveTime);
       throw error;
     }
   }
@@ -376,6 +382,7 @@ export class EnclaveClient {
     path: string,
     payload: Buffer,
     auth: boolean,
+    timestamp: bigint = this.o.clock.now(),
   ): Promise<Record<string, unknown>> {
     const headers: Record<string, string | number> = {};
     if (method === "POST") {
@@ -388,7 +395,7 @@ export class EnclaveClient {
         this.enclave,
         method,
         path,
-        this.o.clock.now(),
+        timestamp,
         payload,
       );
     }
@@ -449,5 +456,19 @@ export class EnclaveClient {
       });
       req.end(payload);
     });
+  }
+}
+
+/** The enclave's clock, when it refused a request's x-opg-auth as outside its time window. */
+function clockOfRefusal(error: unknown): bigint | null {
+  if (!(error instanceof EnclaveRequestError) || error.status !== 401) return null;
+  const details = error.details.enclaveDetails as Record<string, unknown> | undefined;
+  const t = details?.enclaveTime;
+  if (typeof t !== "string" && typeof t !== "number" && typeof t !== "bigint") return null;
+  try {
+    const v = BigInt(t);
+    return v > 0n ? v : null;
+  } catch {
+    return null;
   }
 }

@@ -523,6 +523,28 @@ describe("enclave HTTP API", function () {
       expect(await fetchEvidence(c.url, 0)).to.be.an("array");
     });
 
+    it("signs once more at the enclave's time when its clock is outside the window, and only then", async () => {
+      const behind = client({ clock: { now: () => w.clock.now() - 3_600n } });
+      let requests = 0;
+      const counting = (): void => void requests++;
+      api.server.on("request", counting);
+      try {
+        expect(await behind.logged(keccak256("0x97"))).to.equal(null);
+        expect(requests).to.equal(2); // refused (401, outside the window), then signed anew
+        requests = 0;
+        const stranger = client({
+          signer: anotherKey(),
+          clock: { now: () => w.clock.now() - 3_600n },
+        });
+        const error = await rejection(stranger.logged(keccak256("0x96")));
+        expect(error).to.be.instanceOf(EnclaveRequestError);
+        expect((error as EnclaveRequestError).status).to.equal(403); // its own key: refused again
+        expect(requests).to.equal(2);
+      } finally {
+        api.server.off("request", counting);
+      }
+    });
+
     it("refuses a verdict whose signature was replaced", async () => {
       const url = await middle((json) => {
         const results = json.results as Array<{ result?: { signature: string } }> | undefined;
