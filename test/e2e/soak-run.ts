@@ -132,8 +132,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   });
   const procs: Proc[] = [];
   const work = await mkdtemp(path.join(tmpdir(), "opg-soak-"));
+  // The enclave in use (replaced at each rotation), stopped at the end like every other process.
+  let enclave: Awaited<ReturnType<typeof startEnclave>> | undefined;
   try {
-    let enclave = await startEnclave(system, proxy.url);
+    enclave = await startEnclave(system, proxy.url);
     const enclavePort = new URL(enclave.url).port;
     const { file } = await writeRelayerConfig(system, enclave.url, proxy.url, {
       batch: { maxSize: 256, maxAgeMs: 300 },
@@ -278,7 +280,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         if (s.jobs.pending + s.jobs.batched === 0) return (Date.now() - t0) / 1000;
         if (Date.now() - t0 > 120_000)
           throw new Error(
-            `anchoring did not drain: ${JSON.stringify(s.jobs)}\n--- relayer ---\n${relayer.output().slice(-5000)}\n--- enclave ---\n${enclave.output().slice(-3000)}`,
+            `anchoring did not drain: ${JSON.stringify(s.jobs)}\n--- relayer ---\n${relayer.output().slice(-5000)}\n--- enclave ---\n${enclave?.output().slice(-3000) ?? ""}`,
           );
         await sleep(100);
       }
@@ -520,6 +522,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     };
   } finally {
     for (const p of procs) await stopProc(p, "SIGKILL");
+    if (enclave !== undefined) await stopProc(enclave, "SIGKILL");
     await proxy.close();
     await system.close();
     await node.stop();
