@@ -71,6 +71,12 @@ export const teeTasks = [
       description: "Attestation bytes: 0x<hex> or @file",
       defaultValue: "",
     })
+    .addOption({
+      name: "attesterSignatures",
+      description:
+        "Quorum verifier: comma-separated signature files of the attesters (opg attester sign), instead of --attestation; node, enclave and measurement come from them",
+      defaultValue: "",
+    })
     .addOption(from)
     .setInlineAction((args, hre) => withEnv(hre, (env, t) => t.teeRegister(env, args)))
     .build(),
