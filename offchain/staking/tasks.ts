@@ -245,7 +245,7 @@ export async function teeRegister(env: TaskEnv, args: TeeRegisterArgs): Promise<
   if (args.attesterSignatures !== undefined && args.attesterSignatures !== "") {
     if (args.attestation !== undefined && args.attestation !== "")
       throw new InputError("pass --attestation or --attester-signatures, not both");
-    input = await quorumInput(h.tee, args, args.attesterSignatures);
+    input = await quorumInput(env, h.tee, args, args.attesterSignatures);
   } else {
     input = {
       node: parseAddress(need(args.node, "node"), "node"),
@@ -271,6 +271,7 @@ export async function teeRegister(env: TaskEnv, args: TeeRegisterArgs): Promise<
  * QuorumAttestationVerifier takes it (signatures sorted by signer).
  */
 async function quorumInput(
+  env: TaskEnv,
   tee: { verifier(): Promise<string> },
   args: TeeRegisterArgs,
   list: string,
@@ -297,12 +298,29 @@ async function quorumInput(
         }
       }),
   );
-  const { statement, domain, signatures } = collectAttesterSignatures(files);
+  const { statement, domain, signatures, attesters } = collectAttesterSignatures(files);
   const verifier = getAddress(await tee.verifier());
   if (getAddress(String(domain.verifyingContract)) !== verifier)
     throw new InputError("the attesters signed for another verifier than TeeRegistry's", {
       details: { signedFor: domain.verifyingContract, verifier },
     });
+  // The quorum, read from the verifier: say what is missing instead of sending a doomed transaction.
+  const quorum = await env.ethers.getContractAt("QuorumAttestationVerifier", verifier);
+  const strangers: string[] = [];
+  for (const a of attesters) if (!(await quorum.isAttester(a))) strangers.push(a);
+  if (strangers.length > 0)
+    throw new InputError(`${strangers.join(", ")} is not an attester of the quorum verifier`, {
+      details: { verifier, attesters: (await quorum.attesters()).join(", ") },
+    });
+  const threshold = await quorum.threshold();
+  if (BigInt(signatures.length) < threshold)
+    throw new InputError(
+      `${signatures.length} attester signature(s) given; the quorum verifier needs ${threshold}`,
+      {
+        details: { verifier, signedBy: attesters.join(", "), threshold },
+        hint: "collect more signatures with opg attester sign (each attester runs it)",
+      },
+    );
   for (const [flag, given, signed] of [
     ["node", args.node, statement.node],
     ["enclave", args.enclave, statement.enclaveKey],
