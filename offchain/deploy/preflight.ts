@@ -10,7 +10,7 @@
  *   chain       the record belongs to another chain; a development verifier asked for off 31337/1337
  *   plan        the plan has no rewards-pool schedule, or differs from the one the record started with
  *   verifier    no verifier off local chains; quorum attesters not distinct non-zero addresses, threshold
- *               not in 1..attesters, max age not in 1 s..7 d
+ *               not in 1..attesters, max age not in 1 s..7 d; another kind than a resumed record's
  *   governance  guardian / rewards updater missing (or the deployer) off local chains; stakers could not
  *               exit before a governance change lands; governor settings out of range
  *   balance     the deployer cannot pay for the remaining transactions at the current fee (estimate)
@@ -300,8 +300,21 @@ export async function preflightSystem(
       hint: "a sealed plan cannot change; restore the published file or deploy afresh on a new record",
     });
 
-  // Verifier.
+  // Verifier: a resumed deployment keeps the kind it started with (TeeRegistry points at it).
   const verifier = checkVerifierConfig(chainId, options.verifier);
+  const started = (["DevAttestationVerifier", "QuorumAttestationVerifier"] as const).find(
+    (name) => record?.contracts[name] !== undefined,
+  );
+  const wanted = verifier.kind === "dev" ? "DevAttestationVerifier" : "QuorumAttestationVerifier";
+  if (started !== undefined && started !== wanted)
+    throw new DeployPreflightError(
+      "verifier",
+      `this deployment started with ${started}; it cannot continue with ${wanted}`,
+      {
+        details: { dir: options.dir },
+        hint: "rerun with the verifier it started with, or move the record away to deploy afresh",
+      },
+    );
 
   // Governance: key holders, the exit window, the governor's settings.
   let holders: ReturnType<typeof resolveKeyHolders>;

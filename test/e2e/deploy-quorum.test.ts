@@ -130,7 +130,6 @@ describe("e2e: deploy to a chain that is not local (anvil, chain 4242) with the 
 
     const dry = await hardhat([...deployArgs, ...quorumArgs, "--dry-run"], env());
     expect(dry.code, dry.stdout + dry.stderr).to.equal(0);
-    console.log(dry.stdout.replace(/^/gm, "      | "));
     expect(dry.stdout).to.contain("Preflight OK for e2e (chain 4242, not local)");
     expect(dry.stdout).to.contain(
       `deploy QuorumAttestationVerifier  attesters ${attesters.map((a) => a.address).join(", ")}; threshold 2 of 3`,

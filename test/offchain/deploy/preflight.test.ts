@@ -129,6 +129,20 @@ describe("offchain/deploy/preflight", function () {
       expect(r.problem).to.equal("chain");
     });
 
+    it("refuses to resume a deployment with another kind of verifier (problem verifier)", async () => {
+      const c = await chain();
+      await deploySystem(c.ethers, c.base);
+      const verifier = { kind: "quorum" as const, attesters: [A, B], threshold: 1, maxAge: 60n };
+      const error = await preflightSystem(c.ethers, { ...c.base, verifier }).catch(
+        (e: unknown) => e,
+      );
+      expect(error).to.be.instanceOf(DeployPreflightError);
+      expect((error as DeployPreflightError).problem).to.equal("verifier");
+      expect((error as Error).message).to.equal(
+        "this deployment started with DevAttestationVerifier; it cannot continue with QuorumAttestationVerifier",
+      );
+    });
+
     it("refuses a missing guardian off local chains (problem governance)", async () => {
       const c = await chain(4242);
       const verifier = { kind: "quorum" as const, attesters: [A, B], threshold: 2, maxAge: 3600n };

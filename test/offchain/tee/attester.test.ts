@@ -131,6 +131,17 @@ describe("opg attester: checking a Nitro document before signing", function () {
       );
     });
 
+    it("is refused when it comes from a debug-mode enclave (PCRs all zero)", async () => {
+      const debug = new DevAttestor({ root, now: () => now, debug: true });
+      const document = debug.attest({
+        publicKey: getBytes(enclave.signingKey.publicKey),
+        userData: bindingUserData(enclave.address, 4242n, LEDGER, GPU),
+      });
+      const r = await refusal({ ...base(document), isApproved: () => Promise.resolve(true) });
+      expect(r.check).to.equal("pcrs");
+      expect(r.message).to.contain("debug-mode enclave");
+    });
+
     it("is refused when stale", async () => {
       const r = await refusal({ ...base(), at: new Date(now.getTime() + 601_000) });
       expect(r.check).to.equal("age");
