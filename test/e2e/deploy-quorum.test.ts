@@ -285,6 +285,28 @@ describe("e2e: deploy to a chain that is not local (anvil, chain 4242) with the 
       const signed = await sign(i);
       expect(signed.code, signed.stderr).to.equal(0);
     }
+    // A key that is not an attester can sign a file; the task refuses it before sending anything.
+    const stranger = Wallet.createRandom();
+    const strangerFile = path.join(tmp, "stranger.json");
+    const byStranger = await opg(
+      [
+        ...["attester", "sign", "--attestation", doc, "--node", teeNode, "--enclave", enclaveKey],
+        ...["--rpc", node.url, "--deployment", recordDir, "--root", rootPem, "--out", strangerFile],
+      ],
+      { OPG_ATTESTER_KEY: stranger.privateKey },
+    );
+    expect(byStranger.code, byStranger.stderr).to.equal(0);
+    const notAttester = await hardhat(
+      [
+        ...["opg:tee:register", "--network", "e2e", "--from", operator.address],
+        ...["--attester-signatures", `${path.join(tmp, "attester-0.json")},${strangerFile}`],
+      ],
+      env(),
+    );
+    expect(notAttester.code).to.equal(2);
+    expect(notAttester.stderr).to.contain(
+      `${stranger.address} is not an attester of the quorum verifier`,
+    );
     // One signature is below the threshold: the task says so before sending anything.
     const one = await hardhat(
       [

@@ -14,6 +14,7 @@ import { expect } from "chai";
 import { Wallet, getAddress, getBytes, keccak256 } from "ethers";
 import { network } from "hardhat";
 
+import { signCommand } from "../../../offchain/cli/commands/attester.js";
 import { encodeQuorumAttestation } from "../../../offchain/staking/attestation.js";
 import { measurementFromPcrs } from "../../../offchain/staking/units.js";
 import {
@@ -25,6 +26,7 @@ import {
 } from "../../../offchain/tee/attester.js";
 import { createDevRoot, DevAttestor } from "../../../offchain/tee/devAttestation.js";
 import { bindingUserData } from "../../../offchain/tee/enclave.js";
+import { hardhatKeystoreSet, keystorePathIn } from "../../helpers/keystore.js";
 import { INSIDE, NITRO_DOC_PATH, NITRO_PCRS, awsRoot, nitroDoc } from "./helpers.js";
 
 const NODE = getAddress("0x00000000000000000000000000000000000000aa");
@@ -193,6 +195,51 @@ describe("opg attester: checking a Nitro document before signing", function () {
   });
 
   describe("opg attester sign", () => {
+    it("takes the attester's key from the Hardhat keystore (--keystore FILE --key NAME)", async () => {
+      const home = await mkdtemp(path.join(tmpdir(), "opg-attester-ks-"));
+      const saved = process.env.OPG_KEYSTORE_PASSWORD;
+      try {
+        const key = Wallet.createRandom();
+        await hardhatKeystoreSet(home, "attester-pw", "ATTESTER_A", key.privateKey);
+        process.env.OPG_KEYSTORE_PASSWORD = "attester-pw";
+        const now = new Date();
+        const root = createDevRoot(now);
+        const attestor = new DevAttestor({ root, now: () => now });
+        const enclave = Wallet.createRandom();
+        const files = {
+          doc: path.join(home, "doc.cbor"),
+          root: path.join(home, "root.pem"),
+          pcrs: path.join(home, "pcrs.json"),
+        };
+        await writeFile(
+          files.doc,
+          attestor.attest({
+            publicKey: getBytes(enclave.signingKey.publicKey),
+            userData: bindingUserData(enclave.address, 4242n, LEDGER, GPU),
+          }),
+        );
+        await writeFile(files.root, root.certificate.toString());
+        await writeFile(files.pcrs, JSON.stringify(attestor.measurement()));
+        const signed = await signCommand({
+          attestation: files.doc,
+          node: NODE,
+          chainId: "4242",
+          verifier: VERIFIER,
+          root: files.root,
+          pcrs: files.pcrs,
+          maxAge: "600",
+          key: "ATTESTER_A",
+          keystore: keystorePathIn(home),
+        });
+        expect(signed.attester).to.equal(key.address);
+        expect(signed.statement.enclaveKey).to.equal(enclave.address);
+      } finally {
+        if (saved === undefined) delete process.env.OPG_KEYSTORE_PASSWORD;
+        else process.env.OPG_KEYSTORE_PASSWORD = saved;
+        await rm(home, { recursive: true, force: true });
+      }
+    });
+
     let dir: string;
     before(async () => (dir = await mkdtemp(path.join(tmpdir(), "opg-attester-"))));
     after(async () => rm(dir, { recursive: true, force: true }));
