@@ -37,6 +37,7 @@ import type { StakingParams } from "../staking/deploy.js";
 import { DEFAULT_STAKING_PARAMS } from "../staking/deploy.js";
 import { planHashOf } from "../vesting/encode.js";
 import type { Plan } from "../vesting/plan.js";
+import { loadPlan } from "../vesting/plan.js";
 
 export const LOCAL_CHAIN_IDS = [31337n, 1337n];
 
@@ -436,7 +437,8 @@ export async function preflightSystem(
   };
 }
 
-function asPreflight(problem: PreflightProblem, error: unknown): unknown {
+/** An InputError about `problem` as a DeployPreflightError (same message, details and hint). */
+export function asPreflight(problem: PreflightProblem, error: unknown): unknown {
   if (!(error instanceof InputError) || error instanceof DeployPreflightError) return error;
   return new DeployPreflightError(problem, error.message, {
     details: error.details,
@@ -612,6 +614,15 @@ function planSteps(
     ),
   );
   return steps;
+}
+
+/** The published plan file, read and validated; a missing or invalid file is problem "plan". */
+export async function loadPlanForDeploy(file: string): Promise<Plan> {
+  try {
+    return await loadPlan(file);
+  } catch (error) {
+    throw asPreflight("plan", error);
+  }
 }
 
 /** The plan as `opg:deploy --dry-run` prints it. */

@@ -4,13 +4,13 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 
 import {
   formatPreflight,
+  loadPlanForDeploy,
   parseVerifierOptions,
   preflightSystem,
 } from "../../offchain/deploy/preflight.js";
 import type { SystemDeployOptions } from "../../offchain/deploy/system.js";
 import { deploySystem } from "../../offchain/deploy/system.js";
 import { parseAddress, parseOpg } from "../../offchain/staking/units.js";
-import { loadPlan } from "../../offchain/vesting/plan.js";
 import { connect, planPath, runTask } from "../lib.js";
 
 export default async function deploy(
@@ -36,7 +36,7 @@ export default async function deploy(
   await runTask(async () => {
     const { ethers, networkName, dir } = await connect(hre);
     const file = planPath(hre, dir, args.plan);
-    const plan = await loadPlan(file);
+    const plan = await loadPlanForDeploy(file);
     const signers = await ethers.getSigners();
     const root = hre.config.paths.root;
     const verifier = parseVerifierOptions({

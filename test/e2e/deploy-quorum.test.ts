@@ -128,6 +128,19 @@ describe("e2e: deploy to a chain that is not local (anvil, chain 4242) with the 
     );
     expect(refused.stderr).to.contain("problem: verifier");
 
+    const noPlan = await hardhat(
+      [
+        ...deployArgs.map((a) => (a === PLAN ? "deployments/e2e/missing-plan.json" : a)),
+        ...quorumArgs,
+      ],
+      env(),
+    );
+    expect(noPlan.code, noPlan.stdout + noPlan.stderr).to.equal(2);
+    expect(noPlan.stderr).to.match(
+      /DeployPreflightError: cannot read the vesting plan .*missing-plan\.json/,
+    );
+    expect(noPlan.stderr).to.contain("problem: plan");
+
     const dry = await hardhat([...deployArgs, ...quorumArgs, "--dry-run"], env());
     expect(dry.code, dry.stdout + dry.stderr).to.equal(0);
     expect(dry.stdout).to.contain("Preflight OK for e2e (chain 4242, not local)");
