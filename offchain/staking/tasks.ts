@@ -366,11 +366,22 @@ export async function teeHeartbeat(
 
 export async function teeRenew(
   env: TaskEnv,
-  args: { enclave?: string; attestation?: string; from?: string },
+  args: { enclave?: string; attestation?: string; attesterSignatures?: string; from?: string },
 ): Promise<string> {
   const enclaveKey = parseAddress(need(args.enclave, "enclave"), "enclave");
-  const attestation = await readAttestation(need(args.attestation, "attestation"));
   const h = await load(env);
+  let attestation: Uint8Array;
+  if (args.attesterSignatures !== undefined && args.attesterSignatures !== "") {
+    if (args.attestation !== undefined && args.attestation !== "")
+      throw new InputError("pass --attestation or --attester-signatures, not both");
+    // The attesters must have signed for the node the enclave is bound to.
+    const bound = (await h.tee.getEnclave(enclaveKey)).node;
+    attestation = (
+      await quorumInput(env, h.tee, { node: bound, enclave: enclaveKey }, args.attesterSignatures)
+    ).attestation;
+  } else {
+    attestation = await readAttestation(need(args.attestation, "attestation"));
+  }
   const out = await actions.renewEnclave(
     h.tee,
     h.staking,

@@ -8,7 +8,7 @@
  *   Nitro-format under a development root, which the attesters are given with --root, as AWS's root is
  *   their default) attests its key; two attesters check the document with `opg attester sign`; the operator
  *   registers the enclave with `opg:tee:register --attester-signatures`; the relayer anchors a batch and
- *   `opg receipt verify` checks a receipt against the chain.
+ *   `opg receipt verify` checks a receipt against the chain; a renewal goes through the attesters again.
  */
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -394,5 +394,42 @@ describe("e2e: deploy to a chain that is not local (anvil, chain 4242) with the 
     const verify = await opg(["receipt", "verify", bundleFile, "--rpc", node.url]);
     expect(verify.code, verify.stdout + verify.stderr).to.equal(0);
     expect(verify.stdout).to.not.match(/FAIL/);
+
+    // Renewal takes a fresh document, checked and signed again by the attesters.
+    const fresh = path.join(tmp, "attestation-2.cbor");
+    expect(
+      (await opg(["enclave", "attestation", "--url", enclaveUrl, "--out", fresh])).code,
+    ).to.equal(0);
+    const renewFiles: string[] = [];
+    for (const i of [1, 2]) {
+      const out = path.join(tmp, `renew-${i}.json`);
+      const signed = await opg(
+        [
+          ...[
+            "attester",
+            "sign",
+            "--attestation",
+            fresh,
+            "--node",
+            teeNode,
+            "--enclave",
+            enclaveKey,
+          ],
+          ...["--rpc", node.url, "--deployment", recordDir, "--root", rootPem, "--out", out],
+        ],
+        { OPG_ATTESTER_KEY: attesters[i]!.privateKey },
+      );
+      expect(signed.code, signed.stderr).to.equal(0);
+      renewFiles.push(out);
+    }
+    const renewed = await hardhat(
+      [
+        ...["opg:tee:renew", "--network", "e2e", "--from", operator.address],
+        ...["--enclave", enclaveKey, "--attester-signatures", renewFiles.join(",")],
+      ],
+      env(),
+    );
+    expect(renewed.code, renewed.stdout + renewed.stderr).to.equal(0);
+    expect(renewed.stdout).to.contain(`renewed enclave ${enclaveKey} with a fresh attestation`);
   });
 });
