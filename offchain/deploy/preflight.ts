@@ -651,6 +651,10 @@ export function formatPreflight(p: DeployPreflight, network: string): string {
     const args = s.args === "" ? "" : `  ${s.args}`;
     lines.push(`${mark} ${s.kind === "deploy" ? "deploy" : "call  "} ${s.target}${args}`);
   }
+  if (pending.length < p.steps.length)
+    lines.push(
+      "Note: calls are marked done from the record's contracts; each is checked on chain when the run reaches it, and only what is missing is sent",
+    );
   for (const note of p.notes) lines.push(`Note: ${note}`);
   return lines.join("\n");
 }
