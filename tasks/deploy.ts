@@ -67,6 +67,35 @@ export const deployTasks = [
         "Holder of ContributorRewards UPDATER_ROLE (required off local chains; locally default: the deployer)",
       defaultValue: "",
     })
+    .addOption({
+      name: "verifier",
+      description:
+        "Attestation verifier: dev (local chains only; their default) or quorum (required off local chains, with --attesters and --threshold)",
+      defaultValue: "",
+    })
+    .addOption({
+      name: "attesters",
+      description: "Quorum verifier: comma-separated attester addresses (0xA,0xB,0xC)",
+      defaultValue: "",
+    })
+    .addOption({
+      name: "threshold",
+      description:
+        "Quorum verifier: attester signatures an enclave registration needs (1..attesters)",
+      type: ArgumentType.INT,
+      defaultValue: 0,
+    })
+    .addOption({
+      name: "attestationMaxAge",
+      description:
+        "Quorum verifier: seconds an attester's signature stays usable (default 1 day, at most 7 days)",
+      type: ArgumentType.BIGINT,
+      defaultValue: 86_400n,
+    })
+    .addFlag({
+      name: "dryRun",
+      description: "Run the preflight checks and print the plan of transactions; send nothing",
+    })
     .setAction(afterBuild(() => import("./actions/deploy.js")))
     .build(),
 ];

@@ -51,6 +51,12 @@ export const teeTasks = [
       description: "Attestation bytes: 0x<hex>, or @file (raw CBOR, or base64/hex text)",
       defaultValue: "",
     })
+    .addOption({
+      name: "attesterSignatures",
+      description:
+        "Quorum verifier: comma-separated signature files of the attesters over the fresh document (opg attester sign), instead of --attestation",
+      defaultValue: "",
+    })
     .addOption(from)
     .setInlineAction((args, hre) => withEnv(hre, (env, t) => t.teeRenew(env, args)))
     .build(),
@@ -69,6 +75,12 @@ export const teeTasks = [
     .addOption({
       name: "attestation",
       description: "Attestation bytes: 0x<hex> or @file",
+      defaultValue: "",
+    })
+    .addOption({
+      name: "attesterSignatures",
+      description:
+        "Quorum verifier: comma-separated signature files of the attesters (opg attester sign), instead of --attestation; node, enclave and measurement come from them",
       defaultValue: "",
     })
     .addOption(from)

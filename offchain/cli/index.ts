@@ -12,6 +12,7 @@ type Register = (program: Command) => void;
 const registrations: Array<() => Promise<{ register: Register }>> = [
   () => import("./commands/tee.js"),
   () => import("./commands/enclave.js"),
+  () => import("./commands/attester.js"),
   () => import("./commands/merkle.js"),
   () => import("./commands/receipt.js"),
   () => import("./commands/rewards.js"),

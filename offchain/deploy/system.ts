@@ -2,14 +2,17 @@
  * Deploys the whole protocol, resumably, and hands governance to a TimelockController in the same run:
  *
  *   OPGToken + VestingVault + the published plan (sealed)        offchain/vesting/deploy.ts
- *   NodeStaking, DevAttestationVerifier (local chains), TeeRegistry
+ *   NodeStaking, an attestation verifier, TeeRegistry: DevAttestationVerifier on local chains, else
+ *     QuorumAttestationVerifier with its attesters and threshold (governed by the timelock like the rest)
  *   ModelRegistry, InferenceLedger (a slasher in NodeStaking)
  *   ContributorRewards, bound to the plan's rewards-pool schedule
  *   OPGTimelock, which ends up holding every governance role and the vault's ownership
  *   OPGGovernor on OPG votes, which ends up the timelock's only proposer, canceller and executor
  *
- * Before sending anything it refuses parameters under which stakers could not leave before a governance
- * change lands, and (off local chains) a guardian or rewards updater left to default to the deployer.
+ * Before sending anything it runs the preflight (offchain/deploy/preflight.ts): chain id and record, plan,
+ * verifier configuration, governance configuration (stakers can leave before a governance change lands; off
+ * local chains a guardian and a rewards updater that are not the deployer) and the deployer's balance
+ * against the estimated cost. Each refusal is a DeployPreflightError naming the problem.
  * At the end the deployer holds no role on any contract, and deployments/<network>/governance.json says
  * who holds what (opg:governance:audit checks the chain against it).
  *
@@ -34,6 +37,7 @@ import type {
   OPGGovernor,
   OPGTimelock,
   OPGToken,
+  QuorumAttestationVerifier,
   TeeRegistry,
   VestingVault,
 } from "../../types/ethers-contracts/index.js";
@@ -42,25 +46,21 @@ import { stringifyJson } from "../common/json.js";
 import type { Log } from "../chain/deploy.js";
 import { ensureDeployed } from "../chain/deploy.js";
 import { readRecord } from "../chain/deployment.js";
-import { DEFAULT_REGISTRATION_TTL, DEFAULT_STAKING_PARAMS } from "../staking/deploy.js";
+import { DEFAULT_REGISTRATION_TTL } from "../staking/deploy.js";
 import { deployVesting } from "../vesting/deploy.js";
 
 import type { GovernorSettings } from "../governance/params.js";
-import {
-  DEFAULT_GOVERNOR_SETTINGS,
-  DEFAULT_TIMELOCK_DELAY,
-  checkExitWindow,
-  optionName,
-  resolveKeyHolders,
-} from "../governance/params.js";
+import { optionName } from "../governance/params.js";
 import type { GovernanceRecord } from "../governance/record.js";
 import { writeGovernanceRecord } from "../governance/record.js";
 import type { StakingParams } from "../staking/deploy.js";
 import type { Plan } from "../vesting/plan.js";
 
 import { executeThroughTimelock, handOverTimelock } from "./governance.js";
+import type { DeployPreflight, VerifierConfig } from "./preflight.js";
+import { preflightSystem } from "./preflight.js";
 
-export const LOCAL_CHAIN_IDS = [31337n, 1337n];
+export { LOCAL_CHAIN_IDS } from "./preflight.js";
 const DAY = 86_400n;
 /** The timelock has no delay yet while the deployment hands over governance. */
 const noWait = async (): Promise<void> => {};
@@ -102,6 +102,13 @@ export interface SystemDeployOptions {
   guardian?: string;
   /** Signers that may act for planned beneficiaries (local chains: the node's accounts), to rotate the pool. */
   beneficiarySigners?: Signer[];
+  /**
+   * The attestation verifier: the development one (local chains only; the default there) or the quorum
+   * verifier with its attesters (required off local chains).
+   */
+  verifier?: VerifierConfig;
+  /** A preflight already made for these options (opg:deploy makes it first to print the plan). */
+  preflight?: DeployPreflight;
   log?: Log;
 }
 
@@ -112,6 +119,8 @@ export interface System {
   staking: NodeStaking;
   tee: TeeRegistry;
   devVerifier: DevAttestationVerifier | undefined;
+  /** The quorum verifier TeeRegistry checks attestations with (chains that are not local). */
+  quorumVerifier: QuorumAttestationVerifier | undefined;
   registry: ModelRegistry;
   ledger: InferenceLedger;
   rewards: ContributorRewards;
@@ -131,31 +140,18 @@ export async function deploySystem(
   if (deployer === undefined)
     throw new InputError("no deployer account is configured for this network");
   const me = deployer.address;
-  const { chainId } = await ethers.provider.getNetwork();
-  const local = LOCAL_CHAIN_IDS.includes(chainId);
   const { dir } = options;
 
-  // 0. Refusals, before anything is sent: the deployer's key keeps no power by default off local chains,
-  // and stakers must be able to leave before a hostile governance change can land.
-  const holders = resolveKeyHolders(chainId, me, options);
-  const params = {
-    ...DEFAULT_STAKING_PARAMS,
-    ...options.stakingParams,
-    burnSlashed: true,
-    treasury: ZeroAddress,
+  // 0. Preflight, before anything is sent (offchain/deploy/preflight.ts): the chain and the record, the
+  // plan, the verifier, the governance configuration, and the deployer's balance against the plan's cost.
+  const preflight = options.preflight ?? (await preflightSystem(ethers, options));
+  const { chainId, verifier, timelockDelay: delay, settings } = preflight;
+  const params = preflight.stakingParams;
+  const holders = {
+    guardian: preflight.guardian,
+    rewardsUpdater: preflight.rewardsUpdater,
   };
-  const settings: GovernorSettings = {
-    votingDelay: options.votingDelay ?? DEFAULT_GOVERNOR_SETTINGS.votingDelay,
-    votingPeriod: options.votingPeriod ?? DEFAULT_GOVERNOR_SETTINGS.votingPeriod,
-    proposalThreshold: options.proposalThreshold ?? DEFAULT_GOVERNOR_SETTINGS.proposalThreshold,
-    quorumPercent: options.quorumPercent ?? DEFAULT_GOVERNOR_SETTINGS.quorumPercent,
-  };
-  const delay = options.timelockDelay ?? DEFAULT_TIMELOCK_DELAY;
-  checkExitWindow(
-    { unbondingDelay: params.unbondingDelay, ...settings, timelockDelay: delay },
-    "the deploy's parameters",
-  );
-  for (const key of holders.defaulted) {
+  for (const key of preflight.defaulted) {
     log(
       `${key} not given (${optionName(key)}): local chain ${chainId}, so it defaults to the deployer ${me}`,
     );
@@ -198,22 +194,24 @@ export async function deploySystem(
     params,
   ]);
   const stakingAddress = await staking.getAddress();
-  if (!local) {
-    throw new InputError(
-      `chain ${chainId} is not local: deploy the quorum verifier with its attesters`,
-      {
-        hint: "the development attestation verifier refuses any chain but 31337/1337 (docs/staking-tee.md)",
-      },
+  let devVerifier: DevAttestationVerifier | undefined;
+  let quorumVerifier: QuorumAttestationVerifier | undefined;
+  if (verifier.kind === "dev") {
+    devVerifier = await deploy<DevAttestationVerifier>(
+      "DevAttestationVerifier",
+      "DevAttestationVerifier",
+      [],
+    );
+  } else {
+    quorumVerifier = await deploy<QuorumAttestationVerifier>(
+      "QuorumAttestationVerifier",
+      "QuorumAttestationVerifier",
+      [me, verifier.attesters, BigInt(verifier.threshold), verifier.maxAge],
     );
   }
-  const devVerifier = await deploy<DevAttestationVerifier>(
-    "DevAttestationVerifier",
-    "DevAttestationVerifier",
-    [],
-  );
   const tee = await deploy<TeeRegistry>("TeeRegistry", "TeeRegistry", [
     stakingAddress,
-    await devVerifier.getAddress(),
+    await (devVerifier ?? quorumVerifier)!.getAddress(),
     me,
     DEFAULT_REGISTRATION_TTL,
   ]);
@@ -274,6 +272,15 @@ export async function deploySystem(
     [string, { grantRole: GrantRole; hasRole: HasRole; renounceRole: GrantRole }, string[]]
   > = [
     ["NodeStaking", staking, ["DEFAULT_ADMIN_ROLE", "GOVERNANCE_ROLE", "GOVERNANCE_SLASHER_ROLE"]],
+    ...(quorumVerifier === undefined
+      ? []
+      : [
+          [
+            "QuorumAttestationVerifier",
+            quorumVerifier,
+            ["DEFAULT_ADMIN_ROLE", "GOVERNANCE_ROLE"],
+          ] as [string, QuorumAttestationVerifier, string[]],
+        ]),
     ["TeeRegistry", tee, ["DEFAULT_ADMIN_ROLE", "GOVERNANCE_ROLE"]],
     ["InferenceLedger", ledger, ["DEFAULT_ADMIN_ROLE", "GOVERNOR_ROLE"]],
     ["ContributorRewards", rewards, ["DEFAULT_ADMIN_ROLE"]],
@@ -321,6 +328,7 @@ export async function deploySystem(
     staking,
     tee,
     devVerifier,
+    quorumVerifier,
     registry,
     ledger,
     rewards,
@@ -470,6 +478,14 @@ function expectedGovernance(
       ...(contracts.DevAttestationVerifier === undefined
         ? {}
         : { DevAttestationVerifier: from("DevAttestationVerifier") }),
+      ...(contracts.QuorumAttestationVerifier === undefined
+        ? {}
+        : {
+            QuorumAttestationVerifier: {
+              ...from("QuorumAttestationVerifier"),
+              roles: { DEFAULT_ADMIN_ROLE: timelock, GOVERNANCE_ROLE: timelock },
+            },
+          }),
       TeeRegistry: {
         ...from("TeeRegistry"),
         roles: { DEFAULT_ADMIN_ROLE: timelock, GOVERNANCE_ROLE: timelock },

@@ -6,11 +6,13 @@ import { readFile } from "node:fs/promises";
 
 import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
 import type { Signer } from "ethers";
-import { getBytes, isHexString } from "ethers";
+import { getAddress, getBytes, isHexString } from "ethers";
 
 import type { NodeStaking, OPGToken, TeeRegistry } from "../../types/ethers-contracts/index.js";
 import { BaseError, InputError } from "../common/errors.js";
 import { readDocumentText } from "../tee/attestation.js";
+import { collectAttesterSignatures } from "../tee/attester.js";
+import { encodeQuorumAttestation } from "./attestation.js";
 import * as actions from "./actions.js";
 import { readAddresses, requireAddress } from "./addresses.js";
 import {
@@ -199,6 +201,8 @@ export interface TeeRegisterArgs {
   measurement?: string;
   /** Hex bytes, or @path to a file holding the raw attestation bytes. */
   attestation?: string;
+  /** Comma-separated signature files of quorum attesters (opg attester sign), instead of --attestation. */
+  attesterSignatures?: string;
   from?: string;
 }
 
@@ -236,24 +240,101 @@ export async function readAttestation(value: string): Promise<Uint8Array> {
 }
 
 export async function teeRegister(env: TaskEnv, args: TeeRegisterArgs): Promise<string> {
-  const node = parseAddress(need(args.node, "node"), "node");
-  const enclaveKey = parseAddress(need(args.enclave, "enclave"), "enclave");
-  const measurement = parseBytes32(need(args.measurement, "measurement"), "measurement");
-  const attestation = await readAttestation(need(args.attestation, "attestation"));
   const h = await load(env);
+  let input: { node: string; enclaveKey: string; measurement: string; attestation: Uint8Array };
+  if (args.attesterSignatures !== undefined && args.attesterSignatures !== "") {
+    if (args.attestation !== undefined && args.attestation !== "")
+      throw new InputError("pass --attestation or --attester-signatures, not both");
+    input = await quorumInput(env, h.tee, args, args.attesterSignatures);
+  } else {
+    input = {
+      node: parseAddress(need(args.node, "node"), "node"),
+      enclaveKey: parseAddress(need(args.enclave, "enclave"), "enclave"),
+      measurement: parseBytes32(need(args.measurement, "measurement"), "measurement"),
+      attestation: await readAttestation(need(args.attestation, "attestation")),
+    };
+  }
+  const { enclaveKey, node } = input;
   const out = await actions.registerEnclave(
     h.tee,
     h.staking,
     await pickSigner(env.ethers, args.from),
-    {
-      node,
-      enclaveKey,
-      measurement,
-      attestation,
-    },
+    input,
   );
   const expires = new Date(Number(out.expiresAt) * 1000).toISOString();
   return `registered enclave ${enclaveKey} for ${node}, fresh until ${expires} (tx ${out.hash})`;
+}
+
+/**
+ * The registration the attesters signed (offchain/tee/attester.ts): node, enclave and measurement from
+ * their common statement (any given flag must agree), for the verifier TeeRegistry uses, encoded as
+ * QuorumAttestationVerifier takes it (signatures sorted by signer).
+ */
+async function quorumInput(
+  env: TaskEnv,
+  tee: { verifier(): Promise<string> },
+  args: TeeRegisterArgs,
+  list: string,
+): Promise<{ node: string; enclaveKey: string; measurement: string; attestation: Uint8Array }> {
+  const files = await Promise.all(
+    list
+      .split(",")
+      .map((f) => f.trim())
+      .filter((f) => f !== "")
+      .map(async (name) => {
+        let text: string;
+        try {
+          text = await readFile(name, "utf8");
+        } catch (cause) {
+          throw new InputError(`cannot read the attester signature file ${name}`, {
+            details: { file: name },
+            cause,
+          });
+        }
+        try {
+          return { name, json: JSON.parse(text) as unknown };
+        } catch (cause) {
+          throw new InputError(`${name} is not JSON`, { details: { file: name }, cause });
+        }
+      }),
+  );
+  const { statement, domain, signatures, attesters } = collectAttesterSignatures(files);
+  const verifier = getAddress(await tee.verifier());
+  if (getAddress(String(domain.verifyingContract)) !== verifier)
+    throw new InputError("the attesters signed for another verifier than TeeRegistry's", {
+      details: { signedFor: domain.verifyingContract, verifier },
+    });
+  // The quorum, read from the verifier: say what is missing instead of sending a doomed transaction.
+  const quorum = await env.ethers.getContractAt("QuorumAttestationVerifier", verifier);
+  const strangers: string[] = [];
+  for (const a of attesters) if (!(await quorum.isAttester(a))) strangers.push(a);
+  if (strangers.length > 0)
+    throw new InputError(`${strangers.join(", ")} is not an attester of the quorum verifier`, {
+      details: { verifier, attesters: (await quorum.attesters()).join(", ") },
+    });
+  const threshold = await quorum.threshold();
+  if (BigInt(signatures.length) < threshold)
+    throw new InputError(
+      `${signatures.length} attester signature(s) given; the quorum verifier needs ${threshold}`,
+      {
+        details: { verifier, signedBy: attesters.join(", "), threshold },
+        hint: "collect more signatures with opg attester sign (each attester runs it)",
+      },
+    );
+  for (const [flag, given, signed] of [
+    ["node", args.node, statement.node],
+    ["enclave", args.enclave, statement.enclaveKey],
+    ["measurement", args.measurement, statement.measurement],
+  ] as const) {
+    if (given !== undefined && given !== "" && given.toLowerCase() !== signed.toLowerCase())
+      throw new InputError(`--${flag} ${given} is not the one the attesters signed (${signed})`);
+  }
+  return {
+    node: getAddress(statement.node),
+    enclaveKey: getAddress(statement.enclaveKey),
+    measurement: statement.measurement,
+    attestation: getBytes(encodeQuorumAttestation(domain, statement, signatures)),
+  };
 }
 
 export async function stakeHeartbeat(
@@ -285,11 +366,22 @@ export async function teeHeartbeat(
 
 export async function teeRenew(
   env: TaskEnv,
-  args: { enclave?: string; attestation?: string; from?: string },
+  args: { enclave?: string; attestation?: string; attesterSignatures?: string; from?: string },
 ): Promise<string> {
   const enclaveKey = parseAddress(need(args.enclave, "enclave"), "enclave");
-  const attestation = await readAttestation(need(args.attestation, "attestation"));
   const h = await load(env);
+  let attestation: Uint8Array;
+  if (args.attesterSignatures !== undefined && args.attesterSignatures !== "") {
+    if (args.attestation !== undefined && args.attestation !== "")
+      throw new InputError("pass --attestation or --attester-signatures, not both");
+    // The attesters must have signed for the node the enclave is bound to.
+    const bound = (await h.tee.getEnclave(enclaveKey)).node;
+    attestation = (
+      await quorumInput(env, h.tee, { node: bound, enclave: enclaveKey }, args.attesterSignatures)
+    ).attestation;
+  } else {
+    attestation = await readAttestation(need(args.attestation, "attestation"));
+  }
   const out = await actions.renewEnclave(
     h.tee,
     h.staking,

@@ -2,9 +2,15 @@ import path from "node:path";
 
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 
+import {
+  formatPreflight,
+  loadPlanForDeploy,
+  parseVerifierOptions,
+  preflightSystem,
+} from "../../offchain/deploy/preflight.js";
+import type { SystemDeployOptions } from "../../offchain/deploy/system.js";
 import { deploySystem } from "../../offchain/deploy/system.js";
 import { parseAddress, parseOpg } from "../../offchain/staking/units.js";
-import { loadPlan } from "../../offchain/vesting/plan.js";
 import { connect, planPath, runTask } from "../lib.js";
 
 export default async function deploy(
@@ -19,19 +25,27 @@ export default async function deploy(
     unbondingDelay: bigint;
     guardian: string;
     rewardsUpdater: string;
+    verifier: string;
+    attesters: string;
+    threshold: number;
+    attestationMaxAge: bigint;
+    dryRun: boolean;
   },
   hre: HardhatRuntimeEnvironment,
 ): Promise<void> {
   await runTask(async () => {
     const { ethers, networkName, dir } = await connect(hre);
     const file = planPath(hre, dir, args.plan);
-    const plan = await loadPlan(file);
+    const plan = await loadPlanForDeploy(file);
     const signers = await ethers.getSigners();
     const root = hre.config.paths.root;
-    console.log(
-      `Deploying the OPG protocol to ${networkName} as ${signers[0]!.address}; plan ${path.relative(root, file)}`,
-    );
-    const system = await deploySystem(ethers, {
+    const verifier = parseVerifierOptions({
+      verifier: args.verifier,
+      attesters: args.attesters,
+      threshold: args.threshold,
+      maxAge: args.attestationMaxAge,
+    });
+    const options: SystemDeployOptions = {
       dir,
       network: networkName,
       plan,
@@ -51,10 +65,27 @@ export default async function deploy(
         ? {}
         : { rewardsUpdater: parseAddress(args.rewardsUpdater, "--rewards-updater") }),
       beneficiarySigners: signers,
+      ...(verifier === undefined ? {} : { verifier }),
       log: (m) => console.log(`  ${m}`),
-    });
+    };
+    // Every check before the first transaction; the plan is printed either way.
+    const preflight = await preflightSystem(ethers, options);
+    console.log(formatPreflight(preflight, networkName));
+    if (args.dryRun) {
+      console.log("Dry run: nothing was sent.");
+      return;
+    }
+    console.log(
+      `Deploying the OPG protocol to ${networkName} as ${signers[0]!.address}; plan ${path.relative(root, file)}`,
+    );
+    const system = await deploySystem(ethers, { ...options, preflight });
     console.log(
       `Done. Plan hash ${system.planHash}; governance: OPGGovernor ${await system.governor.getAddress()} behind OPGTimelock ${await system.timelock.getAddress()}; the deployer holds no role`,
+    );
+    const verifierName =
+      system.quorumVerifier === undefined ? "DevAttestationVerifier" : "QuorumAttestationVerifier";
+    console.log(
+      `TEE attestations: ${verifierName} ${system.addresses[verifierName]} (TeeRegistry ${system.addresses.TeeRegistry})`,
     );
     console.log(
       `Record: ${path.relative(root, dir)}/deployment.json, addresses.json, rewards.json, governance.json`,

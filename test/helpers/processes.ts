@@ -121,3 +121,56 @@ export async function rpc<T>(url: string, method: string, params: unknown[] = []
   if (body.error !== undefined) throw new Error(`${method}: ${body.error.message}`);
   return body.result as T;
 }
+
+/** The anvil binary of the `@foundry-rs/anvil-linux-amd64` package (an optional dependency: linux-x64 only). */
+export const ANVIL_BIN = path.join(
+  ROOT,
+  "node_modules",
+  "@foundry-rs",
+  "anvil-linux-amd64",
+  "bin",
+  "anvil",
+);
+
+/**
+ * Starts anvil on 127.0.0.1 and a free port with `chainId` (a chain that is not local to the protocol,
+ * e.g. 4242); resolves once it answers JSON-RPC. Its 10 accounts come from the same test mnemonic.
+ */
+export async function startAnvil(chainId: number): Promise<HardhatNode> {
+  const port = await freePort();
+  const child: ChildProcess = spawn(
+    ANVIL_BIN,
+    ["--host", "127.0.0.1", "--port", String(port), "--chain-id", String(chainId)],
+    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  child.on("error", () => {});
+  let output = "";
+  child.stdout!.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-20_000)));
+  child.stderr!.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-20_000)));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`anvil exited early:\n${output}`);
+    try {
+      await rpc(url, "eth_chainId");
+      break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`anvil did not answer on ${url} within 30 s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    port,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      }),
+  };
+}
