@@ -404,6 +404,11 @@ export class Enclave {
     }));
   }
 
+  /** Model folders that did not load (published on /info so a missing model is explained). */
+  get modelFailures(): Array<{ dir: string; error: string; message: string }> {
+    return this.#engine.failures.map(({ dir, error, message }) => ({ dir, error, message }));
+  }
+
   /** Counters and sizes of the bounded state (for GET /info and the tests). */
   stats(): Record<string, number> {
     return {
