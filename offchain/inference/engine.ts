@@ -18,7 +18,13 @@ import {
   ProviderUnavailableError,
   UnknownModelError,
 } from "./errors.js";
-import { parseManifest, type ModelManifest } from "./manifest.js";
+import {
+  hasPerOutputJudging,
+  parseManifest,
+  scaleOf,
+  tolerancesOf,
+  type ModelManifest,
+} from "./manifest.js";
 import {
   canonicalJson,
   cudaUnavailable,
@@ -123,6 +129,7 @@ export class InferenceEngine {
   private readonly limiter: Semaphore;
   private readonly log: Logger;
   private hashed: { provider: ProviderName; hash: string } | null = null;
+  private readonly judgedHashes = new Map<string, string>();
   private readonly rows = new Map<string, { model: LoadedModel; rows: PendingRow[] }>();
   private rowsScheduled = false;
 
@@ -155,6 +162,31 @@ export class InferenceEngine {
       this.hashed = { provider: this.providerName, hash: execConfigHash(this.execConfig) };
     }
     return this.hashed.hash;
+  }
+
+  /**
+   * The execConfigHash of `model`'s receipts: the engine's, and for a manifest with per-output
+   * `scale` or `tolerance`, the exec config with `outputs: { <name>: { scale, tolerance } }` added
+   * (every output, resolved), so a receipt commits to how its output is quantised and judged. A
+   * manifest without those fields hashes exactly as before.
+   */
+  execConfigHashFor(model: Pick<LoadedModel, "manifest">): string {
+    if (!hasPerOutputJudging(model.manifest)) return this.execConfigHash;
+    const key = `${this.providerName}:${canonicalJson(model.manifest)}`;
+    let hash = this.judgedHashes.get(key);
+    if (hash === undefined) {
+      const tolerances = tolerancesOf(model.manifest);
+      const outputs: Record<string, unknown> = {};
+      for (const spec of model.manifest.outputs) {
+        outputs[spec.name] = {
+          scale: scaleOf(model.manifest, spec),
+          tolerance: tolerances[spec.name],
+        };
+      }
+      hash = execConfigHash({ ...this.execConfig, outputs });
+      this.judgedHashes.set(key, hash);
+    }
+    return hash;
   }
 
   /** Loads models/<name>/ (manifest.json + the ONNX file it names); returns the loaded model. */
@@ -473,7 +505,7 @@ export class InferenceEngine {
       const data = rows === 1 ? t.data : t.data.slice(row * per, (row + 1) * per);
       const dims = rows === 1 ? t.dims : [1, ...t.dims.slice(1)];
       raw[spec.name] = data;
-      return quantise(spec.name, data, dims, model.manifest.outputScale);
+      return quantise(spec.name, data, dims, scaleOf(model.manifest, spec));
     });
     return {
       modelId: model.modelId,
@@ -482,7 +514,7 @@ export class InferenceEngine {
       raw,
       inputHash: inputHash(tensors),
       outputHash: outputHash(outputs),
-      execConfigHash: this.execConfigHash,
+      execConfigHash: this.execConfigHashFor(model),
     };
   }
 

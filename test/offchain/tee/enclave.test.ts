@@ -420,7 +420,7 @@ describe("Enclave", function () {
   describe("judged within the manifest's tolerance, on the actual outputs", () => {
     it("agrees with outputs off by up to the tolerance, though their hash is not the enclave's", async () => {
       const enclave = await w.enclave();
-      const tolerance = BigInt(w.risk.manifest.tolerance);
+      const tolerance = BigInt(w.risk.manifest.tolerance!);
       for (const [seed, delta] of [
         [40, tolerance],
         [41, -tolerance],
@@ -440,7 +440,7 @@ describe("Enclave", function () {
 
     it("disagrees just beyond it, publishes the evidence, and never batches the receipt", async () => {
       const enclave = await w.enclave({ register: true });
-      const tolerance = BigInt(w.risk.manifest.tolerance);
+      const tolerance = BigInt(w.risk.manifest.tolerance!);
       const honest = await w.item(42);
       const lie = await w.item(43, { delta: tolerance + 1n });
       const exact = await w.engine.run(w.risk.modelId, w.inputs(43));
