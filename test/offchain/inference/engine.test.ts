@@ -434,5 +434,35 @@ describe("InferenceEngine", () => {
       ).to.not.equal(execConfigHash(cpu));
       expect(execConfigHash({ ...cpu, ortVersion: "1.29.0" })).to.not.equal(execConfigHash(cpu));
     });
+
+    it("adds per-output scale and tolerance to a model's execConfigHash, and nothing without them", async () => {
+      const engine = new InferenceEngine({ config: { provider: "cpu" }, logger: silent });
+      const plain = await engine.loadModel(RISK_DIR);
+      const input = { features: { dims: [1, 16], data: sampleInputs(7, 16) } };
+      // A manifest with only the single tolerance: the engine's hash, as it always was.
+      expect(engine.execConfigHashFor(plain)).to.equal(engine.execConfigHash);
+      expect((await engine.run(plain.modelId, input)).execConfigHash).to.equal(
+        execConfigHash(engine.execConfig),
+      );
+      await engine.close();
+
+      const tolerance = { mode: "elementwise", abs: 2, rel: 0.001 } as const;
+      const dir = editedModel((m) => {
+        (m.outputs as Array<Record<string, unknown>>)[0]!.tolerance = tolerance;
+        (m.outputs as Array<Record<string, unknown>>)[0]!.scale = 1_000_000_000;
+      });
+      const judged = new InferenceEngine({ config: { provider: "cpu" }, logger: silent });
+      const model = await judged.loadModel(dir);
+      const expected = execConfigHash({
+        ...judged.execConfig,
+        outputs: { risk: { scale: 1_000_000_000, tolerance } },
+      });
+      expect(judged.execConfigHashFor(model)).to.equal(expected);
+      expect(expected).to.not.equal(judged.execConfigHash);
+      const result = await judged.run(model.modelId, input);
+      expect(result.execConfigHash).to.equal(expected);
+      expect(result.outputs[0]!.scale).to.equal(1_000_000_000);
+      await judged.close();
+    });
   });
 });
