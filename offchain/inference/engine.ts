@@ -4,16 +4,29 @@
  * modelId. Every run returns canonical (quantised) outputs with inputHash, outputHash and the
  * engine's execConfigHash.
  */
-import { readFile, readdir } from "node:fs/promises";
+import { readFile, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 
 import { keccak256 } from "ethers";
 import * as ort from "onnxruntime-node";
 import { pino, type Logger } from "pino";
 
-import { ModelLoadError, UnknownModelError } from "./errors.js";
-import { parseManifest, type ModelManifest } from "./manifest.js";
+import { BaseError } from "../common/errors.js";
 import {
+  ModelLoadError,
+  NoModelsLoadedError,
+  ProviderUnavailableError,
+  UnknownModelError,
+} from "./errors.js";
+import {
+  hasPerOutputJudging,
+  parseManifest,
+  scaleOf,
+  tolerancesOf,
+  type ModelManifest,
+} from "./manifest.js";
+import {
+  canonicalJson,
   cudaUnavailable,
   chooseProvider,
   execConfig,
@@ -42,6 +55,23 @@ export interface LoadedModel {
   manifest: ModelManifest;
   dir: string;
   session: ort.InferenceSession;
+}
+
+/** A model folder that could not be loaded: the folder, the error's name and its message. */
+export interface ModelLoadFailure {
+  /** The folder as found under the models root (a symlink keeps its own name). */
+  dir: string;
+  /** The error's class name, e.g. "ModelLoadError". */
+  error: string;
+  message: string;
+  /** The error's details (problems with their JSON paths, hashes), when it has any. */
+  details?: Record<string, unknown>;
+}
+
+/** What loading a models folder gave: the models that loaded and the folders that did not. */
+export interface ModelsLoad {
+  models: LoadedModel[];
+  failures: ModelLoadFailure[];
 }
 
 export interface InferenceResult {
@@ -95,9 +125,11 @@ export class InferenceEngine {
   readonly config: EngineConfig;
   private providerName: ProviderName;
   private readonly models = new Map<string, LoadedModel>();
+  private readonly loadFailures: ModelLoadFailure[] = [];
   private readonly limiter: Semaphore;
   private readonly log: Logger;
   private hashed: { provider: ProviderName; hash: string } | null = null;
+  private readonly judgedHashes = new Map<string, string>();
   private readonly rows = new Map<string, { model: LoadedModel; rows: PendingRow[] }>();
   private rowsScheduled = false;
 
@@ -130,6 +162,31 @@ export class InferenceEngine {
       this.hashed = { provider: this.providerName, hash: execConfigHash(this.execConfig) };
     }
     return this.hashed.hash;
+  }
+
+  /**
+   * The execConfigHash of `model`'s receipts: the engine's, and for a manifest with per-output
+   * `scale` or `tolerance`, the exec config with `outputs: { <name>: { scale, tolerance } }` added
+   * (every output, resolved), so a receipt commits to how its output is quantised and judged. A
+   * manifest without those fields hashes exactly as before.
+   */
+  execConfigHashFor(model: Pick<LoadedModel, "manifest">): string {
+    if (!hasPerOutputJudging(model.manifest)) return this.execConfigHash;
+    const key = `${this.providerName}:${canonicalJson(model.manifest)}`;
+    let hash = this.judgedHashes.get(key);
+    if (hash === undefined) {
+      const tolerances = tolerancesOf(model.manifest);
+      const outputs: Record<string, unknown> = {};
+      for (const spec of model.manifest.outputs) {
+        outputs[spec.name] = {
+          scale: scaleOf(model.manifest, spec),
+          tolerance: tolerances[spec.name],
+        };
+      }
+      hash = execConfigHash({ ...this.execConfig, outputs });
+      this.judgedHashes.set(key, hash);
+    }
+    return hash;
   }
 
   /** Loads models/<name>/ (manifest.json + the ONNX file it names); returns the loaded model. */
@@ -170,7 +227,15 @@ export class InferenceEngine {
       });
     }
     const existing = this.models.get(modelId);
-    if (existing !== undefined) return existing;
+    if (existing !== undefined) {
+      if (canonicalJson(existing.manifest) === canonicalJson(manifest)) return existing;
+      // One modelId, one way of judging it: two manifests for the same file would let the
+      // tolerance an enclave applies depend on which folder happened to load first.
+      throw new ModelLoadError(
+        `model ${manifest.name} (${modelId}) is already loaded from ${existing.dir} with a different manifest`,
+        { details: { path: dir, modelId, loadedFrom: existing.dir } },
+      );
+    }
     const session = await this.createSession(bytes, manifest);
     const missing = [
       ...manifest.inputs.filter((i) => !session.inputNames.includes(i.name)).map((i) => i.name),
@@ -201,8 +266,14 @@ export class InferenceEngine {
     return loaded;
   }
 
-  /** Loads every sub-folder of `root` that has a manifest.json. */
-  async loadModelsDir(root: string): Promise<LoadedModel[]> {
+  /**
+   * Loads every sub-folder of `root` that has a manifest.json, each on its own: a folder that
+   * fails (bad manifest, wrong hash, unreadable) is logged by name and listed in `failures`, and
+   * the rest still load. A symlinked folder is followed like any other (a dangling link is a
+   * failure, by name). Throws NoModelsLoadedError only when no model loads at all, and
+   * ModelLoadError when `root` itself cannot be read.
+   */
+  async loadModels(root: string): Promise<ModelsLoad> {
     let entries;
     try {
       entries = await readdir(root, { withFileTypes: true });
@@ -212,18 +283,64 @@ export class InferenceEngine {
         cause,
       });
     }
-    const loaded: LoadedModel[] = [];
+    const models: LoadedModel[] = [];
+    const failures: ModelLoadFailure[] = [];
     for (const e of entries
-      .filter((x) => x.isDirectory())
+      .filter((x) => x.isDirectory() || x.isSymbolicLink())
       .sort((a, b) => a.name.localeCompare(b.name))) {
-      const files = await readdir(join(root, e.name));
-      if (files.includes("manifest.json")) loaded.push(await this.loadModel(join(root, e.name)));
+      const dir = join(root, e.name);
+      try {
+        if (e.isSymbolicLink()) {
+          // Followed, never skipped: a link to a folder loads like the folder; anything else is
+          // reported under the link's name.
+          const target = await stat(dir).catch((cause: unknown) => {
+            throw new ModelLoadError(`symlinked model folder ${dir} cannot be followed`, {
+              details: { path: dir },
+              cause,
+            });
+          });
+          if (!target.isDirectory()) continue;
+        }
+        const files = await readdir(dir);
+        if (!files.includes("manifest.json")) continue;
+        models.push(await this.loadModel(dir));
+      } catch (error) {
+        // Not the folder's fault: no model can load on this engine.
+        if (error instanceof ProviderUnavailableError) throw error;
+        const failure = failureOf(dir, error);
+        failures.push(failure);
+        this.loadFailures.push(failure);
+        this.log.error(
+          {
+            at: "InferenceEngine#loadModels",
+            dir,
+            error: failure.error,
+            reason: failure.message,
+            ...(failure.details === undefined ? {} : { details: failure.details }),
+          },
+          `model folder ${e.name} not loaded`,
+        );
+      }
     }
-    if (loaded.length === 0)
-      throw new ModelLoadError(`no models (folders with manifest.json) in ${root}`, {
-        details: { path: root },
-      });
-    return loaded;
+    if (models.length === 0) {
+      throw new NoModelsLoadedError(
+        failures.length === 0
+          ? `no models (folders with manifest.json) in ${root}`
+          : `no models loaded from ${root}: ${failures.length} failed (${failures.map((f) => f.dir).join(", ")})`,
+        { details: { path: root, failures } },
+      );
+    }
+    return { models, failures };
+  }
+
+  /** `loadModels(root)`'s models; its failures are logged and kept in `failures`. */
+  async loadModelsDir(root: string): Promise<LoadedModel[]> {
+    return (await this.loadModels(root)).models;
+  }
+
+  /** Every model folder that failed to load, across all `loadModels` calls, in order. */
+  get failures(): ModelLoadFailure[] {
+    return [...this.loadFailures];
   }
 
   private async createSession(
@@ -388,7 +505,7 @@ export class InferenceEngine {
       const data = rows === 1 ? t.data : t.data.slice(row * per, (row + 1) * per);
       const dims = rows === 1 ? t.dims : [1, ...t.dims.slice(1)];
       raw[spec.name] = data;
-      return quantise(spec.name, data, dims, model.manifest.outputScale);
+      return quantise(spec.name, data, dims, scaleOf(model.manifest, spec));
     });
     return {
       modelId: model.modelId,
@@ -397,7 +514,7 @@ export class InferenceEngine {
       raw,
       inputHash: inputHash(tensors),
       outputHash: outputHash(outputs),
-      execConfigHash: this.execConfigHash,
+      execConfigHash: this.execConfigHashFor(model),
     };
   }
 
@@ -409,4 +526,17 @@ export class InferenceEngine {
     for (const m of this.models.values()) await m.session.release();
     this.models.clear();
   }
+}
+
+function failureOf(dir: string, error: unknown): ModelLoadFailure {
+  if (error instanceof BaseError) {
+    return {
+      dir,
+      error: error.name,
+      message: error.message,
+      ...(Object.keys(error.details).length > 0 ? { details: error.details } : {}),
+    };
+  }
+  if (error instanceof Error) return { dir, error: error.name, message: error.message };
+  return { dir, error: "Error", message: String(error) };
 }

@@ -5,6 +5,11 @@ export class ModelLoadError extends InputError {
   override name = "ModelLoadError";
 }
 
+/** No model in a models folder could be loaded; `details.failures` names each folder and why. */
+export class NoModelsLoadedError extends ModelLoadError {
+  override name = "NoModelsLoadedError";
+}
+
 /** Inference inputs that do not match the model's manifest (names, dtypes, shapes, values). */
 export class InferenceInputError extends InputError {
   override name = "InferenceInputError";

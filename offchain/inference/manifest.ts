@@ -34,6 +34,50 @@ const dim = z.union([
 const tensorSpec = <D extends z.ZodType>(dtype: D) =>
   z.strictObject({ name, dtype, shape: z.array(dim).min(1).max(8) });
 
+/** How a re-execution of one output is judged (docs/inference-tee.md, "Tolerance"). */
+export const TOLERANCE_MODES = ["elementwise", "argmax", "topk", "fraction"] as const;
+export type ToleranceMode = (typeof TOLERANCE_MODES)[number];
+
+const quantisedUnits = z
+  .number()
+  .int()
+  .min(0)
+  .max(2 ** 32 - 1);
+
+const scale = z
+  .number()
+  .int()
+  .min(1)
+  .max(2 ** 32 - 1);
+
+export const toleranceSchema = z.strictObject({
+  mode: z.enum(TOLERANCE_MODES),
+  /** Absolute part of the band, in quantised units of the output. */
+  abs: quantisedUnits,
+  /** Relative part of the band: a fraction of |the enclave's value|, 0..1. */
+  rel: z.number().min(0).max(1),
+  /** topk: how many of the largest classes (last axis) must agree as a set. */
+  k: z
+    .number()
+    .int()
+    .min(1)
+    .max(1 << 20)
+    .optional(),
+  /** fraction: the largest share of elements allowed outside the band, 0..1. */
+  maxFraction: z.number().min(0).max(1).optional(),
+});
+export type OutputTolerance = z.infer<typeof toleranceSchema>;
+
+const outputSpec = z.strictObject({
+  name,
+  dtype: z.literal("float32"),
+  shape: z.array(dim).min(1).max(8),
+  /** This output's fixed-point scale (default: the manifest's outputScale). */
+  scale: scale.optional(),
+  /** How this output is judged (default: elementwise within the manifest's tolerance). */
+  tolerance: toleranceSchema.optional(),
+});
+
 export const manifestSchema = z
   .strictObject({
     schema: z.literal(MANIFEST_SCHEMA_ID),
@@ -46,19 +90,14 @@ export const manifestSchema = z
       .string()
       .regex(/^0x[0-9a-f]{64}$/, "0x + 64 lowercase hex digits (keccak-256 of the model file)"),
     inputs: z.array(tensorSpec(z.enum(INPUT_DTYPES))).min(1),
-    outputs: z.array(tensorSpec(z.literal("float32"))).min(1),
-    /** Outputs are stored as round(x * outputScale) in int64 before hashing. */
-    outputScale: z
-      .number()
-      .int()
-      .min(1)
-      .max(2 ** 32 - 1),
-    /** Largest per-element difference, in quantised units, still counted as agreement. */
-    tolerance: z
-      .number()
-      .int()
-      .min(0)
-      .max(2 ** 32 - 1),
+    outputs: z.array(outputSpec).min(1),
+    /** Outputs are stored as round(x * scale) in int64 before hashing; the default scale. */
+    outputScale: scale,
+    /**
+     * Largest per-element difference, in quantised units, still counted as agreement, for every
+     * output without its own `tolerance` (required unless every output has one).
+     */
+    tolerance: quantisedUnits.optional(),
     /** Largest value any symbolic dimension may take in one run. */
     maxBatch: z
       .number()
@@ -73,10 +112,91 @@ export const manifestSchema = z
         ctx.addIssue({ code: "custom", message: `tensor name "${t.name}" is used twice` });
       seen.add(t.name);
     }
+    m.outputs.forEach((o, i) => {
+      const at = (field: string): Array<string | number> => ["outputs", i, "tolerance", field];
+      const t = o.tolerance;
+      if (t === undefined) {
+        if (m.tolerance === undefined) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["outputs", i, "tolerance"],
+            message: `output "${o.name}" has no tolerance and the manifest has no default tolerance`,
+          });
+        }
+        return;
+      }
+      const classes = o.shape[o.shape.length - 1];
+      if ((t.mode === "argmax" || t.mode === "topk") && typeof classes !== "number") {
+        ctx.addIssue({
+          code: "custom",
+          path: ["outputs", i, "shape"],
+          message: `output "${o.name}": mode ${t.mode} needs a fixed last (class) dimension`,
+        });
+      }
+      if (t.mode === "topk") {
+        if (t.k === undefined) {
+          ctx.addIssue({
+            code: "custom",
+            path: at("k"),
+            message: `output "${o.name}": mode topk needs k`,
+          });
+        } else if (typeof classes === "number" && t.k > classes) {
+          ctx.addIssue({
+            code: "custom",
+            path: at("k"),
+            message: `output "${o.name}": k ${t.k} is more than its ${classes} classes`,
+          });
+        }
+      } else if (t.k !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: at("k"),
+          message: `output "${o.name}": k is only for mode topk, not ${t.mode}`,
+        });
+      }
+      if (t.mode === "fraction") {
+        if (t.maxFraction === undefined) {
+          ctx.addIssue({
+            code: "custom",
+            path: at("maxFraction"),
+            message: `output "${o.name}": mode fraction needs maxFraction`,
+          });
+        }
+      } else if (t.maxFraction !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: at("maxFraction"),
+          message: `output "${o.name}": maxFraction is only for mode fraction, not ${t.mode}`,
+        });
+      }
+    });
   });
 
 export type ModelManifest = z.infer<typeof manifestSchema>;
 export type TensorSpec = ModelManifest["inputs"][number];
+export type OutputSpec = ModelManifest["outputs"][number];
+
+/** The scale output `spec` is quantised at: its own, else the manifest's outputScale. */
+export function scaleOf(manifest: ModelManifest, spec: OutputSpec): number {
+  return spec.scale ?? manifest.outputScale;
+}
+
+/**
+ * How each output is judged, by name: its own tolerance, else elementwise within the manifest's
+ * single `tolerance` (abs, rel 0), which is what a manifest without per-output fields always meant.
+ */
+export function tolerancesOf(manifest: ModelManifest): Record<string, OutputTolerance> {
+  const out: Record<string, OutputTolerance> = {};
+  for (const o of manifest.outputs) {
+    out[o.name] = o.tolerance ?? { mode: "elementwise", abs: manifest.tolerance ?? 0, rel: 0 };
+  }
+  return out;
+}
+
+/** Whether the manifest uses per-output scale or tolerance (then they enter execConfigHash). */
+export function hasPerOutputJudging(manifest: ModelManifest): boolean {
+  return manifest.outputs.some((o) => o.scale !== undefined || o.tolerance !== undefined);
+}
 
 /** Parses a manifest, or throws ModelLoadError listing every problem with its JSON path. */
 export function parseManifest(json: unknown, source = "manifest"): ModelManifest {

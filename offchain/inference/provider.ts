@@ -143,8 +143,11 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** execConfigHash = keccak-256 of the UTF-8 canonical JSON of the ExecConfig. */
-export function execConfigHash(config: ExecConfig): string {
+/**
+ * execConfigHash = keccak-256 of the UTF-8 canonical JSON of the ExecConfig (plus, for a model
+ * with per-output scale or tolerance, its `outputs`: InferenceEngine#execConfigHashFor).
+ */
+export function execConfigHash(config: ExecConfig & { outputs?: Record<string, unknown> }): string {
   return keccak256(toUtf8Bytes(canonicalJson(config)));
 }
 

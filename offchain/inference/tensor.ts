@@ -6,7 +6,14 @@
 import { keccak256 as keccakBytes } from "../../native/index.js";
 
 import { InferenceInputError, InferenceOutputError } from "./errors.js";
-import type { InputDtype, ModelManifest, TensorSpec } from "./manifest.js";
+import {
+  scaleOf,
+  type InputDtype,
+  type ModelManifest,
+  type OutputTolerance,
+  type TensorSpec,
+  type ToleranceMode,
+} from "./manifest.js";
 
 export type TensorData = Float32Array | Int32Array | BigInt64Array;
 
@@ -321,8 +328,8 @@ export function outputsFromJson(manifest: ModelManifest, json: unknown): Quantis
     const t = list.find((x) => (x as { name?: unknown } | null)?.name === spec.name) as
       Partial<QuantisedTensorJson> | undefined;
     if (t === undefined) return fail(`missing tensor "${spec.name}"`);
-    if (t.scale !== manifest.outputScale)
-      fail(`"${spec.name}" scale ${String(t.scale)}, expected ${manifest.outputScale}`);
+    const scale = scaleOf(manifest, spec);
+    if (t.scale !== scale) fail(`"${spec.name}" scale ${String(t.scale)}, expected ${scale}`);
     if (!Array.isArray(t.dims) || !Array.isArray(t.values))
       return fail(`"${spec.name}" needs dims and values lists`);
     if (
@@ -351,26 +358,63 @@ export function outputsFromJson(manifest: ModelManifest, json: unknown): Quantis
 
 // ---------------------------------------------------------------- tolerance comparison
 
-export interface Comparison {
-  /** Every tensor has the same name and dims, and every element differs by at most `tolerance`. */
+/** How one output compared (docs/inference-tee.md, "Tolerance"). */
+export interface OutputComparison {
+  name: string;
+  mode: ToleranceMode;
   agree: boolean;
-  /** Largest per-element difference seen (quantised units); -1 when shapes differ. */
+  /** Largest per-element difference in this output (quantised units). */
   maxDiff: bigint;
-  /** Where the largest difference is, or why the shapes do not match. */
+  /** Where the largest difference is, or, when the output disagrees, why. */
   where: string;
+  /** Elements outside the band (every mode counts them; `fraction` judges by them). */
+  outside: number;
 }
 
+export interface Comparison {
+  /** Every tensor has the same name, scale and dims, and every output agrees under its mode. */
+  agree: boolean;
+  /** Largest per-element difference seen over all outputs (quantised units); -1 when shapes differ. */
+  maxDiff: bigint;
+  /** Where: the first disagreeing output's reason, else where the largest difference is. */
+  where: string;
+  /** Each output's result, in name order; empty when the tensors do not match. */
+  outputs: OutputComparison[];
+}
+
+const absBig = (d: bigint): bigint => (d < 0n ? -d : d);
+
+/**
+ * The band around the enclave's value x: abs + floor(rel × |x|) quantised units. |x| ≤ 2^53
+ * (quantise refuses more), so rel × |x| is one float64 product, the same on every machine.
+ */
+export function band(tolerance: Pick<OutputTolerance, "abs" | "rel">, x: bigint): bigint {
+  if (tolerance.rel === 0) return BigInt(tolerance.abs);
+  return BigInt(tolerance.abs) + BigInt(Math.floor(tolerance.rel * Number(absBig(x))));
+}
+
+/**
+ * Compares the node's outputs (`candidate`) with the enclave's re-execution (`reference`), each
+ * output under its own tolerance (by name); a number means elementwise within that many quantised
+ * units for every output (a manifest's single `tolerance`). The band is always taken around the
+ * enclave's value, never the node's.
+ */
 export function compareOutputs(
   reference: readonly QuantisedTensor[],
   candidate: readonly QuantisedTensor[],
-  tolerance: number,
+  tolerance: number | Readonly<Record<string, OutputTolerance>>,
 ): Comparison {
   const a = byName(reference);
   const b = byName(candidate);
-  if (a.length !== b.length)
-    return { agree: false, maxDiff: -1n, where: `${b.length} tensors, expected ${a.length}` };
-  let maxDiff = 0n;
-  let where = "";
+  if (a.length !== b.length) {
+    return {
+      agree: false,
+      maxDiff: -1n,
+      where: `${b.length} tensors, expected ${a.length}`,
+      outputs: [],
+    };
+  }
+  const outputs: OutputComparison[] = [];
   for (let t = 0; t < a.length; t++) {
     const x = a[t] as QuantisedTensor;
     const y = b[t] as QuantisedTensor;
@@ -384,16 +428,128 @@ export function compareOutputs(
         agree: false,
         maxDiff: -1n,
         where: `tensor "${y.name}" does not match "${x.name}" in name, scale or dims`,
+        outputs: [],
       };
     }
-    for (let i = 0; i < x.values.length; i++) {
-      const d = (x.values[i] as bigint) - (y.values[i] as bigint);
-      const abs = d < 0n ? -d : d;
-      if (abs > maxDiff) {
-        maxDiff = abs;
-        where = `${x.name}[${i}]`;
+    const tol =
+      typeof tolerance === "number"
+        ? { mode: "elementwise" as const, abs: tolerance, rel: 0 }
+        : tolerance[x.name];
+    if (tol === undefined) {
+      return {
+        agree: false,
+        maxDiff: -1n,
+        where: `no tolerance for tensor "${x.name}"`,
+        outputs: [],
+      };
+    }
+    outputs.push(compareTensor(x, y, tol));
+  }
+  let maxDiff = 0n;
+  let where = "";
+  for (const o of outputs) {
+    if (o.maxDiff > maxDiff) {
+      maxDiff = o.maxDiff;
+      where = o.where;
+    }
+  }
+  const failed = outputs.find((o) => !o.agree);
+  return {
+    agree: failed === undefined,
+    maxDiff,
+    where: failed?.where ?? where,
+    outputs,
+  };
+}
+
+function compareTensor(
+  x: QuantisedTensor,
+  y: QuantisedTensor,
+  tol: OutputTolerance,
+): OutputComparison {
+  let maxDiff = 0n;
+  let where = "";
+  let outside = 0;
+  // The element furthest beyond its band (with rel 0: the largest difference).
+  let worst = -1;
+  let worstExcess = 0n;
+  for (let i = 0; i < x.values.length; i++) {
+    const ref = x.values[i] as bigint;
+    const d = absBig(ref - (y.values[i] as bigint));
+    if (d > maxDiff) {
+      maxDiff = d;
+      where = `${x.name}[${i}]`;
+    }
+    const excess = d - band(tol, ref);
+    if (excess > 0n) {
+      outside++;
+      if (excess > worstExcess) {
+        worstExcess = excess;
+        worst = i;
       }
     }
   }
-  return { agree: maxDiff <= BigInt(tolerance), maxDiff, where };
+  const result = { name: x.name, mode: tol.mode, maxDiff, where, outside };
+  switch (tol.mode) {
+    case "elementwise":
+      return outside === 0
+        ? { ...result, agree: true }
+        : { ...result, agree: false, where: `${x.name}[${worst}]` };
+    case "fraction": {
+      const allowed = Math.floor((tol.maxFraction ?? 0) * x.values.length);
+      return outside <= allowed
+        ? { ...result, agree: true }
+        : {
+            ...result,
+            agree: false,
+            where: `${x.name}: ${outside} of ${x.values.length} elements outside the band, at most ${allowed} allowed`,
+          };
+    }
+    case "argmax":
+    case "topk": {
+      const k = tol.mode === "argmax" ? 1 : (tol.k ?? 1);
+      const bad = classMismatch(x, y, k, tol);
+      return bad === null ? { ...result, agree: true } : { ...result, agree: false, where: bad };
+    }
+  }
+}
+
+/** The k indices of the largest values of row `r` (ties: the lower index first). */
+function topIndices(values: BigInt64Array, start: number, n: number, k: number): number[] {
+  const idx = Array.from({ length: n }, (_, j) => j);
+  idx.sort((p, q) => {
+    const vp = values[start + p] as bigint;
+    const vq = values[start + q] as bigint;
+    return vp === vq ? p - q : vp > vq ? -1 : 1;
+  });
+  return idx.slice(0, k);
+}
+
+/**
+ * Class agreement over the last axis, row by row: every class in the node's top k must be one the
+ * enclave also ranks in its top k, up to ties within the band: its enclave value is at least the
+ * enclave's k-th largest value less band(k-th value). With no ties and a zero band, that is the
+ * two top-k sets being equal. Null when every row agrees, else why the first row does not.
+ */
+function classMismatch(
+  x: QuantisedTensor,
+  y: QuantisedTensor,
+  k: number,
+  tol: OutputTolerance,
+): string | null {
+  const n = x.dims[x.dims.length - 1] ?? 1;
+  const kk = Math.min(k, n);
+  for (let start = 0, row = 0; start < x.values.length; start += n, row++) {
+    const ref = topIndices(x.values, start, n, kk);
+    const kth = x.values[start + (ref[kk - 1] as number)] as bigint;
+    const floor = kth - band(tol, kth);
+    const theirs = topIndices(y.values, start, n, kk);
+    const off = theirs.find((j) => (x.values[start + j] as bigint) < floor);
+    if (off !== undefined) {
+      return kk === 1
+        ? `${x.name} row ${row}: class ${theirs[0]}, expected ${ref[0]}`
+        : `${x.name} row ${row}: top ${kk} [${[...theirs].sort((p, q) => p - q).join(", ")}], expected [${[...ref].sort((p, q) => p - q).join(", ")}]`;
+    }
+  }
+  return null;
 }

@@ -246,6 +246,8 @@ export function createApi(o: ApiOptions): FastifyInstance {
         outputScale: m.manifest.outputScale,
         tolerance: m.manifest.tolerance,
       })),
+      // Folders that did not load, by name, so a model missing here is explained.
+      failures: o.engine.failures.map(({ dir, error, message }) => ({ dir, error, message })),
     }),
   );
 

@@ -172,7 +172,19 @@ export class RelayerService {
       config: config.models.engine,
       logger: log.child({ part: "engine" }),
     });
-    await engine.loadModelsDir(config.models.dir);
+    // Each bad model folder is logged by name and skipped; none loading at all is
+    // NoModelsLoadedError, which stops the start.
+    const { models, failures } = await engine.loadModels(config.models.dir);
+    if (failures.length > 0) {
+      log.warn(
+        {
+          at: "RelayerService#create",
+          models: models.map((m) => m.manifest.name),
+          failed: failures.map((f) => f.dir),
+        },
+        `starting with ${models.length} models; ${failures.length} model folders did not load`,
+      );
+    }
 
     const db = openDatabase(config.store.path);
     const store = new JobStore(db);

@@ -57,6 +57,7 @@ import {
 import { LedgerHasher, receiptLeafHash } from "../chain/hasher.js";
 import { usageSummary } from "../chain/receipts.js";
 import type { InferenceEngine, LoadedModel } from "../inference/engine.js";
+import { scaleOf, tolerancesOf, type OutputTolerance } from "../inference/manifest.js";
 import {
   compareOutputs,
   inputHash,
@@ -395,13 +396,39 @@ export class Enclave {
     return this.#sampleRatePpm;
   }
 
-  get models(): Array<{ modelId: string; name: string; tolerance: number; outputScale: number }> {
-    return this.#engine.list().map((m) => ({
-      modelId: m.modelId,
-      name: m.manifest.name,
-      tolerance: m.manifest.tolerance,
-      outputScale: m.manifest.outputScale,
-    }));
+  /**
+   * The loaded models and how each output is judged (`tolerance`: the manifest's single number,
+   * null when every output has its own; `outputs`: each output's resolved scale and tolerance).
+   */
+  get models(): Array<{
+    modelId: string;
+    name: string;
+    tolerance: number | null;
+    outputScale: number;
+    outputs: Record<string, { scale: number; tolerance: OutputTolerance }>;
+  }> {
+    return this.#engine.list().map((m) => {
+      const tolerances = tolerancesOf(m.manifest);
+      const outputs: Record<string, { scale: number; tolerance: OutputTolerance }> = {};
+      for (const spec of m.manifest.outputs) {
+        outputs[spec.name] = {
+          scale: scaleOf(m.manifest, spec),
+          tolerance: tolerances[spec.name] as OutputTolerance,
+        };
+      }
+      return {
+        modelId: m.modelId,
+        name: m.manifest.name,
+        tolerance: m.manifest.tolerance ?? null,
+        outputScale: m.manifest.outputScale,
+        outputs,
+      };
+    });
+  }
+
+  /** Model folders that did not load (published on /info so a missing model is explained). */
+  get modelFailures(): Array<{ dir: string; error: string; message: string }> {
+    return this.#engine.failures.map(({ dir, error, message }) => ({ dir, error, message }));
   }
 
   /** Counters and sizes of the bounded state (for GET /info and the tests). */
@@ -614,7 +641,7 @@ export class Enclave {
     let enclaveOutputHash: string;
     try {
       const result = await this.#engine.runValidated(model, tensors);
-      cmp = compareOutputs(result.outputs, gpuOutputs, model.manifest.tolerance);
+      cmp = compareOutputs(result.outputs, gpuOutputs, tolerancesOf(model.manifest));
       enclaveOutputHash = result.outputHash;
     } catch (error) {
       // The draw stands: the receipt waits in the log for a verdict it can never get, so it is

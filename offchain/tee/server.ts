@@ -4,7 +4,7 @@
  *
  * Public (anyone may read; nothing here changes state):
  *   GET  /info                     -> { enclave, chainId, ledger, clientNode, pcrs, measurement,
- *                                       sampleRatePpm, models, stats, devRootPem? }
+ *                                       sampleRatePpm, models, modelFailures, stats, devRootPem? }
  *   GET  /attestation?nonce=<hex>  -> { document (base64), enclave, publicKey, userData }
  *   GET  /evidence?after=<index>   -> { evidence: [...] }: contradicted receipts and double receipts,
  *                                     with the signatures anyone needs to report them on chain
@@ -158,6 +158,7 @@ export function createEnclaveServer(options: EnclaveServerOptions): Server {
           sampleRatePpm: enclave.sampleRatePpm,
           receiptWindowSeconds: enclave.limits.receiptWindowSeconds,
           models: enclave.models,
+          modelFailures: enclave.modelFailures,
           stats: enclave.stats(),
           ...(options.devRootPem !== undefined ? { devRootPem: options.devRootPem } : {}),
         });

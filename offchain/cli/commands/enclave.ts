@@ -131,6 +131,7 @@ export async function startEnclave(flags: StartFlags, signal?: AbortSignal): Pro
       enclave: enclave.address,
       clientNode: enclave.clientNode,
       models: enclave.models.map((m) => m.modelId),
+      modelFailures: enclave.modelFailures.map((f) => f.dir),
     }),
   );
 

@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -10,6 +10,7 @@ import { pino } from "pino";
 import {
   InferenceEngine,
   ModelLoadError,
+  NoModelsLoadedError,
   ProviderUnavailableError,
   UnknownModelError,
   canonicalJson,
@@ -22,6 +23,7 @@ import {
 } from "../../../offchain/inference/index.js";
 import { InputError } from "../../../offchain/common/errors.js";
 import { MODELS_DIR } from "../../../scripts/models/generate.js";
+import { mixedModelsDir, type MixedModelsDir } from "./models-dir.js";
 import { sampleInputs } from "./reference.js";
 
 const silent = pino({ level: "silent" });
@@ -128,6 +130,85 @@ describe("InferenceEngine", () => {
         ModelLoadError,
         '"missing":["amount"]',
       );
+    });
+  });
+
+  describe("loadModels", () => {
+    let mixed: MixedModelsDir;
+    beforeEach(() => {
+      mixed = mixedModelsDir();
+    });
+    afterEach(() => mixed.remove());
+
+    it("loads the good and the symlinked models and reports the broken one by name", async () => {
+      const lines: Array<Record<string, unknown>> = [];
+      const logger = pino(
+        { level: "info" },
+        { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) },
+      );
+      const engine = new InferenceEngine({ config: { provider: "cpu" }, logger });
+      const { models, failures } = await engine.loadModels(mixed.root);
+      expect(models.map((m) => m.manifest.name)).to.deep.equal(["risk-mlp", "seq-cnn"]);
+      expect(models.map((m) => m.dir)).to.deep.equal([mixed.good, mixed.linked]);
+      expect(failures).to.have.length(1);
+      expect(failures[0]).to.deep.include({ dir: mixed.broken, error: "ModelLoadError" });
+      expect(failures[0]!.message).to.contain("invalid model manifest");
+      expect(JSON.stringify(failures[0]!.details)).to.contain("outputScale");
+      expect(engine.failures).to.deep.equal(failures);
+      const logged = lines.find((l) => l.at === "InferenceEngine#loadModels");
+      expect(logged).to.deep.include({ dir: mixed.broken, error: "ModelLoadError" });
+      expect(logged!.msg).to.equal("model folder broken not loaded");
+      // The models that loaded run as usual.
+      const run = await engine.run(models[1]!.modelId, {
+        signal: { dims: [1, 1, 32], data: sampleInputs(3, 32) },
+      });
+      expect(run.outputs[0]!.dims).to.deep.equal([1, 4]);
+      await engine.close();
+    });
+
+    it("reports a dangling symlink by its name instead of skipping it", async () => {
+      symlinkSync(join(mixed.root, "gone"), join(mixed.root, "dangling"), "dir");
+      const engine = new InferenceEngine({ config: { provider: "cpu" }, logger: silent });
+      const { failures } = await engine.loadModels(mixed.root);
+      expect(failures.map((f) => f.dir)).to.deep.equal([
+        mixed.broken,
+        join(mixed.root, "dangling"),
+      ]);
+      expect(failures[1]!.message).to.contain("cannot be followed");
+      await engine.close();
+    });
+
+    it("refuses with NoModelsLoadedError, naming every failure, when no model loads", async () => {
+      rmSync(mixed.good, { recursive: true });
+      rmSync(mixed.linked);
+      const engine = new InferenceEngine({ config: { provider: "cpu" }, logger: silent });
+      const err = await rejects(
+        engine.loadModels(mixed.root),
+        NoModelsLoadedError,
+        "no models loaded from",
+      );
+      expect(err).to.be.instanceOf(ModelLoadError);
+      expect(err.message).to.contain(mixed.broken);
+      expect((err.details.failures as Array<{ dir: string }>).map((f) => f.dir)).to.deep.equal([
+        mixed.broken,
+      ]);
+    });
+
+    it("refuses a second folder holding the same model file under another manifest", async () => {
+      const twin = join(mixed.root, "risk-twin");
+      cpSync(mixed.good, twin, { recursive: true });
+      const m = JSON.parse(readFileSync(join(twin, "manifest.json"), "utf8")) as Record<
+        string,
+        unknown
+      >;
+      m.tolerance = 1000;
+      writeFileSync(join(twin, "manifest.json"), JSON.stringify(m));
+      const engine = new InferenceEngine({ config: { provider: "cpu" }, logger: silent });
+      const { models, failures } = await engine.loadModels(mixed.root);
+      expect(models.map((x) => x.dir)).to.deep.equal([mixed.good, mixed.linked]);
+      expect(failures.map((f) => f.dir)).to.deep.equal([mixed.broken, twin]);
+      expect(failures[1]!.message).to.contain("with a different manifest");
+      await engine.close();
     });
   });
 
@@ -352,6 +433,36 @@ describe("InferenceEngine", () => {
         execConfigHash(execConfig(parseEngineConfig({ intraOpNumThreads: 2 }), "cpu")),
       ).to.not.equal(execConfigHash(cpu));
       expect(execConfigHash({ ...cpu, ortVersion: "1.29.0" })).to.not.equal(execConfigHash(cpu));
+    });
+
+    it("adds per-output scale and tolerance to a model's execConfigHash, and nothing without them", async () => {
+      const engine = new InferenceEngine({ config: { provider: "cpu" }, logger: silent });
+      const plain = await engine.loadModel(RISK_DIR);
+      const input = { features: { dims: [1, 16], data: sampleInputs(7, 16) } };
+      // A manifest with only the single tolerance: the engine's hash, as it always was.
+      expect(engine.execConfigHashFor(plain)).to.equal(engine.execConfigHash);
+      expect((await engine.run(plain.modelId, input)).execConfigHash).to.equal(
+        execConfigHash(engine.execConfig),
+      );
+      await engine.close();
+
+      const tolerance = { mode: "elementwise", abs: 2, rel: 0.001 } as const;
+      const dir = editedModel((m) => {
+        (m.outputs as Array<Record<string, unknown>>)[0]!.tolerance = tolerance;
+        (m.outputs as Array<Record<string, unknown>>)[0]!.scale = 1_000_000_000;
+      });
+      const judged = new InferenceEngine({ config: { provider: "cpu" }, logger: silent });
+      const model = await judged.loadModel(dir);
+      const expected = execConfigHash({
+        ...judged.execConfig,
+        outputs: { risk: { scale: 1_000_000_000, tolerance } },
+      });
+      expect(judged.execConfigHashFor(model)).to.equal(expected);
+      expect(expected).to.not.equal(judged.execConfigHash);
+      const result = await judged.run(model.modelId, input);
+      expect(result.execConfigHash).to.equal(expected);
+      expect(result.outputs[0]!.scale).to.equal(1_000_000_000);
+      await judged.close();
     });
   });
 });

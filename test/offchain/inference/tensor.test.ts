@@ -4,6 +4,7 @@ import { keccak256 } from "ethers";
 import {
   InferenceInputError,
   InferenceOutputError,
+  band,
   compareOutputs,
   encodeInputs,
   encodeOutputs,
@@ -13,10 +14,14 @@ import {
   outputsToJson,
   parseManifest,
   quantise,
+  scaleOf,
+  tolerancesOf,
   validateInputs,
   type ModelManifest,
+  type OutputTolerance,
   type QuantisedTensor,
 } from "../../../offchain/inference/index.js";
+import { InputError } from "../../../offchain/common/errors.js";
 
 /** A two-input manifest that exercises symbolic dims shared across tensors and every dtype. */
 const manifest: ModelManifest = parseManifest({
@@ -243,14 +248,14 @@ describe("canonical tensors", () => {
     };
 
     it("agrees when a GPU result is exactly equal", () => {
-      expect(compareOutputs([reference], [reference], 2)).to.deep.equal({
+      expect(compareOutputs([reference], [reference], 2)).to.deep.include({
         agree: true,
         maxDiff: 0n,
         where: "",
       });
     });
     it("agrees when a GPU result is just inside the tolerance (+2, -2)", () => {
-      expect(compareOutputs([reference], [shifted(2n)], 2)).to.deep.equal({
+      expect(compareOutputs([reference], [shifted(2n)], 2)).to.deep.include({
         agree: true,
         maxDiff: 2n,
         where: "y[1]",
@@ -258,7 +263,7 @@ describe("canonical tensors", () => {
       expect(compareOutputs([reference], [shifted(-2n, 2)], 2).agree).to.be.true;
     });
     it("disagrees when a GPU result is just outside the tolerance (+3)", () => {
-      expect(compareOutputs([reference], [shifted(3n)], 2)).to.deep.equal({
+      expect(compareOutputs([reference], [shifted(3n)], 2)).to.deep.include({
         agree: false,
         maxDiff: 3n,
         where: "y[1]",
@@ -269,6 +274,278 @@ describe("canonical tensors", () => {
       expect(compareOutputs([reference], [{ ...reference, dims: [3, 1] }], 2).agree).to.be.false;
       expect(compareOutputs([reference], [{ ...reference, name: "z" }], 2).agree).to.be.false;
       expect(compareOutputs([reference], [], 2)).to.deep.include({ agree: false, maxDiff: -1n });
+    });
+  });
+
+  describe("compareOutputs per output and mode", () => {
+    /** A quantised tensor straight from its int values (scale 1000). */
+    const q = (name: string, dims: number[], values: number[]): QuantisedTensor => ({
+      name,
+      scale: 1000,
+      dims,
+      values: BigInt64Array.from(values.map(BigInt)),
+    });
+    const judge = (
+      ref: QuantisedTensor,
+      cand: QuantisedTensor,
+      tolerance: OutputTolerance,
+    ): ReturnType<typeof compareOutputs> =>
+      compareOutputs([ref], [cand], { [ref.name]: tolerance });
+
+    describe("elementwise with abs and rel", () => {
+      const tol: OutputTolerance = { mode: "elementwise", abs: 2, rel: 0.01 };
+      const ref = q("p", [1, 2], [1000, 100000]);
+
+      it("takes the band around the enclave's value: abs + floor(rel × |x|)", () => {
+        expect(band(tol, 100000n)).to.equal(1002n);
+        expect(band(tol, -1000n)).to.equal(12n);
+        expect(band({ abs: 0, rel: 0.001 }, 999n)).to.equal(0n);
+      });
+      it("agrees exactly at the bound, under rel, and names the mode", () => {
+        const cmp = judge(ref, q("p", [1, 2], [988, 101002]), tol);
+        expect(cmp).to.deep.include({ agree: true, maxDiff: 1002n, where: "p[1]" });
+        expect(cmp.outputs).to.deep.equal([
+          {
+            name: "p",
+            mode: "elementwise",
+            agree: true,
+            maxDiff: 1002n,
+            where: "p[1]",
+            outside: 0,
+          },
+        ]);
+      });
+      it("disagrees one unit beyond it, at the element past its band", () => {
+        expect(judge(ref, q("p", [1, 2], [1000, 101003]), tol)).to.deep.include({
+          agree: false,
+          where: "p[1]",
+        });
+        // 13 off a small value is out though 1002 off the large one is in.
+        const cmp = judge(ref, q("p", [1, 2], [1013, 101002]), tol);
+        expect(cmp).to.deep.include({ agree: false, maxDiff: 1002n, where: "p[0]" });
+      });
+      it("judges each output by its own tolerance", () => {
+        const a = q("a", [1, 2], [0, 0]);
+        const b = q("b", [1, 2], [0, 0]);
+        const tols = {
+          a: { mode: "elementwise", abs: 5, rel: 0 },
+          b: { mode: "elementwise", abs: 0, rel: 0 },
+        } as const;
+        expect(compareOutputs([a, b], [q("a", [1, 2], [5, 0]), b], tols).agree).to.be.true;
+        const cmp = compareOutputs([a, b], [a, q("b", [1, 2], [1, 0])], tols);
+        expect(cmp).to.deep.include({ agree: false, where: "b[0]" });
+        expect(cmp.outputs.map((o) => o.agree)).to.deep.equal([true, false]);
+        expect(compareOutputs([a], [a], { other: tols.a })).to.deep.include({
+          agree: false,
+          where: 'no tolerance for tensor "a"',
+        });
+      });
+    });
+
+    describe("argmax", () => {
+      const exact: OutputTolerance = { mode: "argmax", abs: 0, rel: 0 };
+      const ref = q("c", [2, 3], [100, 500, 300, 700, 200, 100]);
+
+      it("agrees when every row's top class is the same, whatever the scores", () => {
+        const cmp = judge(ref, q("c", [2, 3], [0, 900, 100, 400, 399, 0]), exact);
+        expect(cmp.agree).to.be.true;
+        expect(cmp.outputs[0]).to.deep.include({ mode: "argmax", maxDiff: 400n, outside: 6 });
+      });
+      it("disagrees when one row's top class differs, naming the row", () => {
+        expect(judge(ref, q("c", [2, 3], [100, 500, 300, 100, 200, 700]), exact)).to.deep.include({
+          agree: false,
+          where: "c row 1: class 2, expected 0",
+        });
+      });
+      it("accepts either class of an exact tie in the enclave's output", () => {
+        const tie = q("c", [1, 3], [500, 500, 0]);
+        expect(judge(tie, q("c", [1, 3], [400, 600, 0]), exact).agree).to.be.true;
+        expect(judge(tie, q("c", [1, 3], [600, 400, 0]), exact).agree).to.be.true;
+        expect(judge(tie, q("c", [1, 3], [0, 0, 1]), exact).agree).to.be.false;
+      });
+      it("accepts a near tie exactly within the band, and not one unit beyond", () => {
+        const near = q("c", [1, 3], [500, 480, 0]);
+        const flipped = q("c", [1, 3], [480, 500, 0]);
+        expect(judge(near, flipped, { mode: "argmax", abs: 20, rel: 0 }).agree).to.be.true;
+        expect(judge(near, flipped, { mode: "argmax", abs: 19, rel: 0 }).agree).to.be.false;
+        // rel: floor(0.04 × 500) = 20.
+        expect(judge(near, flipped, { mode: "argmax", abs: 0, rel: 0.04 }).agree).to.be.true;
+      });
+    });
+
+    describe("topk", () => {
+      const k2 = (abs: number): OutputTolerance => ({ mode: "topk", abs, rel: 0, k: 2 });
+      const ref = q("c", [1, 4], [400, 300, 200, 100]);
+
+      it("agrees when the top-k sets are equal, in any order", () => {
+        expect(judge(ref, q("c", [1, 4], [300, 400, 5, 5]), k2(0)).agree).to.be.true;
+      });
+      it("disagrees when the sets differ", () => {
+        expect(judge(ref, q("c", [1, 4], [100, 200, 300, 400]), k2(0))).to.deep.include({
+          agree: false,
+          where: "c row 0: top 2 [2, 3], expected [0, 1]",
+        });
+        expect(judge(ref, q("c", [1, 4], [400, 100, 300, 5]), k2(0)).agree).to.be.false;
+      });
+      it("accepts a class tied within the band at the k-th place, and not one unit beyond", () => {
+        const promoted = q("c", [1, 4], [400, 100, 300, 5]);
+        expect(judge(ref, promoted, k2(100)).agree).to.be.true;
+        expect(judge(ref, promoted, k2(99)).agree).to.be.false;
+      });
+    });
+
+    describe("fraction", () => {
+      const tol: OutputTolerance = { mode: "fraction", abs: 1, rel: 0, maxFraction: 0.25 };
+      const ref = q("m", [2, 4], [0, 0, 0, 0, 0, 0, 0, 0]);
+
+      it("agrees with exactly maxFraction of the elements outside the band", () => {
+        const cmp = judge(ref, q("m", [2, 4], [1, 1, 9, 0, 0, -9, 0, 0]), tol);
+        expect(cmp).to.deep.include({ agree: true, maxDiff: 9n });
+        expect(cmp.outputs[0]).to.deep.include({ mode: "fraction", outside: 2 });
+      });
+      it("disagrees with one element more", () => {
+        expect(judge(ref, q("m", [2, 4], [2, 1, 9, 0, 0, -9, 0, 0]), tol)).to.deep.include({
+          agree: false,
+          where: "m: 3 of 8 elements outside the band, at most 2 allowed",
+        });
+      });
+    });
+  });
+
+  describe("per-output manifest fields", () => {
+    const base = {
+      schema: "opg.model-manifest/1",
+      name: "classifier",
+      modelFile: "model.onnx",
+      modelId: `0x${"cd".repeat(32)}`,
+      inputs: [{ name: "x", dtype: "float32", shape: ["batch", 2] }],
+      outputs: [
+        {
+          name: "probs",
+          dtype: "float32",
+          shape: ["batch", 4],
+          scale: 1_000_000_000,
+          tolerance: { mode: "topk", abs: 2, rel: 0.001, k: 2 },
+        },
+        { name: "logits", dtype: "float32", shape: ["batch", 4] },
+      ],
+      outputScale: 1000,
+      tolerance: 3,
+      maxBatch: 4,
+    };
+    const withOutput = (edit: Record<string, unknown>, top: Record<string, unknown> = {}) => ({
+      ...base,
+      ...top,
+      outputs: [{ ...base.outputs[0], ...edit }, base.outputs[1]],
+    });
+    const problems = (json: unknown): string[] => {
+      try {
+        parseManifest(json);
+      } catch (error) {
+        expect(error).to.be.instanceOf(InputError);
+        return (error as InputError).details.problems as string[];
+      }
+      return expect.fail("expected an InputError");
+    };
+
+    it("resolves each output's scale and tolerance, the single number for the rest", () => {
+      const m = parseManifest(base);
+      expect(tolerancesOf(m)).to.deep.equal({
+        probs: { mode: "topk", abs: 2, rel: 0.001, k: 2 },
+        logits: { mode: "elementwise", abs: 3, rel: 0 },
+      });
+      expect(m.outputs.map((o) => scaleOf(m, o))).to.deep.equal([1_000_000_000, 1000]);
+    });
+    it("quantises a small probability at its output's scale, not to zero", () => {
+      const m = parseManifest(base);
+      const probs = quantise("probs", [0.0000012], [1, 1], scaleOf(m, m.outputs[0]!));
+      expect(probs.values[0]).to.equal(1200n);
+      expect(quantise("p", [0.0000012], [1, 1], m.outputScale).values[0]).to.equal(0n);
+      const json = [
+        { name: "probs", scale: 1_000_000_000, dims: [1, 4], values: ["1", "2", "3", "4"] },
+        { name: "logits", scale: 1000, dims: [1, 4], values: ["1", "2", "3", "4"] },
+      ];
+      expect(outputsFromJson(m, json).map((t) => t.scale)).to.deep.equal([1_000_000_000, 1000]);
+      expect(() => outputsFromJson(m, [{ ...json[0], scale: 1000 }, json[1]])).to.throw(
+        InferenceInputError,
+        '"probs" scale 1000, expected 1000000000',
+      );
+    });
+    for (const [what, json, field] of [
+      [
+        "topk without k",
+        withOutput({ tolerance: { mode: "topk", abs: 0, rel: 0 } }),
+        "outputs.0.tolerance.k",
+      ],
+      [
+        "k above the classes",
+        withOutput({ tolerance: { mode: "topk", abs: 0, rel: 0, k: 5 } }),
+        "outputs.0.tolerance.k",
+      ],
+      [
+        "k outside topk",
+        withOutput({ tolerance: { mode: "argmax", abs: 0, rel: 0, k: 1 } }),
+        "outputs.0.tolerance.k",
+      ],
+      [
+        "fraction without maxFraction",
+        withOutput({ tolerance: { mode: "fraction", abs: 0, rel: 0 } }),
+        "outputs.0.tolerance.maxFraction",
+      ],
+      [
+        "maxFraction above 1",
+        withOutput({ tolerance: { mode: "fraction", abs: 0, rel: 0, maxFraction: 1.5 } }),
+        "outputs.0.tolerance.maxFraction",
+      ],
+      [
+        "maxFraction outside fraction",
+        withOutput({ tolerance: { mode: "elementwise", abs: 0, rel: 0, maxFraction: 0.1 } }),
+        "outputs.0.tolerance.maxFraction",
+      ],
+      [
+        "a negative rel",
+        withOutput({ tolerance: { mode: "elementwise", abs: 0, rel: -0.1 } }),
+        "outputs.0.tolerance.rel",
+      ],
+      [
+        "a fractional abs",
+        withOutput({ tolerance: { mode: "elementwise", abs: 0.5, rel: 0 } }),
+        "outputs.0.tolerance.abs",
+      ],
+      [
+        "an unknown mode",
+        withOutput({ tolerance: { mode: "cosine", abs: 0, rel: 0 } }),
+        "outputs.0.tolerance.mode",
+      ],
+      [
+        "a tolerance without rel",
+        withOutput({ tolerance: { mode: "argmax", abs: 0 } }),
+        "outputs.0.tolerance.rel",
+      ],
+      ["a zero scale", withOutput({ scale: 0 }), "outputs.0.scale"],
+      [
+        "argmax over a symbolic class axis",
+        withOutput({ shape: ["batch", "n"], tolerance: { mode: "argmax", abs: 0, rel: 0 } }),
+        "outputs.0.shape",
+      ],
+      [
+        "no tolerance for an output",
+        withOutput({}, { tolerance: undefined }),
+        "outputs.1.tolerance",
+      ],
+    ] as const) {
+      it(`refuses ${what} with an InputError naming ${field}`, () => {
+        const found = problems(json);
+        expect(
+          found.some((p) => p.startsWith(`${field}:`)),
+          found.join("; "),
+        ).to.be.true;
+      });
+    }
+    it("still reads a manifest with only the single tolerance", () => {
+      expect(tolerancesOf(manifest)).to.deep.equal({
+        y: { mode: "elementwise", abs: 2, rel: 0 },
+      });
     });
   });
 

@@ -30,6 +30,7 @@ import {
 import { JobStore } from "../../../offchain/relayer/store.js";
 import { JobWriter } from "../../../offchain/relayer/writer.js";
 import { RISK_MLP, riskInput } from "../../e2e/relayer-system.js";
+import { mixedModelsDir } from "../inference/models-dir.js";
 
 const LEDGER = Wallet.createRandom().address;
 const NODE = Wallet.createRandom().address;
@@ -90,6 +91,7 @@ describe("offchain/relayer/api", function () {
   let store: JobStore;
   let app: FastifyInstance;
   let url: string;
+  let options: Parameters<typeof createApi>[0];
   const log = new LogStandIn();
 
   before(async () => {
@@ -109,7 +111,7 @@ describe("offchain/relayer/api", function () {
       metrics,
       log: pino({ enabled: false }),
     });
-    app = createApi({
+    options = {
       pipeline,
       writer: new JobWriter(store),
       store,
@@ -121,7 +123,8 @@ describe("offchain/relayer/api", function () {
       bodyLimit: BODY_LIMIT,
       proofOf: () => [],
       notReady: () => Promise.resolve(null),
-    });
+    };
+    app = createApi(options);
     url = await app.listen({ host: "127.0.0.1", port: 0 });
   });
   after(async () => {
@@ -285,6 +288,42 @@ describe("offchain/relayer/api", function () {
       expect(again.json.receipt).to.deep.include({ timestamp: older.timestamp.toString() });
       expect(again.json.outputs).to.deep.equal(job.outputs);
       expect(JobStore.isRecovered(store.getJob(requestId)!)).to.equal(false);
+    });
+  });
+
+  describe("GET /v1/models", () => {
+    it("lists the models served, and no failures when every folder loaded", async () => {
+      const res = await fetch(`${url}/v1/models`);
+      expect(res.status).to.equal(200);
+      const json = (await res.json()) as { models: Array<{ name: string }>; failures: unknown[] };
+      expect(json.models.map((m) => m.name)).to.have.members(["risk-mlp", "seq-cnn"]);
+      expect(json.failures).to.deep.equal([]);
+    });
+
+    it("serves the models that loaded and names each model folder that did not", async () => {
+      const mixed = mixedModelsDir();
+      const mixedEngine = new InferenceEngine({
+        config: { provider: "cpu" },
+        logger: pino({ enabled: false }),
+      });
+      const mixedApp = createApi({ ...options, engine: mixedEngine });
+      try {
+        await mixedEngine.loadModels(mixed.root);
+        const res = await mixedApp.inject({ method: "GET", url: "/v1/models" });
+        expect(res.statusCode).to.equal(200);
+        const json = res.json<{
+          models: Array<{ name: string; modelId: string }>;
+          failures: Array<Record<string, unknown>>;
+        }>();
+        expect(json.models.map((m) => m.name)).to.deep.equal(["risk-mlp", "seq-cnn"]);
+        expect(json.failures).to.have.length(1);
+        expect(json.failures[0]).to.deep.include({ dir: mixed.broken, error: "ModelLoadError" });
+        expect(json.failures[0]!.message).to.contain("invalid model manifest");
+      } finally {
+        await mixedApp.close();
+        await mixedEngine.close();
+        mixed.remove();
+      }
     });
   });
 

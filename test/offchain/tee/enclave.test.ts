@@ -5,6 +5,9 @@
  * manifest's tolerance, one verdict per receipt; publishes evidence; cuts, numbers and signs every
  * batch itself; and keeps its state bounded. Each attack sits next to the honest path.
  */
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { runInNewContext } from "node:vm";
 import { setFlagsFromString } from "node:v8";
 
@@ -34,7 +37,7 @@ import {
 import { receiptLeafHash } from "../../../offchain/chain/hasher.js";
 import { buildReceiptTree } from "../../../offchain/chain/merkle.js";
 import { usageSummary } from "../../../offchain/chain/receipts.js";
-import type { InferenceEngine } from "../../../offchain/inference/index.js";
+import { InferenceEngine, band } from "../../../offchain/inference/index.js";
 import { verifyAttestation } from "../../../offchain/tee/attestation.js";
 import {
   DEFAULT_ENCLAVE_LIMITS,
@@ -47,7 +50,7 @@ import {
   type SubmitOutcome,
 } from "../../../offchain/tee/enclave.js";
 import { isSelected, sampleThreshold } from "../../../offchain/tee/sampling.js";
-import { world, type Item, type World } from "./fixture.js";
+import { silent, world, type Item, type World } from "./fixture.js";
 
 /** The logged receipt of an outcome that must have been accepted. */
 function accepted(outcome: SubmitOutcome | undefined): LoggedReceipt {
@@ -418,9 +421,55 @@ describe("Enclave", function () {
   });
 
   describe("judged within the manifest's tolerance, on the actual outputs", () => {
+    describe("when the output's tolerance has a relative part", () => {
+      let dir: string;
+      let engine: InferenceEngine;
+      before(async () => {
+        dir = mkdtempSync(join(tmpdir(), "opg-rel-"));
+        const copy = join(dir, "risk-rel");
+        cpSync(w.risk.dir, copy, { recursive: true });
+        const m = JSON.parse(readFileSync(join(copy, "manifest.json"), "utf8")) as {
+          outputs: Array<Record<string, unknown>>;
+        };
+        m.outputs[0]!.tolerance = { mode: "elementwise", abs: 0, rel: 0.01 };
+        writeFileSync(join(copy, "manifest.json"), JSON.stringify(m));
+        engine = new InferenceEngine({ config: { provider: "cpu" }, logger: silent });
+        await engine.loadModels(dir);
+      });
+      after(async () => {
+        await engine?.close();
+        rmSync(dir, { recursive: true, force: true });
+      });
+
+      it("agrees with an output off by exactly floor(rel × |enclave value|), far above the old abs", async () => {
+        const enclave = await w.enclave({ engine });
+        const exact = await w.engine.run(w.risk.modelId, w.inputs(44));
+        const x = exact.outputs[0]!.values[0]!;
+        const limit = band({ abs: 0, rel: 0.01 }, x);
+        expect(limit > BigInt(w.risk.manifest.tolerance!)).to.equal(true);
+        const answer = accepted(await one(enclave, await w.item(44, { delta: limit })));
+        expect(answer.verdict).to.deep.include({ agree: true });
+        expect(answer).to.deep.include({ maxDiff: limit.toString(), where: "risk[0]" });
+        // The same output is a lie under the manifest's single absolute tolerance.
+        const strict = await w.enclave();
+        const judged = accepted(await one(strict, await w.item(45, { delta: limit })));
+        expect(judged.verdict!.agree).to.equal(false);
+      });
+
+      it("disagrees one unit beyond it", async () => {
+        const enclave = await w.enclave({ engine });
+        const exact = await w.engine.run(w.risk.modelId, w.inputs(46));
+        const limit = band({ abs: 0, rel: 0.01 }, exact.outputs[0]!.values[0]!);
+        const answer = accepted(await one(enclave, await w.item(46, { delta: limit + 1n })));
+        expect(answer.verdict).to.deep.include({ agree: false, outputHash: exact.outputHash });
+        expect(answer).to.deep.include({ maxDiff: (limit + 1n).toString(), where: "risk[0]" });
+        expect(enclave.stats()).to.deep.include({ contradicted: 1 });
+      });
+    });
+
     it("agrees with outputs off by up to the tolerance, though their hash is not the enclave's", async () => {
       const enclave = await w.enclave();
-      const tolerance = BigInt(w.risk.manifest.tolerance);
+      const tolerance = BigInt(w.risk.manifest.tolerance!);
       for (const [seed, delta] of [
         [40, tolerance],
         [41, -tolerance],
@@ -440,7 +489,7 @@ describe("Enclave", function () {
 
     it("disagrees just beyond it, publishes the evidence, and never batches the receipt", async () => {
       const enclave = await w.enclave({ register: true });
-      const tolerance = BigInt(w.risk.manifest.tolerance);
+      const tolerance = BigInt(w.risk.manifest.tolerance!);
       const honest = await w.item(42);
       const lie = await w.item(43, { delta: tolerance + 1n });
       const exact = await w.engine.run(w.risk.modelId, w.inputs(43));

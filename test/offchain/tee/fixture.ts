@@ -72,6 +72,8 @@ export interface World {
     register?: boolean;
     clientNode?: string;
     requireRegistration?: boolean;
+    /** Another engine than the world's (e.g. one loaded from a folder with a broken model). */
+    engine?: InferenceEngine;
   }): Promise<Enclave>;
   /** risk-mlp (or seq-cnn) inputs, deterministic in `seed`. */
   inputs(seed: number, model?: "risk" | "cnn"): Record<string, TensorJson>;
@@ -149,7 +151,7 @@ export async function world(): Promise<World> {
     attestor,
     async enclave(opts = {}) {
       const enclave = new Enclave({
-        engine,
+        engine: opts.engine ?? engine,
         attestor,
         chainId,
         ledger,

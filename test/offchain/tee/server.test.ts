@@ -31,6 +31,8 @@ import {
 } from "../../../offchain/tee/client.js";
 import { bindingUserData, readBinding, type Enclave } from "../../../offchain/tee/enclave.js";
 import { MAX_SUBMIT_ITEMS, createEnclaveServer, listen } from "../../../offchain/tee/server.js";
+import { InferenceEngine } from "../../../offchain/inference/index.js";
+import { mixedModelsDir } from "../inference/models-dir.js";
 import { silent, world, type Item, type World } from "./fixture.js";
 
 const MAX_BODY = 64 * 1024;
@@ -327,6 +329,39 @@ describe("enclave HTTP API", function () {
         w.cnn.modelId,
       ]);
       expect(json.stats).to.include({ logged: enclave.stats().logged });
+      expect(json.modelFailures).to.deep.equal([]);
+    });
+
+    it("GET /info lists the models that loaded and names each model folder that did not", async () => {
+      const mixed = mixedModelsDir();
+      const engine = new InferenceEngine({ config: { provider: "cpu" }, logger: silent });
+      try {
+        await engine.loadModels(mixed.root);
+        const served = await serve(
+          createEnclaveServer({
+            enclave: await w.enclave({ engine }),
+            clock: w.clock,
+            logger: silent,
+          }),
+        );
+        closing.push(served.close);
+        const { status, json } = await call("GET", "/info", undefined, {
+          header: null,
+          base: served.url,
+        });
+        expect(status).to.equal(200);
+        expect((json.models as Array<{ name: string }>).map((m) => m.name)).to.deep.equal([
+          "risk-mlp",
+          "seq-cnn",
+        ]);
+        const failures = json.modelFailures as Array<Record<string, unknown>>;
+        expect(failures).to.have.length(1);
+        expect(failures[0]).to.deep.include({ dir: mixed.broken, error: "ModelLoadError" });
+        expect(failures[0]!.message).to.contain("invalid model manifest");
+      } finally {
+        closing.push(() => engine.close());
+        mixed.remove();
+      }
     });
 
     it("GET /attestation answers the nonce, binding address || chainId || ledger || client node", async () => {
