@@ -210,11 +210,14 @@ export class Batcher {
       }
       return;
     }
-    // A sequence after a gap: the enclave signed batches this store never wrote (a crash).
-    const stored = this.o.store.openBatches().filter((b) => b.enclave === source.enclave);
-    const last = stored.at(-1)?.sequence;
-    if (last !== undefined && signed.batch.sequence > last + 1n) await this.recoverSigned(source);
-    const batch = await this.store(signed, source);
+    // A sequence after a gap: the enclave signed batches this store never wrote (a crash while
+    // one was being cut). The gap is against every batch written, anchored ones included.
+    const last = this.o.store.lastSequence(source.enclave);
+    if (last !== null && signed.batch.sequence > last + 1n) await this.recoverSigned(source);
+    // (The recovery reads every open batch of the enclave, this one included.)
+    const batch =
+      this.o.store.getBatch(source.enclave, signed.batch.sequence) ??
+      (await this.store(signed, source));
     this.o.log.info(
       {
         at: "Batcher#tick",
@@ -359,6 +362,9 @@ export class Batcher {
       const reason = `${failure.name}: ${failure.message}`;
       // A replaced enclave's key is no one's to renew: its refused batch goes to the current enclave.
       if (batch.enclave !== source.enclave) return this.giveUp(batch, reason);
+      // The chain waits for an earlier sequence this store never wrote: read it back from the
+      // enclave's open batches on the next round.
+      if (failure.name === "LedgerUnexpectedSequence") this.synced = null;
       this.onFailure(batch, failure.permanent, reason);
       return false;
     }

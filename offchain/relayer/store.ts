@@ -427,6 +427,14 @@ export class JobStore {
     return row === undefined ? null : batchFromRow(row);
   }
 
+  /** The highest sequence of `enclave`'s batches this store wrote, in any state (null: none). */
+  lastSequence(enclave: string): bigint | null {
+    const row = this.db
+      .prepare("SELECT MAX(sequence) AS s FROM batches WHERE enclave = ?")
+      .get(enclave) as { s: number | bigint | string | null };
+    return row.s === null ? null : BigInt(row.s);
+  }
+
   /** Batches signed but not yet anchored, in sequence order per enclave, oldest enclave first. */
   openBatches(): BatchRecord[] {
     return (

@@ -219,6 +219,23 @@ describe("offchain/relayer/batcher", function () {
         await expectAnchored(job, b.proofOf(r.t.store.getJob(job.requestId)!));
     });
 
+    it("adopts a lost batch cut after the earlier ones were anchored, once the next cut shows the gap", async () => {
+      const b = batcher(r);
+      const enclave = r.t.current.enclave.address;
+      await accept(r, ["s"]);
+      await b.tick(Date.now() + 60_000); // batch 0, anchored
+      expect(r.t.store.getBatch(enclave, 0n)).to.deep.include({ state: "anchored" });
+      const lost = await accept(r, ["t", "u"]);
+      await r.t.current.client.cutBatch(10); // batch 1: the relayer died before writing it
+      const later = await accept(r, ["v"]);
+      await b.tick(Date.now() + 60_000); // cuts batch 2: the gap sends it back for batch 1
+      await b.tick(Date.now() + 120_000);
+      expect(r.t.store.getBatch(enclave, 1n)).to.deep.include({ state: "anchored" });
+      expect(r.t.store.getBatch(enclave, 2n)).to.deep.include({ state: "anchored" });
+      for (const job of [...lost, ...later])
+        await expectAnchored(job, b.proofOf(r.t.store.getJob(job.requestId)!));
+    });
+
     it("recovers receipts the enclave logged that the store never wrote, then completes them", async () => {
       const b = batcher(r);
       const p = pipeline(r);
