@@ -40,6 +40,7 @@ import {
   startEnclave,
   startOpg,
   stopProc,
+  until,
   writeRelayerConfig,
   type Proc,
   type System,
@@ -52,16 +53,6 @@ type Enclave = Awaited<ReturnType<typeof startEnclave>>;
 interface HttpAnswer {
   status: number;
   json: Record<string, unknown>;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | null>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== null) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** The enclave's clock on a local chain: the later of the wall clock and the latest block's time. */

@@ -19,19 +19,10 @@ import {
   startEnclave,
   startOpg,
   stopProc,
+  until,
   type Proc,
   type System,
 } from "./relayer-system.js";
-
-async function until<T>(what: string, fn: () => Promise<T | null>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== null) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe("e2e: opg node run keeps the GPU and TEE nodes alive", function () {
   this.timeout(300_000);

@@ -246,6 +246,22 @@ export async function stopProc(proc: Proc, signal: NodeJS.Signals = "SIGTERM"): 
   });
 }
 
+/** Polls `fn` every `pollMs` until it answers non-null; fails naming `what` after `timeoutMs`. */
+export async function until<T>(
+  what: string,
+  fn: () => Promise<T | null>,
+  timeoutMs = 60_000,
+  pollMs = 100,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== null) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
 /** A risk-mlp input (16 features), deterministic in `i`. */
 export function riskInput(i: number): { features: { dims: number[]; data: number[] } } {
   return {

@@ -30,20 +30,11 @@ import {
   startEnclave,
   startOpg,
   stopProc,
+  until,
   writeRelayerConfig,
   type Proc,
   type System,
 } from "./relayer-system.js";
-
-async function until<T>(what: string, fn: () => Promise<T | null>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== null) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe("e2e: relayer service on a hardhat node", function () {
   this.timeout(480_000);
