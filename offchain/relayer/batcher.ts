@@ -105,6 +105,7 @@ export class Batcher {
   private retryDelay = 0;
   /** The enclave whose open batches this store has caught up with. */
   private synced: string | null = null;
+  private strandedCheckAt = 0;
 
   constructor(private readonly o: BatcherOptions) {
     o.sender.registerDoneCheck("anchor", async (intent) => {
@@ -194,7 +195,17 @@ export class Batcher {
       // Receipts this store waits for that the enclave no longer holds as waiting (it dropped them:
       // signed by a key after its rotation): they go to its log again, signed anew.
       const strandedMs = this.o.strandedAfterMs ?? 240_000;
-      if (pending.oldest !== null && now - pending.oldest > strandedMs) {
+      if (
+        pending.oldest !== null &&
+        now - pending.oldest > strandedMs &&
+        now >= this.strandedCheckAt
+      ) {
+        // At most one attempt a second (or a tenth of strandedAfterMs): a receipt the enclave keeps
+        // refusing must not make a request and a log line every poll.
+        this.strandedCheckAt = now + Math.max(1_000, strandedMs / 10);
+        // First the enclave's open batches: a crash while one was being cut leaves its receipts
+        // there (logged, batched, unknown to this store), where signing them anew would be refused.
+        await this.recoverSigned(source);
         const stranded = this.o.store.strandedPending(
           source.enclave,
           now - strandedMs,

@@ -69,8 +69,9 @@ describe("opg receipt verify", function () {
     // The TEE node's enclave key, registered with its (development) attestation.
     const enclave = Wallet.createRandom();
     await system.registerEnclave(enclave.address, new Uint8Array([1]));
-    const block = await system.provider.getBlock("latest");
-    const asOf = BigInt(block!.timestamp);
+    // Receipts dated at the registration (not at a "latest" block the provider may still have
+    // cached from before it): the enclave answers for what it signed from registeredAt on.
+    const asOf = BigInt((await system.tee.getEnclave(enclave.address)).registeredAt);
 
     const { chainId } = await system.provider.getNetwork();
     const domain = ledgerDomain(chainId, await system.ledger.getAddress());
