@@ -957,6 +957,28 @@ describe("InferenceLedger", () => {
         .withArgs(requestId, request.deadline);
     });
 
+    describe("at the deadline boundary (deadline - 1, deadline, deadline + 1)", () => {
+      for (const offset of [-1n, 0n]) {
+        it(`fulfils at deadline ${offset === 0n ? "exactly" : "- 1"} and pays the payee`, async () => {
+          const { ledger, token, request, receipt, nodeSig, enclaveSig, requestId, gpuPayee } =
+            await requested();
+          await networkHelpers.time.setNextBlockTimestamp(request.deadline + offset);
+          const tx = ledger.fulfil(request, receipt, nodeSig, VERDICT_AT, enclaveSig, OUTPUT);
+          await expect(tx).to.emit(ledger, "InferenceFulfilled");
+          await expect(tx).to.changeTokenBalances(ethers, token, [ledger, gpuPayee], [-FEE, FEE]);
+          expect(await ledger.requestHashOf(requestId)).to.equal(ZeroHash);
+        });
+      }
+
+      it("reverts with LedgerRequestExpired at deadline + 1 exactly", async () => {
+        const { ledger, request, receipt, nodeSig, enclaveSig, requestId } = await requested();
+        await networkHelpers.time.setNextBlockTimestamp(request.deadline + 1n);
+        await expect(ledger.fulfil(request, receipt, nodeSig, VERDICT_AT, enclaveSig, OUTPUT))
+          .to.be.revertedWithCustomError(ledger, "LedgerRequestExpired")
+          .withArgs(requestId, request.deadline);
+      });
+    });
+
     for (const field of ["modelId", "inputHash"] as const) {
       it(`reverts with LedgerReceiptNotForRequest for a receipt with another ${field}`, async () => {
         const { ledger, request, receipt, gpuSigner, enclave, domain } = await requested();
@@ -1184,6 +1206,28 @@ describe("InferenceLedger", () => {
       await expect(ledger.refund(requestId, request))
         .to.be.revertedWithCustomError(ledger, "LedgerRequestNotExpired")
         .withArgs(requestId, request.deadline);
+    });
+
+    describe("at the deadline boundary (deadline - 1, deadline, deadline + 1)", () => {
+      for (const offset of [-1n, 0n]) {
+        it(`reverts with LedgerRequestNotExpired at deadline ${offset === 0n ? "exactly" : "- 1"}`, async () => {
+          const { ledger, request, requestId } = await requested();
+          await networkHelpers.time.setNextBlockTimestamp(request.deadline + offset);
+          await expect(ledger.refund(requestId, request))
+            .to.be.revertedWithCustomError(ledger, "LedgerRequestNotExpired")
+            .withArgs(requestId, request.deadline);
+        });
+      }
+
+      it("refunds at deadline + 1 exactly", async () => {
+        const { ledger, token, request, requestId, requester } = await requested();
+        await networkHelpers.time.setNextBlockTimestamp(request.deadline + 1n);
+        const tx = ledger.refund(requestId, request);
+        await expect(tx)
+          .to.emit(ledger, "RequestRefunded")
+          .withArgs(requestId, requester.address, FEE);
+        await expect(tx).to.changeTokenBalances(ethers, token, [ledger, requester], [-FEE, FEE]);
+      });
     });
 
     it("reverts with LedgerRequestNotPending once refunded, and fulfil does too", async () => {
