@@ -276,7 +276,9 @@ describe("NodeStaking slashing", () => {
           amount,
         },
       );
-      expect(split.bounty).to.equal((amount * BOUNTY_BPS) / 10_000n);
+      // 10% of 1,000 OPG + 7 wei, floored: the 0.7 wei is dropped.
+      expect(BOUNTY_BPS).to.equal(1_000n);
+      expect(split.bounty).to.equal(100n * OPG);
       await expect(
         staking.connect(slasher).slashAmount(node, amount, reporter.address, false, EVIDENCE),
       )
