@@ -233,7 +233,7 @@ describe("ModelRegistry", () => {
             .to.be.revertedWithCustomError(registry, "ModelRegistryDuplicateContributor")
             .withArgs(contributors[i]!);
         }),
-        fuzzOptions(40),
+        fuzzOptions(25),
       );
     });
   });
