@@ -7,14 +7,15 @@ import {IInferenceConsumer} from "../interfaces/IInferenceConsumer.sol";
 import {IInferenceLedger} from "../interfaces/IInferenceLedger.sol";
 
 /// @title MockInferenceConsumer
-/// @notice Test consumer whose callback records the result, reverts, burns all its gas, or tries to re-enter the
-///         ledger with a new request, as configured.
+/// @notice Test consumer whose callback records the result, reverts, burns all its gas, tries to re-enter the
+///         ledger with a new request, or observes the ledger mid-fulfilment, as configured.
 contract MockInferenceConsumer is IInferenceConsumer {
     enum Behaviour {
         RECORD,
         REVERT,
         BURN_GAS,
-        REENTER
+        REENTER,
+        OBSERVE
     }
 
     /// @notice Emitted by the callback in RECORD mode.
@@ -28,6 +29,17 @@ contract MockInferenceConsumer is IInferenceConsumer {
     bytes32 public lastRequestId;
     bytes public lastOutput;
 
+    /// @notice OBSERVE mode: what the callback reads and the call it tries back into the ledger.
+    IERC20 public observedToken;
+    address public observedPayee;
+    bytes public reentryCall;
+    /// @notice OBSERVE mode: the ledger's state as the callback saw it (checks-effects-interactions, observed).
+    bytes32 public seenRequestHash;
+    uint256 public seenPayeeBalance;
+    uint256 public seenLedgerBalance;
+    bool public reentrySucceeded;
+    bytes public reentryResult;
+
     constructor(IInferenceLedger ledger) {
         LEDGER = ledger;
     }
@@ -35,6 +47,14 @@ contract MockInferenceConsumer is IInferenceConsumer {
     /// @notice Chooses what the callback does.
     function setBehaviour(Behaviour behaviour_) external {
         behaviour = behaviour_;
+    }
+
+    /// @notice OBSERVE mode: the token and payee whose balances the callback reads, and the calldata it sends
+    ///         back to the ledger (a `fulfil` or `refund` of the request being fulfilled, say).
+    function setObservation(IERC20 token, address payee, bytes calldata reentry) external {
+        observedToken = token;
+        observedPayee = payee;
+        reentryCall = reentry;
     }
 
     /// @notice Approves the ledger and requests an inference on `input`.
@@ -64,6 +84,14 @@ contract MockInferenceConsumer is IInferenceConsumer {
             while (gasleft() > 0) ++i;
         }
         if (behaviour == Behaviour.REENTER) LEDGER.requestInference(modelId, output, 0, 1 hours, 0);
+        if (behaviour == Behaviour.OBSERVE) {
+            seenRequestHash = LEDGER.requestHashOf(requestId);
+            seenPayeeBalance = observedToken.balanceOf(observedPayee);
+            seenLedgerBalance = observedToken.balanceOf(address(LEDGER));
+            // A test double: the low-level call is the point (its failure is recorded, not propagated).
+            // solhint-disable-next-line avoid-low-level-calls
+            (reentrySucceeded, reentryResult) = address(LEDGER).call(reentryCall);
+        }
         lastRequestId = requestId;
         lastOutput = output;
         emit ResultReceived(requestId, modelId, outputHash, output);

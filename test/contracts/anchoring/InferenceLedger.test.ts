@@ -957,6 +957,28 @@ describe("InferenceLedger", () => {
         .withArgs(requestId, request.deadline);
     });
 
+    describe("at the deadline boundary (deadline - 1, deadline, deadline + 1)", () => {
+      for (const offset of [-1n, 0n]) {
+        it(`fulfils at deadline ${offset === 0n ? "exactly" : "- 1"} and pays the payee`, async () => {
+          const { ledger, token, request, receipt, nodeSig, enclaveSig, requestId, gpuPayee } =
+            await requested();
+          await networkHelpers.time.setNextBlockTimestamp(request.deadline + offset);
+          const tx = ledger.fulfil(request, receipt, nodeSig, VERDICT_AT, enclaveSig, OUTPUT);
+          await expect(tx).to.emit(ledger, "InferenceFulfilled");
+          await expect(tx).to.changeTokenBalances(ethers, token, [ledger, gpuPayee], [-FEE, FEE]);
+          expect(await ledger.requestHashOf(requestId)).to.equal(ZeroHash);
+        });
+      }
+
+      it("reverts with LedgerRequestExpired at deadline + 1 exactly", async () => {
+        const { ledger, request, receipt, nodeSig, enclaveSig, requestId } = await requested();
+        await networkHelpers.time.setNextBlockTimestamp(request.deadline + 1n);
+        await expect(ledger.fulfil(request, receipt, nodeSig, VERDICT_AT, enclaveSig, OUTPUT))
+          .to.be.revertedWithCustomError(ledger, "LedgerRequestExpired")
+          .withArgs(requestId, request.deadline);
+      });
+    });
+
     for (const field of ["modelId", "inputHash"] as const) {
       it(`reverts with LedgerReceiptNotForRequest for a receipt with another ${field}`, async () => {
         const { ledger, request, receipt, gpuSigner, enclave, domain } = await requested();
@@ -1141,6 +1163,51 @@ describe("InferenceLedger", () => {
         ).to.emit(ledger, "InferenceRequested");
       });
 
+      describe("when the callback reads the ledger and tries to re-enter (checks-effects-interactions)", () => {
+        for (const reentry of ["fulfil", "refund"] as const) {
+          it(`sees the request settled and the fee paid, and its ${reentry} re-entry fails`, async () => {
+            const f = await consumerRequest(4, 500_000);
+            const { ledger, token, consumer, request, receipt, nodeSig, enclaveSig, gpuPayee } = f;
+            const args =
+              reentry === "fulfil"
+                ? ledger.interface.encodeFunctionData("fulfil", [
+                    request,
+                    receipt,
+                    nodeSig,
+                    VERDICT_AT,
+                    enclaveSig,
+                    OUTPUT,
+                  ])
+                : ledger.interface.encodeFunctionData("refund", [receipt.requestId, request]);
+            await consumer.setObservation(await token.getAddress(), gpuPayee, args);
+            const payeeBefore = await token.balanceOf(gpuPayee);
+            const ledgerBefore = await token.balanceOf(await ledger.getAddress());
+            expect(await ledger.requestHashOf(receipt.requestId)).to.not.equal(ZeroHash);
+
+            const tx = ledger.fulfil(request, receipt, nodeSig, VERDICT_AT, enclaveSig, OUTPUT);
+            await expect(tx)
+              .to.emit(ledger, "InferenceFulfilled")
+              .withArgs(receipt.requestId, anyValue, anyValue, receipt.outputHash, true, OUTPUT);
+            await expect(tx).to.changeTokenBalances(ethers, token, [ledger, gpuPayee], [-FEE, FEE]);
+
+            // During the callback: the fulfilment was already recorded and the fee already paid.
+            expect(await consumer.seenRequestHash(), "settled before the callback").to.equal(
+              ZeroHash,
+            );
+            expect(await consumer.seenPayeeBalance(), "paid before the callback").to.equal(
+              payeeBefore + FEE,
+            );
+            expect(await consumer.seenLedgerBalance()).to.equal(ledgerBefore - FEE);
+            // The re-entry failed on the guard, and nothing was paid twice.
+            expect(await consumer.reentrySucceeded()).to.equal(false);
+            expect(await consumer.reentryResult()).to.equal(
+              ledger.interface.getError("ReentrancyGuardReentrantCall")!.selector,
+            );
+            expect(await consumer.lastRequestId()).to.equal(receipt.requestId);
+          });
+        }
+      });
+
       it("reverts with LedgerInsufficientCallbackGas when the fulfiller withholds the callback's gas", async () => {
         const { ledger, request, receipt, nodeSig, enclaveSig } = await consumerRequest(2, 500_000);
         const required = 500_000n + 500_000n / 63n + 5_000n;
@@ -1184,6 +1251,28 @@ describe("InferenceLedger", () => {
       await expect(ledger.refund(requestId, request))
         .to.be.revertedWithCustomError(ledger, "LedgerRequestNotExpired")
         .withArgs(requestId, request.deadline);
+    });
+
+    describe("at the deadline boundary (deadline - 1, deadline, deadline + 1)", () => {
+      for (const offset of [-1n, 0n]) {
+        it(`reverts with LedgerRequestNotExpired at deadline ${offset === 0n ? "exactly" : "- 1"}`, async () => {
+          const { ledger, request, requestId } = await requested();
+          await networkHelpers.time.setNextBlockTimestamp(request.deadline + offset);
+          await expect(ledger.refund(requestId, request))
+            .to.be.revertedWithCustomError(ledger, "LedgerRequestNotExpired")
+            .withArgs(requestId, request.deadline);
+        });
+      }
+
+      it("refunds at deadline + 1 exactly", async () => {
+        const { ledger, token, request, requestId, requester } = await requested();
+        await networkHelpers.time.setNextBlockTimestamp(request.deadline + 1n);
+        const tx = ledger.refund(requestId, request);
+        await expect(tx)
+          .to.emit(ledger, "RequestRefunded")
+          .withArgs(requestId, requester.address, FEE);
+        await expect(tx).to.changeTokenBalances(ethers, token, [ledger, requester], [-FEE, FEE]);
+      });
     });
 
     it("reverts with LedgerRequestNotPending once refunded, and fulfil does too", async () => {

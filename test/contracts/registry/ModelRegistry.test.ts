@@ -1,11 +1,16 @@
 import { expect } from "chai";
-import { Wallet, ZeroAddress, ZeroHash, keccak256, toUtf8Bytes } from "ethers";
+import { Wallet, ZeroAddress, ZeroHash, getAddress, keccak256, toUtf8Bytes } from "ethers";
+import fc from "fast-check";
 import { network } from "hardhat";
+
+import { fuzzOptions } from "../../helpers/fuzz.js";
 
 const { ethers, networkHelpers } = await network.create();
 
 const MODEL = keccak256(toUtf8Bytes("model bytes"));
 const SPEC = keccak256(toUtf8Bytes("spec"));
+/** A model id not registered in the fixtures. */
+const FRESH = keccak256(toUtf8Bytes("fresh model"));
 
 async function deployRegistry() {
   const [owner, alice, bob, other] = await ethers.getSigners();
@@ -181,6 +186,55 @@ describe("ModelRegistry", () => {
       await expect(registry.setContributors(SPEC, [other.address], [10_000]))
         .to.be.revertedWithCustomError(registry, "ModelRegistryUnknownModel")
         .withArgs(SPEC);
+    });
+  });
+
+  describe("duplicate contributors, wherever they sit", () => {
+    /** n distinct addresses (deterministic, so a shrunk case replays), shares summing to 10,000. */
+    const distinct = (n: number) =>
+      Array.from({ length: n }, (_, k) =>
+        getAddress("0x" + (k + 1).toString(16).padStart(40, "c")),
+      );
+    const sharesFor = (n: number) =>
+      Array.from({ length: n }, (_, k) => Math.floor(10_000 / n) + (k === 0 ? 10_000 % n : 0));
+    /** Where the copy goes: adjacent, first and last, the middle, or anywhere (i < j). */
+    const placement = fc.integer({ min: 2, max: 64 }).chain((n) =>
+      fc.oneof(
+        fc.integer({ min: 0, max: n - 2 }).map((i) => ({ n, i, j: i + 1, layout: "adjacent" })),
+        fc.constant({ n, i: 0, j: n - 1, layout: "first/last" }),
+        fc.constant({
+          n,
+          i: Math.floor((n - 1) / 2),
+          j: Math.floor((n - 1) / 2) + 1,
+          layout: "middle",
+        }),
+        fc
+          .tuple(fc.integer({ min: 0, max: n - 1 }), fc.integer({ min: 0, max: n - 1 }))
+          .filter(([a, b]) => a !== b)
+          .map(([a, b]) => ({ n, i: Math.min(a, b), j: Math.max(a, b), layout: "anywhere" })),
+      ),
+    );
+
+    it("reverts with ModelRegistryDuplicateContributor in registerModel and setContributors, and the list without the copy is accepted", async () => {
+      const { registry } = await registered();
+      await fc.assert(
+        fc.asyncProperty(placement, async ({ n, i, j, layout }) => {
+          const contributors = distinct(n);
+          const shares = sharesFor(n);
+          // The list is valid as drawn: only the copy below makes it fail.
+          await registry.registerModel.staticCall(FRESH, "u", SPEC, contributors, shares);
+          const withCopy = [...contributors];
+          withCopy[j] = contributors[i]!;
+          const label = `${layout}: n=${n}, copy of ${i} at ${j}`;
+          await expect(registry.registerModel(FRESH, "u", SPEC, withCopy, shares), label)
+            .to.be.revertedWithCustomError(registry, "ModelRegistryDuplicateContributor")
+            .withArgs(contributors[i]!);
+          await expect(registry.setContributors(MODEL, withCopy, shares), label)
+            .to.be.revertedWithCustomError(registry, "ModelRegistryDuplicateContributor")
+            .withArgs(contributors[i]!);
+        }),
+        fuzzOptions(25),
+      );
     });
   });
 

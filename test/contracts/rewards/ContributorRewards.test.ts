@@ -497,6 +497,35 @@ describe("ContributorRewards", () => {
         .withArgs(validAt, validAt - 1n);
     });
 
+    describe("at the timelock boundary (validAt - 1, validAt, validAt + 1)", () => {
+      for (const offset of [0n, 1n]) {
+        it(`makes the pending root current at validAt + ${offset}`, async () => {
+          const { rewards, updater } = await networkHelpers.loadFixture(deployRewards);
+          await rewards.connect(updater).proposeRoot(ethers.id("a"), 1n, 1n, ethers.ZeroHash, "");
+          const validAt = (await rewards.pendingRoot()).validAt;
+          await networkHelpers.time.setNextBlockTimestamp(validAt + offset);
+          await expect(rewards.acceptRoot())
+            .to.emit(rewards, "RootAccepted")
+            .withArgs(1n, ethers.id("a"), 1n);
+          const current = await rewards.currentRoot();
+          expect(current.root).to.equal(ethers.id("a"));
+          expect(current.validAt).to.equal(validAt + offset);
+        });
+      }
+
+      it("reverts at validAt - 1 and then succeeds at validAt", async () => {
+        const { rewards, updater } = await networkHelpers.loadFixture(deployRewards);
+        await rewards.connect(updater).proposeRoot(ethers.id("a"), 1n, 1n, ethers.ZeroHash, "");
+        const validAt = (await rewards.pendingRoot()).validAt;
+        await networkHelpers.time.setNextBlockTimestamp(validAt - 1n);
+        await expect(rewards.acceptRoot())
+          .to.be.revertedWithCustomError(rewards, "RewardsTimelockNotElapsed")
+          .withArgs(validAt, validAt - 1n);
+        await networkHelpers.time.setNextBlockTimestamp(validAt);
+        await expect(rewards.acceptRoot()).to.emit(rewards, "RootAccepted");
+      });
+    });
+
     it("reverts with RewardsNoPendingRoot", async () => {
       const { rewards } = await networkHelpers.loadFixture(deployRewards);
       await expect(rewards.acceptRoot()).to.be.revertedWithCustomError(

@@ -4,7 +4,15 @@ import fc from "fast-check";
 import { network } from "hardhat";
 
 import { fuzzOptions } from "../../helpers/fuzz.js";
-import { BOUNTY_BPS, EVIDENCE, INFERENCE, OPG, VERIFIER, stakingFixtures } from "./fixtures.js";
+import {
+  BOUNTY_BPS,
+  EVIDENCE,
+  INFERENCE,
+  OPG,
+  VERIFIER,
+  referenceSlash,
+  stakingFixtures,
+} from "./fixtures.js";
 
 /** The invariants of INVARIANTS.md, checked after every step of random action sequences. */
 const { ethers, networkHelpers } = await network.create();
@@ -198,14 +206,16 @@ describe("NodeStaking invariants (fast-check)", function () {
         const slashedIn = (logs: readonly { topics: readonly string[]; data: string }[]) => {
           let total = 0n;
           let bounty = 0n;
+          let fromActive = 0n;
           for (const log of logs) {
             const parsed = staking.interface.parseLog(log);
             if (parsed?.name === "Slashed") {
               total += (parsed.args.fromActive as bigint) + (parsed.args.fromUnbonding as bigint);
+              fromActive += parsed.args.fromActive as bigint;
               bounty += parsed.args.bounty as bigint;
             }
           }
-          return { total, bounty };
+          return { total, bounty, fromActive };
         };
         /** The reporter of a slash of node i, and whether it is the node itself (operator, payee, a key of its). */
         const reporterOf = (i: number, who: Reporter): { address: string; insider: boolean } => {
@@ -244,24 +254,26 @@ describe("NodeStaking invariants (fast-check)", function () {
           before: Awaited<ReturnType<typeof state>>,
           taken: bigint,
           expected: bigint,
+          fromActive: bigint,
         ) => {
           const after = await state(i);
           const total = before.info.active + before.info.unbonding;
           expect(taken, "5: slash takes exactly the expected amount").to.equal(expected);
           expect(taken <= total, "5: never more than the node has").to.be.true;
-          const parts: Array<[bigint, bigint]> = [
-            [before.info.active, after.info.active],
-            ...before.entries.map((e, k): [bigint, bigint] => [e.amount, after.entries[k]!.amount]),
-          ];
-          for (const [was, now] of parts) {
-            const lost = was - now;
-            const floor = total === 0n ? 0n : (was * taken) / total;
-            const ceil = total === 0n ? 0n : (was * taken + total - 1n) / total;
-            expect(
-              lost >= floor && lost <= ceil,
-              `6: pro-rata share (${was} lost ${lost}, expected ${floor}..${ceil})`,
-            ).to.be.true;
-          }
+          // 6: each part loses exactly the reference model's share (running-total floors), to the wei.
+          const split = referenceSlash(
+            before.info.active,
+            before.entries.map((e) => e.amount),
+            { amount: taken },
+          );
+          expect(
+            [
+              before.info.active - after.info.active,
+              ...before.entries.map((e, k) => e.amount - after.entries[k]!.amount),
+            ],
+            "6: each part's exact share",
+          ).to.deep.equal([split.fromActive, ...split.fromEntries]);
+          expect(fromActive, "6: the event's active part").to.equal(split.fromActive);
         };
 
         const check = async () => {
@@ -448,7 +460,13 @@ describe("NodeStaking invariants (fast-check)", function () {
               const slashed = slashedIn(receipt.logs);
               const taken = slashed.total;
               ledger[i]!.slashed += taken;
-              await checkSlash(i, s, taken, ((s.info.active + s.info.unbonding) * a.bps) / 10_000n);
+              await checkSlash(
+                i,
+                s,
+                taken,
+                ((s.info.active + s.info.unbonding) * a.bps) / 10_000n,
+                slashed.fromActive,
+              );
               checkBounty(slashed, who.insider);
               break;
             }
@@ -461,7 +479,13 @@ describe("NodeStaking invariants (fast-check)", function () {
               const taken = slashed.total;
               ledger[i]!.slashed += taken;
               const total = s.info.active + s.info.unbonding;
-              await checkSlash(i, s, taken, a.amount < total ? a.amount : total);
+              await checkSlash(
+                i,
+                s,
+                taken,
+                a.amount < total ? a.amount : total,
+                slashed.fromActive,
+              );
               checkBounty(slashed, true); // no reporter
               break;
             }
@@ -502,6 +526,7 @@ describe("NodeStaking invariants (fast-check)", function () {
                 before,
                 taken,
                 ((before.info.active + before.info.unbonding) * r.value) / 10_000n,
+                slashed.fromActive,
               );
               pending.shift();
               break;

@@ -385,6 +385,29 @@ describe("NodeStaking", () => {
         .withArgs(node, operator.address, 1_000n * OPG, 1n);
     });
 
+    it("pays an entry one second after its release time", async () => {
+      const { staking, operator, node } = await loadFixture(unbonding);
+      const [first] = await staking.unbondingEntries(node);
+      await time.setNextBlockTimestamp(first!.releaseTime + 1n);
+      await expect(staking.connect(operator).withdraw(node))
+        .to.emit(staking, "Withdrawn")
+        .withArgs(node, operator.address, 1_000n * OPG, 1n);
+    });
+
+    it("counts an entry in withdrawable from its release time on, not a second before", async () => {
+      const { staking, node } = await loadFixture(unbonding);
+      const [first] = await staking.unbondingEntries(node);
+      const expected: Array<[bigint, bigint]> = [
+        [first!.releaseTime - 1n, 0n],
+        [first!.releaseTime, 1_000n * OPG],
+        [first!.releaseTime + 1n, 1_000n * OPG],
+      ];
+      for (const [at, amount] of expected) {
+        await time.increaseTo(at);
+        expect(await staking.withdrawable(node), `at ${at}`).to.equal(amount);
+      }
+    });
+
     it("reverts with StakingNothingToWithdraw(node, 0) with an empty queue", async () => {
       const { staking, operator, node } = await loadFixture(registered);
       await expect(staking.connect(operator).withdraw(node))
@@ -709,6 +732,15 @@ describe("NodeStaking", () => {
       expect(await staking.stakeOf(node)).to.deep.equal([STAKE, 0n]);
     });
 
+    it("reverts with StakingHeartbeatNotMissed one second before the deadline", async () => {
+      const { staking, stranger, node } = await loadFixture(registered);
+      const deadline = await staking.heartbeatDeadline(node);
+      await time.setNextBlockTimestamp(deadline - 1n);
+      await expect(staking.connect(stranger).jailInactive(node))
+        .to.be.revertedWithCustomError(staking, "StakingHeartbeatNotMissed")
+        .withArgs(node, deadline);
+    });
+
     it("reverts with StakingHeartbeatNotMissed at the deadline", async () => {
       const { staking, stranger, node } = await loadFixture(registered);
       const deadline = await staking.heartbeatDeadline(node);
@@ -753,6 +785,25 @@ describe("NodeStaking", () => {
         .withArgs(node);
       expect(await staking.isActive(node)).to.be.true;
       expect(await staking.heartbeatDeadline(node)).to.equal(jailedUntil + HEARTBEAT_TIMEOUT);
+    });
+
+    it("unjails one second after the cool-down", async () => {
+      const { staking, operator, node } = await loadFixture(jailed);
+      const { jailedUntil } = await staking.getNode(node);
+      await time.setNextBlockTimestamp(jailedUntil + 1n);
+      await expect(staking.connect(operator).unjail(node))
+        .to.emit(staking, "NodeUnjailed")
+        .withArgs(node);
+      expect(await staking.isActive(node)).to.be.true;
+    });
+
+    it("reverts with StakingJailCooldown one second before the cool-down ends", async () => {
+      const { staking, operator, node } = await loadFixture(jailed);
+      const { jailedUntil } = await staking.getNode(node);
+      await time.setNextBlockTimestamp(jailedUntil - 1n);
+      await expect(staking.connect(operator).unjail(node))
+        .to.be.revertedWithCustomError(staking, "StakingJailCooldown")
+        .withArgs(node, jailedUntil);
     });
 
     it("reverts with StakingJailCooldown before the cool-down has passed", async () => {

@@ -8,6 +8,7 @@ import {
   JAIL_COOLDOWN,
   OPG,
   VETO_WINDOW,
+  referenceSlash,
   stakingFixtures,
 } from "./fixtures.js";
 
@@ -254,12 +255,45 @@ describe("NodeStaking slashing", () => {
       expect(20_000n * OPG - active - unbondingTotal).to.equal(amount);
       const entries = await staking.unbondingEntries(node);
       expect(entries.reduce((s, e) => s + e.amount, 0n)).to.equal(unbondingTotal);
-      const taken = [14_000n - 0n, 1_000n, 2_000n, 3_000n].map((x) => x * OPG);
-      const left = [active, ...entries.map((e) => e.amount)];
-      left.forEach((l, i) => {
-        const share = (taken[i]! * amount) / (20_000n * OPG);
-        expect(taken[i]! - l).to.be.within(share, share + 1n);
-      });
+      // Worked by hand: 0.7, 0.75, 0.85 and 1.0 of the amount, each floored, minus the previous floor.
+      // Flooring each part alone would give 700 + 4, 50 + 0, 100 + 0, 150 + 1: 2 wei short.
+      const parts = [700n * OPG + 4n, 50n * OPG + 1n, 100n * OPG, 150n * OPG + 2n];
+      const was = [14_000n, 1_000n, 2_000n, 3_000n].map((x) => x * OPG);
+      const split = referenceSlash(was[0]!, was.slice(1), { amount });
+      expect([split.fromActive, ...split.fromEntries]).to.deep.equal(parts);
+      expect([active, ...entries.map((e) => e.amount)]).to.deep.equal(
+        was.map((w, k) => w - parts[k]!),
+      );
+    });
+
+    it("emits the exact active and unbonding parts and the floored bounty", async () => {
+      const { staking, slasher, reporter, treasury, node } = await loadFixture(unbonding);
+      const amount = 1_000n * OPG + 7n;
+      const split = referenceSlash(
+        14_000n * OPG,
+        [1_000n, 2_000n, 3_000n].map((x) => x * OPG),
+        {
+          amount,
+        },
+      );
+      // 10% of 1,000 OPG + 7 wei, floored: the 0.7 wei is dropped.
+      expect(BOUNTY_BPS).to.equal(1_000n);
+      expect(split.bounty).to.equal(100n * OPG);
+      await expect(
+        staking.connect(slasher).slashAmount(node, amount, reporter.address, false, EVIDENCE),
+      )
+        .to.emit(staking, "Slashed")
+        .withArgs(
+          node,
+          slasher.address,
+          EVIDENCE,
+          700n * OPG + 4n,
+          300n * OPG + 3n,
+          reporter.address,
+          split.bounty,
+          treasury.address,
+          false,
+        );
     });
 
     it("caps the amount at what the node has", async () => {
@@ -374,6 +408,25 @@ describe("NodeStaking slashing", () => {
         await expect(staking.connect(operator).withdraw(node)).to.emit(staking, "Withdrawn");
       });
 
+      it("vetoes one second before the window closes", async () => {
+        const { staking, veto } = await loadFixture(requested);
+        const { executableAt } = await staking.slashRequest(1n);
+        await time.setNextBlockTimestamp(executableAt - 1n);
+        await expect(staking.connect(veto).vetoSlash(1n))
+          .to.emit(staking, "SlashVetoed")
+          .withArgs(1n, veto.address);
+        expect((await staking.slashRequest(1n)).status).to.equal(VETOED);
+      });
+
+      it("reverts with StakingVetoWindowClosed one second after the window closes", async () => {
+        const { staking, veto } = await loadFixture(requested);
+        const { executableAt } = await staking.slashRequest(1n);
+        await time.setNextBlockTimestamp(executableAt + 1n);
+        await expect(staking.connect(veto).vetoSlash(1n))
+          .to.be.revertedWithCustomError(staking, "StakingVetoWindowClosed")
+          .withArgs(1n, executableAt);
+      });
+
       it("reverts with StakingVetoWindowClosed once the window is over", async () => {
         const { staking, veto } = await loadFixture(requested);
         const { executableAt } = await staking.slashRequest(1n);
@@ -439,6 +492,19 @@ describe("NodeStaking slashing", () => {
           .to.emit(staking, "SlashExecuted")
           .withArgs(1n, 123n * OPG);
       });
+
+      for (const offset of [0n, 1n]) {
+        it(`executes at executableAt + ${offset}`, async () => {
+          const { staking, stranger } = await loadFixture(requested);
+          const { executableAt } = await staking.slashRequest(1n);
+          await time.setNextBlockTimestamp(executableAt + offset);
+          await expect(staking.connect(stranger).executeSlash(1n)).to.emit(
+            staking,
+            "SlashExecuted",
+          );
+          expect((await staking.slashRequest(1n)).status).to.equal(EXECUTED);
+        });
+      }
 
       it("reverts with StakingVetoWindowOpen before the window is over", async () => {
         const { staking, stranger } = await loadFixture(requested);

@@ -15,6 +15,48 @@ export const JAIL_COOLDOWN = DEFAULT_STAKING_PARAMS.jailCooldown;
 export const BOUNTY_BPS = DEFAULT_STAKING_PARAMS.bountyBps;
 export const EVIDENCE = "0x" + "ee".repeat(32);
 
+/** What a slash takes from each part of a node's stake, as `reference` below computes it. */
+export interface SlashSplit {
+  /** The whole amount taken: floor(total × bps / 10,000), or min(amount, total). */
+  amount: bigint;
+  fromActive: bigint;
+  /** One per unbonding entry, in queue order. */
+  fromEntries: bigint[];
+  /** floor(amount × bountyBps / 10,000) for an outsider, 0 for the node itself. */
+  bounty: bigint;
+}
+
+/**
+ * Reference model of NodeStaking's `_take` and bounty, written from its specification: the parts
+ * (active, entry 0, entry 1, ...) are walked with a running total; part i loses
+ * floor(cum_i × amount / total) − floor(cum_{i−1} × amount / total). Exact to the wei, so a test can
+ * assert each part with `equal` (a rounding change moves one part by 1 and fails it).
+ */
+export function referenceSlash(
+  active: bigint,
+  entries: readonly bigint[],
+  slash: { bps: bigint } | { amount: bigint },
+  insider = false,
+  bountyBps: bigint = BOUNTY_BPS,
+): SlashSplit {
+  const total = entries.reduce((sum, e) => sum + e, active);
+  const amount =
+    "bps" in slash ? (total * slash.bps) / 10_000n : slash.amount < total ? slash.amount : total;
+  if (amount === 0n)
+    return { amount, fromActive: 0n, fromEntries: entries.map(() => 0n), bounty: 0n };
+  const fromActive = (active * amount) / total;
+  let cum = active;
+  let taken = fromActive;
+  const fromEntries = entries.map((e) => {
+    cum += e;
+    const soFar = (cum * amount) / total;
+    const part = soFar - taken;
+    taken = soFar;
+    return part;
+  });
+  return { amount, fromActive, fromEntries, bounty: insider ? 0n : (amount * bountyBps) / 10_000n };
+}
+
 /** Fixtures shared by the staking and TEE tests, bound to one connection's `ethers`. */
 export function stakingFixtures(ethers: HardhatEthers) {
   async function deployed() {

@@ -232,6 +232,39 @@ describe("QuorumAttestationVerifier", () => {
         .withArgs(0n);
     });
 
+    it("accepts a statement one second younger than the maximum age", async () => {
+      const f = await loadFixture(quorumFixture);
+      const s = await statementFor(f);
+      const attestation = encodeQuorumAttestation(
+        f.domain,
+        s,
+        await signedBy(f, s, f.attesters.slice(0, 2)),
+      );
+      await time.increaseTo(s.issuedAt + HOUR - 1n);
+      expect(
+        await f.verifier.verifyAttestation(s.node, s.enclaveKey, s.measurement, attestation),
+      ).to.equal(s.documentHash);
+    });
+
+    it("accepts a statement issued one second before or exactly at the block, not one after", async () => {
+      const f = await loadFixture(quorumFixture);
+      const now = BigInt(await time.latest());
+      for (const issuedAt of [now - 1n, now, now + 1n]) {
+        const s = await statementFor(f, { issuedAt });
+        const attestation = encodeQuorumAttestation(
+          f.domain,
+          s,
+          await signedBy(f, s, f.attesters.slice(0, 2)),
+        );
+        const call = f.verifier.verifyAttestation(s.node, s.enclaveKey, s.measurement, attestation);
+        if (issuedAt <= now) expect(await call, `issuedAt ${issuedAt}`).to.equal(s.documentHash);
+        else
+          await expect(call)
+            .to.be.revertedWithCustomError(f.verifier, "QuorumAttestationFromFuture")
+            .withArgs(now + 1n, now);
+      }
+    });
+
     it("reverts with QuorumAttestationStale past the maximum age", async () => {
       const f = await loadFixture(quorumFixture);
       const s = await statementFor(f);

@@ -599,6 +599,8 @@ describe("TeeRegistry", () => {
       expect(await tee.isActiveEnclave(enclave)).to.be.true;
       await time.increaseTo(expiresAt);
       expect(await tee.isActiveEnclave(enclave)).to.be.false;
+      await time.increaseTo(expiresAt + 1n);
+      expect(await tee.isActiveEnclave(enclave)).to.be.false;
       await tee.connect(operator).heartbeat(enclave);
       expect(await tee.isActiveEnclave(enclave)).to.be.true;
     });

@@ -3,6 +3,7 @@ import { ZeroAddress, ZeroHash, encodeBytes32String } from "ethers";
 import { network } from "hardhat";
 
 import { planHashOf, scheduleLeaf } from "../../../offchain/vesting/encode.js";
+import { termsOf, vestedAt } from "../../../offchain/vesting/math.js";
 import type { ScheduleParams } from "../../../offchain/vesting/plan.js";
 import { DAY, OPG, linear, tranched } from "../../helpers/vesting.js";
 
@@ -421,6 +422,80 @@ describe("VestingVault", () => {
       await expect(vault.release(2))
         .to.be.revertedWithCustomError(vault, "VestingUnknownSchedule")
         .withArgs(2n, 2n);
+    });
+  });
+
+  describe("at the boundaries, with a remainder (exact values, not a band)", () => {
+    /**
+     * 1000 wei over 7 s with 100 at a cliff 3 s in: every linear point leaves a remainder of 900·k/7, so a
+     * ceiling or a rounding to nearest moves it by 1. The literals are the floor, worked by hand, and the
+     * off-chain reference (offchain/vesting/math.ts) must agree with them too.
+     */
+    async function oddSchedule() {
+      const f = await deployVault();
+      const start = f.now + 10n;
+      const params = linear(f.alice.address, {
+        start,
+        cliff: start + 3n,
+        cliffAmount: 100n,
+        end: start + 7n,
+        total: 1_000n,
+      });
+      await f.vault.createSchedule(params);
+      return { ...f, start, terms: termsOf(params) };
+    }
+
+    it("vests 0 at cliff - 1, the floor at cliff, cliff + 1, end - 1, and the total at end and end + 1", async () => {
+      const { vault, start, terms } = await networkHelpers.loadFixture(oddSchedule);
+      const expected: Array<[bigint, bigint]> = [
+        [start + 2n, 0n], // cliff - 1
+        [start + 3n, 485n], // cliff: 100 + floor(2700 / 7 = 385.71)
+        [start + 4n, 614n], // cliff + 1: 100 + floor(3600 / 7 = 514.29)
+        [start + 5n, 742n], // 100 + floor(4500 / 7 = 642.86)
+        [start + 6n, 871n], // end - 1: 100 + floor(5400 / 7 = 771.43)
+        [start + 7n, 1_000n], // end
+        [start + 8n, 1_000n], // end + 1
+      ];
+      for (const [t, vested] of expected) {
+        expect(await vault.vestedAt(0, t), `at start + ${t - start}`).to.equal(vested);
+        expect(vestedAt(terms, t), `reference at start + ${t - start}`).to.equal(vested);
+      }
+    });
+
+    it("releases exactly the floor at each step, and the sum is the total", async () => {
+      const { vault, alice, start } = await networkHelpers.loadFixture(oddSchedule);
+      await time.setNextBlockTimestamp(start + 2n);
+      await expect(vault.release(0))
+        .to.be.revertedWithCustomError(vault, "VestingNothingToRelease")
+        .withArgs(0n, start + 2n);
+      let paid = 0n;
+      for (const [offset, amount] of [
+        [3n, 485n],
+        [4n, 129n],
+        [6n, 257n],
+        [7n, 129n],
+      ] as const) {
+        await time.setNextBlockTimestamp(start + offset);
+        await expect(vault.release(0))
+          .to.emit(vault, "Released")
+          .withArgs(0n, alice.address, amount, (await ethers.getSigners())[0]!.address);
+        paid += amount;
+      }
+      expect(paid).to.equal(1_000n);
+      expect((await vault.getSchedule(0)).released).to.equal(1_000n);
+    });
+
+    it("counts a tranche from its timestamp on: ts - 1, ts, ts + 1", async () => {
+      const { vault, start } = await networkHelpers.loadFixture(deployWithSchedules);
+      for (const [ts, before, at] of [
+        [start + 30n * DAY, 0n, 10n * OPG],
+        [start + 60n * DAY, 10n * OPG, 30n * OPG],
+        [start + 90n * DAY, 30n * OPG, 60n * OPG],
+      ] as const) {
+        expect(await vault.vestedAt(1, ts - 1n)).to.equal(before);
+        expect(await vault.vestedAt(1, ts)).to.equal(at);
+        expect(await vault.vestedAt(1, ts + 1n)).to.equal(at);
+      }
     });
   });
 
