@@ -249,7 +249,78 @@ function byName<T extends { name: string }>(tensors: readonly T[]): T[] {
   );
 }
 
-function dataBytes(data: TensorData): Buffer {
+/** Whether this host stores typed arrays little-endian, as the encoding does (x86, arm64). */
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * Writes `data` little-endian at `offset` of `out` and returns the offset after it. On a
+ * little-endian host the typed array's bytes already are the encoding, so this is one copy;
+ * float32 -0 (the only value with two encodings the validator lets through) is then rewritten as
+ * +0 from a scan of its bit patterns. Elsewhere it falls back to writing element by element.
+ * NaN never reaches here: inputs refuse it and outputs are int64.
+ */
+function writeData(out: Buffer, offset: number, data: TensorData): number {
+  if (!HOST_LITTLE_ENDIAN) {
+    const bytes = dataBytesElementwise(data);
+    bytes.copy(out, offset);
+    return offset + bytes.length;
+  }
+  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), offset);
+  if (data instanceof Float32Array) {
+    const bits = new Uint32Array(data.buffer, data.byteOffset, data.length);
+    for (let i = 0; i < bits.length; i++) {
+      if (bits[i] === 0x80000000) out.writeUInt32LE(0, offset + 4 * i);
+    }
+  }
+  return offset + data.byteLength;
+}
+
+/** One encoding pass: sizes every part first, then writes them into a single buffer. */
+function encode(
+  kind: number,
+  tensors: ReadonlyArray<{
+    name: string;
+    code: number;
+    scale: number;
+    dims: readonly number[];
+    data: TensorData;
+  }>,
+): Buffer {
+  const head = header(kind, tensors.length);
+  const sorted = byName(tensors);
+  const heads = sorted.map((t) => tensorHeader(t.name, t.code, t.scale, t.dims));
+  let size = head.length;
+  sorted.forEach((t, i) => (size += (heads[i] as Buffer).length + t.data.byteLength));
+  const out = Buffer.allocUnsafe(size);
+  let o = head.copy(out, 0);
+  sorted.forEach((t, i) => {
+    o += (heads[i] as Buffer).copy(out, o);
+    o = writeData(out, o, t.data);
+  });
+  return out;
+}
+
+/** The canonical byte encoding of a set of input tensors (inputHash = keccak-256 of it). */
+export function encodeInputs(tensors: readonly InputTensor[]): Buffer {
+  return encode(
+    KIND_INPUT,
+    tensors.map((t) => ({ ...t, code: DTYPE_CODES[t.dtype], scale: 0 })),
+  );
+}
+
+/** The canonical byte encoding of quantised output tensors (outputHash = keccak-256 of it). */
+export function encodeOutputs(tensors: readonly QuantisedTensor[]): Buffer {
+  return encode(
+    KIND_OUTPUT,
+    tensors.map((t) => ({ ...t, code: DTYPE_CODES.fixed64, data: t.values })),
+  );
+}
+
+// The element-by-element encoding the fast path replaced: the specification it is tested equal
+// to (test/offchain/inference/tensor.test.ts), the big-endian fallback, and the benchmark's
+// baseline (scripts/bench/inference.ts). Not for the request path.
+
+function dataBytesElementwise(data: TensorData): Buffer {
   const b = Buffer.alloc(data.length * data.BYTES_PER_ELEMENT);
   data.forEach((v: number | bigint, i: number) => {
     if (data instanceof Float32Array)
@@ -260,20 +331,23 @@ function dataBytes(data: TensorData): Buffer {
   return b;
 }
 
-/** The canonical byte encoding of a set of input tensors (inputHash = keccak-256 of it). */
-export function encodeInputs(tensors: readonly InputTensor[]): Buffer {
+/** encodeInputs, one element at a time (slow; see above). */
+export function encodeInputsElementwise(tensors: readonly InputTensor[]): Buffer {
   const parts = [header(KIND_INPUT, tensors.length)];
   for (const t of byName(tensors)) {
-    parts.push(tensorHeader(t.name, DTYPE_CODES[t.dtype], 0, t.dims), dataBytes(t.data));
+    parts.push(tensorHeader(t.name, DTYPE_CODES[t.dtype], 0, t.dims), dataBytesElementwise(t.data));
   }
   return Buffer.concat(parts);
 }
 
-/** The canonical byte encoding of quantised output tensors (outputHash = keccak-256 of it). */
-export function encodeOutputs(tensors: readonly QuantisedTensor[]): Buffer {
+/** encodeOutputs, one element at a time (slow; see above). */
+export function encodeOutputsElementwise(tensors: readonly QuantisedTensor[]): Buffer {
   const parts = [header(KIND_OUTPUT, tensors.length)];
   for (const t of byName(tensors)) {
-    parts.push(tensorHeader(t.name, DTYPE_CODES.fixed64, t.scale, t.dims), dataBytes(t.values));
+    parts.push(
+      tensorHeader(t.name, DTYPE_CODES.fixed64, t.scale, t.dims),
+      dataBytesElementwise(t.values),
+    );
   }
   return Buffer.concat(parts);
 }

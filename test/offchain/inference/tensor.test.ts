@@ -7,7 +7,9 @@ import {
   band,
   compareOutputs,
   encodeInputs,
+  encodeInputsElementwise,
   encodeOutputs,
+  encodeOutputsElementwise,
   inputHash,
   outputHash,
   outputsFromJson,
@@ -17,10 +19,12 @@ import {
   scaleOf,
   tolerancesOf,
   validateInputs,
+  type InputTensor,
   type ModelManifest,
   type OutputTolerance,
   type QuantisedTensor,
 } from "../../../offchain/inference/index.js";
+import { prng } from "../../../scripts/models/generate.js";
 import { InputError } from "../../../offchain/common/errors.js";
 
 /** A two-input manifest that exercises symbolic dims shared across tensors and every dtype. */
@@ -106,6 +110,80 @@ describe("canonical tensors", () => {
         .replace(/ /g, "");
       expect(encodeOutputs([t]).toString("hex")).to.equal(expected);
       expect(outputHash([t])).to.equal(keccak256(Buffer.from(expected, "hex")));
+    });
+  });
+
+  describe("the typed-array fast path", () => {
+    // Random tensors of every dtype, with the values that have more than one bit pattern or sit
+    // at the edges (-0, ±max, subnormals), some viewed at an offset into a larger buffer.
+    const next = prng(15);
+    const u32 = (): number => next() >>> 0;
+    const randomData = (dtype: InputTensor["dtype"], n: number): InputTensor["data"] => {
+      const pad = u32() % 3; // a view that does not start at byte 0 of its buffer
+      if (dtype === "float32") {
+        const bits = new Uint32Array(n + pad).map(u32);
+        const f = new Float32Array(bits.buffer);
+        for (let i = 0; i < f.length; i++) {
+          if (!Number.isFinite(f[i])) f[i] = 1.5;
+          if (i % 7 === 0) f[i] = -0;
+          if (i % 11 === 0) f[i] = 1e-45;
+        }
+        return f.subarray(pad);
+      }
+      if (dtype === "int32") return new Int32Array(n + pad).map(u32).subarray(pad);
+      const b = new BigInt64Array(n + pad).map(() =>
+        BigInt.asIntN(64, (BigInt(u32()) << 32n) | BigInt(u32())),
+      );
+      b[pad] = -(2n ** 63n);
+      return b.subarray(pad);
+    };
+    const dtypes = ["float32", "int32", "int64"] as const;
+    const names = ["x", "ids", "mask", "é", "a_long_tensor_name"];
+
+    it("encodes inputs byte for byte as the element-by-element encoding (200 random sets)", () => {
+      for (let run = 0; run < 200; run++) {
+        const count = 1 + (u32() % names.length);
+        const tensors: InputTensor[] = names.slice(0, count).map((name) => {
+          const dtype = dtypes[u32() % 3] as InputTensor["dtype"];
+          const dims = [1 + (u32() % 5), 1 + (u32() % 40)];
+          return { name, dtype, dims, data: randomData(dtype, dims[0]! * dims[1]!) };
+        });
+        expect(encodeInputs(tensors).equals(encodeInputsElementwise(tensors))).to.equal(
+          true,
+          `run ${run}`,
+        );
+      }
+    });
+
+    it("encodes outputs byte for byte as the element-by-element encoding (200 random sets)", () => {
+      for (let run = 0; run < 200; run++) {
+        const tensors: QuantisedTensor[] = names.slice(0, 1 + (u32() % 3)).map((name) => {
+          const n = 1 + (u32() % 300);
+          return {
+            name,
+            scale: u32(),
+            dims: [n],
+            values: randomData("int64", n) as BigInt64Array,
+          };
+        });
+        expect(encodeOutputs(tensors).equals(encodeOutputsElementwise(tensors))).to.equal(
+          true,
+          `run ${run}`,
+        );
+      }
+    });
+
+    it("leaves the caller's float32 -0 untouched while writing it as +0", () => {
+      const data = new Float32Array([-0, 2]);
+      const bytes = encodeInputs([{ name: "x", dtype: "float32", dims: [2], data }]);
+      expect(bytes.subarray(-8).toString("hex")).to.equal("0000000000000040");
+      expect(Object.is(data[0], -0)).to.equal(true);
+    });
+
+    it("hashes a 409,600-value output as the element-by-element encoding does", () => {
+      const values = randomData("int64", 409_600) as BigInt64Array;
+      const t: QuantisedTensor = { name: "y", scale: 1000, dims: [640, 640], values };
+      expect(outputHash([t])).to.equal(keccak256(encodeOutputsElementwise([t])));
     });
   });
 
