@@ -7,8 +7,9 @@
  *   GET  /v1/models            the models this node serves
  *   GET  /healthz  /readyz  /metrics
  *
- * Bodies over `bodyLimit` answer 413, schema violations 400, unknown ids 404; every error is
- * { error, message, details }.
+ * Bodies over `bodyLimit` answer 413 (PayloadTooLargeError, details.limit), and so do requests
+ * the enclave refuses as too large (EnclavePayloadTooLargeError, details.limit: the enclave's);
+ * schema violations 400, unknown ids 404; every error is { error, message, details }.
  */
 import Fastify, { type FastifyInstance } from "fastify";
 
@@ -163,6 +164,13 @@ export function createApi(o: ApiOptions): FastifyInstance {
         error: "InputError",
         message: `invalid request: ${e.message}`,
         details: {},
+      });
+    }
+    if (e.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+      return send(reply.status(413), {
+        error: "PayloadTooLargeError",
+        message: `request body over ${o.bodyLimit} bytes (api.bodyLimitBytes)`,
+        details: { limit: o.bodyLimit },
       });
     }
     if (typeof e.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {

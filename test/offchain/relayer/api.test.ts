@@ -16,7 +16,7 @@ import { pino } from "pino";
 import { systemClock } from "../../../offchain/chain/clock.js";
 import { DigestSigner } from "../../../offchain/chain/ecdsa.js";
 import { ledgerDomain, type Receipt } from "../../../offchain/chain/eip712.js";
-import { EnclaveRequestError } from "../../../offchain/tee/client.js";
+import { EnclavePayloadTooLargeError, EnclaveRequestError } from "../../../offchain/tee/client.js";
 import type { LoggedReceipt } from "../../../offchain/tee/enclave.js";
 import { InferenceEngine } from "../../../offchain/inference/engine.js";
 import { createApi } from "../../../offchain/relayer/api.js";
@@ -42,9 +42,16 @@ class LogStandIn implements EnclaveLog {
   readonly enclave = ENCLAVE;
   readonly receipts = new Map<string, { receipt: Receipt; nodeSignature: string }>();
   calls = 0;
+  /** The next submit fails with this (what EnclaveClient throws for the enclave's answer). */
+  failNext: Error | null = null;
 
   submit(request: { receipt: Receipt; nodeSignature: string }): Promise<LoggedReceipt> {
     this.calls++;
+    if (this.failNext !== null) {
+      const error = this.failNext;
+      this.failNext = null;
+      return Promise.reject(error);
+    }
     const id = request.receipt.requestId.toLowerCase();
     const logged = this.receipts.get(id);
     if (
@@ -217,6 +224,31 @@ describe("offchain/relayer/api", function () {
         }),
       );
       expect(res.status).to.equal(413);
+      expect(res.json.error).to.equal("PayloadTooLargeError");
+      expect(String(res.json.message)).to.contain(`over ${BODY_LIMIT} bytes`);
+      expect(res.json.details).to.deep.equal({ limit: BODY_LIMIT });
+      await stillServing();
+    });
+
+    it("answers 413, naming the enclave's limit, when the enclave refuses the body as too large", async () => {
+      log.failNext = new EnclavePayloadTooLargeError(
+        "enclave refused a 6000000-byte POST /v1/receipts: its body limit (--max-body) is 4194304 bytes",
+        { details: { status: 413, error: "HttpError", limit: 4_194_304, length: 6_000_000 } },
+      );
+      const res = await post(JSON.stringify({ modelId: RISK_MLP.modelId, inputs: riskInput(2) }));
+      expect(res.status).to.equal(413);
+      expect(res.json.error).to.equal("EnclavePayloadTooLargeError");
+      expect(String(res.json.message)).to.contain("4194304 bytes");
+      expect(res.json.details).to.include({ limit: 4_194_304, length: 6_000_000 });
+      await stillServing();
+    });
+
+    it("answers 502 when the enclave fails the request otherwise", async () => {
+      log.failNext = new EnclaveRequestError("enclave answered 500 to POST /v1/receipts: boom", {
+        details: { status: 500 },
+      });
+      const res = await post(JSON.stringify({ modelId: RISK_MLP.modelId, inputs: riskInput(3) }));
+      expect(res.status).to.equal(502);
       await stillServing();
     });
   });
