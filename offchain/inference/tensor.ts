@@ -5,8 +5,13 @@
  */
 import { keccak256 as keccakBytes } from "../../native/index.js";
 
-import { InferenceInputError, InferenceOutputError } from "./errors.js";
 import {
+  InferenceInputError,
+  InferenceInputTooLargeError,
+  InferenceOutputError,
+} from "./errors.js";
+import {
+  DTYPE_BYTES,
   scaleOf,
   type InputDtype,
   type ModelManifest,
@@ -70,6 +75,19 @@ export function validateInputs(
     throw new InferenceInputError(`unknown input tensor "${unknown[0]}"`, {
       details: { model: manifest.name, unknown, expected: [...expected] },
     });
+  }
+  if (manifest.maxInputBytes !== undefined) {
+    // Before any value is looked at: the caller's data counts alone say it is too much.
+    const bytes = manifest.inputs.reduce((n, spec) => {
+      const data = (inputs[spec.name] as Partial<TensorJson> | null | undefined)?.data;
+      return n + (Array.isArray(data) ? data.length * DTYPE_BYTES[spec.dtype] : 0);
+    }, 0);
+    if (bytes > manifest.maxInputBytes) {
+      throw new InferenceInputTooLargeError(
+        `inputs are ${bytes} bytes, over the model's maxInputBytes ${manifest.maxInputBytes}`,
+        { details: { model: manifest.name, bytes, maxInputBytes: manifest.maxInputBytes } },
+      );
+    }
   }
   const bound = new Map<string, { size: number; by: string }>();
   return manifest.inputs.map((spec) => {

@@ -17,6 +17,7 @@ import { BaseError } from "../common/errors.js";
 import { stringifyJson } from "../common/json.js";
 import { buildReceiptBundle, type ReceiptBundle } from "../chain/bundle.js";
 import type { InferenceEngine } from "../inference/engine.js";
+import { inputBounds, jsonRequestBound, type ModelManifest } from "../inference/manifest.js";
 import type { RelayerMetrics } from "./metrics.js";
 import { httpRequestId, newIdempotencyKey, type InferencePipeline } from "./pipeline.js";
 import { JobStore, type StoredJob } from "./store.js";
@@ -41,41 +42,56 @@ export interface ApiOptions {
 
 const BYTES32 = "^0x[0-9a-fA-F]{64}$";
 
-const submitSchema = {
-  body: {
-    type: "object",
-    additionalProperties: false,
-    required: ["modelId", "inputs"],
-    properties: {
-      modelId: { type: "string", pattern: BYTES32 },
-      /**
-       * Optional client-chosen key: submitting it again returns the stored receipt (idempotent).
-       * The request id is derived from it, so it can never be an on-chain request's id.
-       */
-      idempotencyKey: { type: "string", minLength: 1, maxLength: 128 },
-      inputs: {
-        type: "object",
-        minProperties: 1,
-        maxProperties: 64,
-        additionalProperties: {
+/** The smallest default body limit, whatever the models. */
+export const MIN_BODY_LIMIT = 256 * 1024;
+/** The fewest values a tensor may hold under the schema, whatever the models. */
+const MIN_SCHEMA_VALUES = 1_000_000;
+
+/**
+ * The default api.bodyLimitBytes: what a JSON request for the largest of these models needs
+ * (manifest.ts jsonRequestBound), and at least MIN_BODY_LIMIT.
+ */
+export function requestBodyLimit(manifests: readonly ModelManifest[]): number {
+  return Math.max(MIN_BODY_LIMIT, ...manifests.map(jsonRequestBound));
+}
+
+function submitSchema(maxValues: number) {
+  return {
+    body: {
+      type: "object",
+      additionalProperties: false,
+      required: ["modelId", "inputs"],
+      properties: {
+        modelId: { type: "string", pattern: BYTES32 },
+        /**
+         * Optional client-chosen key: submitting it again returns the stored receipt (idempotent).
+         * The request id is derived from it, so it can never be an on-chain request's id.
+         */
+        idempotencyKey: { type: "string", minLength: 1, maxLength: 128 },
+        inputs: {
           type: "object",
-          additionalProperties: false,
-          required: ["dims", "data"],
-          properties: {
-            dims: { type: "array", maxItems: 8, items: { type: "integer", minimum: 1 } },
-            data: {
-              type: "array",
-              maxItems: 1_000_000,
-              items: {
-                anyOf: [{ type: "number" }, { type: "string", pattern: "^-?[0-9]{1,19}$" }],
+          minProperties: 1,
+          maxProperties: 64,
+          additionalProperties: {
+            type: "object",
+            additionalProperties: false,
+            required: ["dims", "data"],
+            properties: {
+              dims: { type: "array", maxItems: 8, items: { type: "integer", minimum: 1 } },
+              data: {
+                type: "array",
+                maxItems: maxValues,
+                items: {
+                  anyOf: [{ type: "number" }, { type: "string", pattern: "^-?[0-9]{1,19}$" }],
+                },
               },
             },
           },
         },
       },
     },
-  },
-} as const;
+  } as const;
+}
 
 /** The answer to a submit and a lookup: the job and, when anchored, its receipt bundle. */
 function view(job: StoredJob, chainId: bigint, ledger: string, proofOf: ApiOptions["proofOf"]) {
@@ -195,7 +211,13 @@ export function createApi(o: ApiOptions): FastifyInstance {
     }),
   );
 
-  app.post("/v1/inferences", { schema: submitSchema }, async (req, reply) => {
+  // A tensor may hold as many values as the largest model's inputs allow (the body limit bounds
+  // them all the same).
+  const maxValues = Math.max(
+    MIN_SCHEMA_VALUES,
+    ...o.engine.list().map((m) => inputBounds(m.manifest).values),
+  );
+  app.post("/v1/inferences", { schema: submitSchema(maxValues) }, async (req, reply) => {
     const started = process.hrtime.bigint();
     const body = req.body as {
       modelId: string;

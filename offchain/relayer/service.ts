@@ -28,7 +28,7 @@ import { LedgerHasher } from "../chain/hasher.js";
 import { InputError } from "../common/errors.js";
 import { InferenceEngine } from "../inference/engine.js";
 import { EnclaveClient, EnclaveRequestError } from "../tee/client.js";
-import { createApi } from "./api.js";
+import { createApi, requestBodyLimit } from "./api.js";
 import { Batcher } from "./batcher.js";
 import type { RelayerConfig, RelayerSecrets } from "./config.js";
 import { openDatabase } from "./db.js";
@@ -385,7 +385,8 @@ export class RelayerService {
       chainId: BigInt(config.chain.chainId),
       ledger: getAddress(config.chain.ledger),
       node: getAddress(config.node.address),
-      bodyLimit: config.api.bodyLimitBytes,
+      bodyLimit:
+        config.api.bodyLimitBytes ?? requestBodyLimit(this.engine.list().map((m) => m.manifest)),
       proofOf: (job) => this.batcher.proofOf(job),
       notReady: () => this.notReady(),
       // A full batch's worth accepted since the last hint: wake the batcher now rather than at

@@ -3,6 +3,7 @@ import { keccak256 } from "ethers";
 
 import {
   InferenceInputError,
+  InferenceInputTooLargeError,
   InferenceOutputError,
   band,
   compareOutputs,
@@ -10,6 +11,9 @@ import {
   encodeInputsElementwise,
   encodeOutputs,
   encodeOutputsElementwise,
+  enclaveItemBound,
+  inputBounds,
+  jsonRequestBound,
   inputHash,
   outputHash,
   outputsFromJson,
@@ -184,6 +188,43 @@ describe("canonical tensors", () => {
       const values = randomData("int64", 409_600) as BigInt64Array;
       const t: QuantisedTensor = { name: "y", scale: 1000, dims: [640, 640], values };
       expect(outputHash([t])).to.equal(keccak256(encodeOutputsElementwise([t])));
+    });
+  });
+
+  describe("maxInputBytes and the size bounds", () => {
+    const capped = parseManifest({ ...manifest, maxInputBytes: 32 });
+
+    it("bounds inputs by the shapes at maxBatch when the manifest sets no maxInputBytes", () => {
+      // x: 4×2 float32, ids: 4 int64, mask: 4×1 int32 = 16 values, 32 + 32 + 16 bytes
+      expect(inputBounds(manifest)).to.deep.equal({ values: 16, bytes: 80 });
+      expect(jsonRequestBound(manifest)).to.equal(64 * 1024 + 24 * 16);
+      expect(enclaveItemBound(manifest)).to.equal(64 * 1024 + 24 * (16 + 12));
+    });
+
+    it("caps the bounds at maxInputBytes", () => {
+      expect(inputBounds(capped)).to.deep.equal({ values: 8, bytes: 32 });
+    });
+
+    it("accepts inputs up to maxInputBytes", () => {
+      expect(validateInputs(capped, good)).to.have.length(3); // 8 + 8 + 4 = 20 bytes
+    });
+
+    it("refuses inputs over maxInputBytes with InferenceInputTooLargeError (413), naming the limit", () => {
+      const two = {
+        x: { dims: [2, 2], data: [1, 2, 3, 4] },
+        ids: { dims: [2], data: [1, 2] },
+        mask: { dims: [2, 1], data: [1, 0] },
+      }; // 16 + 16 + 8 = 40 bytes
+      try {
+        validateInputs(capped, two);
+        expect.fail("expected InferenceInputTooLargeError");
+      } catch (error) {
+        expect(error).to.be.instanceOf(InferenceInputTooLargeError);
+        const e = error as InferenceInputTooLargeError;
+        expect(e.httpStatus).to.equal(413);
+        expect(e.message).to.equal("inputs are 40 bytes, over the model's maxInputBytes 32");
+        expect(e.details).to.deep.include({ bytes: 40, maxInputBytes: 32 });
+      }
     });
   });
 

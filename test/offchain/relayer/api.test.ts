@@ -19,7 +19,8 @@ import { ledgerDomain, type Receipt } from "../../../offchain/chain/eip712.js";
 import { EnclavePayloadTooLargeError, EnclaveRequestError } from "../../../offchain/tee/client.js";
 import type { LoggedReceipt } from "../../../offchain/tee/enclave.js";
 import { InferenceEngine } from "../../../offchain/inference/engine.js";
-import { createApi } from "../../../offchain/relayer/api.js";
+import { parseManifest } from "../../../offchain/inference/manifest.js";
+import { createApi, requestBodyLimit } from "../../../offchain/relayer/api.js";
 import { openDatabase } from "../../../offchain/relayer/db.js";
 import { RelayerMetrics } from "../../../offchain/relayer/metrics.js";
 import {
@@ -250,6 +251,34 @@ describe("offchain/relayer/api", function () {
       const res = await post(JSON.stringify({ modelId: RISK_MLP.modelId, inputs: riskInput(3) }));
       expect(res.status).to.equal(502);
       await stillServing();
+    });
+  });
+
+  describe("the default body limit (api.bodyLimitBytes unset)", () => {
+    const image = parseManifest({
+      schema: "opg.model-manifest/1",
+      name: "image",
+      modelFile: "model.onnx",
+      modelId: `0x${"cd".repeat(32)}`,
+      inputs: [{ name: "image", dtype: "float32", shape: [1, 3, 640, 640] }],
+      outputs: [{ name: "mask", dtype: "float32", shape: [1, 640, 640] }],
+      outputScale: 1000,
+      tolerance: 2,
+      maxBatch: 1,
+    });
+
+    it("is 256 KiB for the shipped models", () => {
+      expect(requestBodyLimit(engine.list().map((m) => m.manifest))).to.equal(256 * 1024);
+    });
+
+    it("is what a JSON request for the largest model needs: 24 bytes a value and 64 KiB", () => {
+      const limit = requestBodyLimit([...engine.list().map((m) => m.manifest), image]);
+      expect(limit).to.equal(64 * 1024 + 24 * 3 * 640 * 640);
+    });
+
+    it("follows a model's maxInputBytes", () => {
+      const capped = parseManifest({ ...image, maxInputBytes: 4 * 1024 * 1024 });
+      expect(requestBodyLimit([capped])).to.equal(64 * 1024 + 24 * 1024 * 1024);
     });
   });
 
