@@ -334,6 +334,114 @@ export function encodeOutputs(tensors: readonly QuantisedTensor[]): Buffer {
   );
 }
 
+// ---------------------------------------------------------------- binary requests
+
+const DTYPE_OF_CODE = new Map<number, InputDtype>([
+  [DTYPE_CODES.float32, "float32"],
+  [DTYPE_CODES.int32, "int32"],
+  [DTYPE_CODES.int64, "int64"],
+]);
+
+/**
+ * Reads a binary request body: exactly the canonical encoding of the inputs (encodeInputs), so
+ * its keccak-256 is the request's inputHash. Strict: one encoding per set of tensors (names
+ * strictly ascending, scale 0, no trailing bytes); every problem is an InferenceInputError naming
+ * the offset. Values are not judged here: validateInputs does that against the manifest.
+ */
+export function decodeInputs(bytes: Uint8Array): InputTensor[] {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const fail = (message: string, offset: number): never => {
+    throw new InferenceInputError(`binary inputs: ${message} (at byte ${offset})`, {
+      details: { offset, length: b.length },
+    });
+  };
+  const need = (o: number, n: number, what: string): void => {
+    if (o + n > b.length) fail(`ends inside ${what}`, o);
+  };
+  need(0, 8, "the header");
+  if (!b.subarray(0, 4).equals(ENCODING_MAGIC)) fail('does not start with "OPGT"', 0);
+  if (b.readUInt8(4) !== ENCODING_VERSION) fail(`version ${b.readUInt8(4)}, expected 1`, 4);
+  if (b.readUInt8(5) !== KIND_INPUT) fail(`kind ${b.readUInt8(5)}, expected 1 (inputs)`, 5);
+  const count = b.readUInt16BE(6);
+  let o = 8;
+  let previous: Buffer | null = null;
+  const out: InputTensor[] = [];
+  for (let t = 0; t < count; t++) {
+    need(o, 2, "a tensor name length");
+    const n = b.readUInt16BE(o);
+    need(o + 2, n, "a tensor name");
+    const nameBytes = b.subarray(o + 2, o + 2 + n);
+    const name = nameBytes.toString("utf8");
+    if (n === 0 || !Buffer.from(name, "utf8").equals(nameBytes))
+      fail("a tensor name is not UTF-8", o);
+    if (previous !== null && Buffer.compare(previous, nameBytes) >= 0)
+      fail(`tensor "${name}" is out of name order or repeated`, o);
+    previous = nameBytes;
+    o += 2 + n;
+    need(o, 6, `the header of "${name}"`);
+    const dtype = DTYPE_OF_CODE.get(b.readUInt8(o));
+    if (dtype === undefined) return fail(`"${name}" has dtype code ${b.readUInt8(o)}`, o);
+    if (b.readUInt32BE(o + 1) !== 0) fail(`"${name}" has a scale; inputs have none`, o + 1);
+    const rank = b.readUInt8(o + 5);
+    if (rank < 1 || rank > 8) fail(`"${name}" has rank ${rank}, expected 1..8`, o + 5);
+    o += 6;
+    need(o, 4 * rank, `the dims of "${name}"`);
+    const dims: number[] = [];
+    for (let i = 0; i < rank; i++, o += 4) {
+      const d = b.readUInt32BE(o);
+      if (d < 1) fail(`"${name}" dimension ${i} is 0`, o);
+      dims.push(d);
+    }
+    const values = dims.reduce((a, d) => a * d, 1);
+    const size = DTYPE_BYTES[dtype];
+    if (values * size > b.length - o) fail(`"${name}" needs ${values * size} data bytes`, o);
+    const data =
+      dtype === "float32"
+        ? new Float32Array(values)
+        : dtype === "int32"
+          ? new Int32Array(values)
+          : new BigInt64Array(values);
+    if (HOST_LITTLE_ENDIAN) {
+      new Uint8Array(data.buffer).set(b.subarray(o, o + values * size));
+    } else {
+      for (let i = 0; i < values; i++) {
+        if (data instanceof Float32Array) data[i] = b.readFloatLE(o + 4 * i);
+        else if (data instanceof Int32Array) data[i] = b.readInt32LE(o + 4 * i);
+        else data[i] = b.readBigInt64LE(o + 8 * i);
+      }
+    }
+    o += values * size;
+    out.push({ name, dtype, dims, data });
+  }
+  if (o !== b.length) fail(`${b.length - o} bytes after the last tensor`, o);
+  return out;
+}
+
+/**
+ * Decoded tensors in the JSON form requests take everywhere else (int64 as decimal strings),
+ * after checking each one's dtype against the manifest's when there is one; validateInputs judges
+ * the rest.
+ */
+export function inputsToJson(
+  tensors: readonly InputTensor[],
+  manifest?: ModelManifest,
+): Record<string, TensorJson> {
+  const out: Record<string, TensorJson> = {};
+  for (const t of tensors) {
+    const spec = manifest?.inputs.find((i) => i.name === t.name);
+    if (manifest !== undefined && spec !== undefined && spec.dtype !== t.dtype) {
+      throw new InferenceInputError(`input "${t.name}": dtype ${t.dtype}, expected ${spec.dtype}`, {
+        details: { model: manifest.name, tensor: t.name },
+      });
+    }
+    out[t.name] = {
+      dims: [...t.dims],
+      data: t.data instanceof BigInt64Array ? Array.from(t.data, String) : Array.from(t.data),
+    };
+  }
+  return out;
+}
+
 // The element-by-element encoding the fast path replaced: the specification it is tested equal
 // to (test/offchain/inference/tensor.test.ts), the big-endian fallback, and the benchmark's
 // baseline (scripts/bench/inference.ts). Not for the request path.

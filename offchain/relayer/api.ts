@@ -13,11 +13,17 @@
  */
 import Fastify, { type FastifyInstance } from "fastify";
 
-import { BaseError } from "../common/errors.js";
+import { BaseError, InputError } from "../common/errors.js";
 import { stringifyJson } from "../common/json.js";
 import { buildReceiptBundle, type ReceiptBundle } from "../chain/bundle.js";
 import type { InferenceEngine } from "../inference/engine.js";
-import { inputBounds, jsonRequestBound, type ModelManifest } from "../inference/manifest.js";
+import {
+  binaryRequestBound,
+  inputBounds,
+  jsonRequestBound,
+  type ModelManifest,
+} from "../inference/manifest.js";
+import { decodeInputs, inputsToJson, type TensorJson } from "../inference/tensor.js";
 import type { RelayerMetrics } from "./metrics.js";
 import { httpRequestId, newIdempotencyKey, type InferencePipeline } from "./pipeline.js";
 import { JobStore, type StoredJob } from "./store.js";
@@ -33,7 +39,10 @@ export interface ApiOptions {
   ledger: string;
   /** The GPU node this relayer serves (request ids are derived with it). */
   node: string;
+  /** Largest JSON body (413 above). */
   bodyLimit: number;
+  /** Largest binary body (default: binaryBodyLimit of the models served). */
+  binaryBodyLimit?: number;
   proofOf: (job: StoredJob) => string[];
   /** Null when ready, else why not (for /readyz). */
   notReady: () => Promise<string | null>;
@@ -55,35 +64,53 @@ export function requestBodyLimit(manifests: readonly ModelManifest[]): number {
   return Math.max(MIN_BODY_LIMIT, ...manifests.map(jsonRequestBound));
 }
 
+/**
+ * The default binary body limit: the largest model's inputs in the canonical encoding
+ * (manifest.ts binaryRequestBound), and at least MIN_BODY_LIMIT.
+ */
+export function binaryBodyLimit(manifests: readonly ModelManifest[]): number {
+  return Math.max(MIN_BODY_LIMIT, ...manifests.map(binaryRequestBound));
+}
+
+/** A binary POST /v1/inferences: the body is the inputs' canonical encoding (tensor.ts). */
+export const BINARY_CONTENT_TYPE = "application/octet-stream";
+export const MODEL_ID_HEADER = "x-opg-model-id";
+export const IDEMPOTENCY_KEY_HEADER = "x-opg-idempotency-key";
+
+/** JSON bodies are checked against the schema; binary ones by decodeInputs. */
 function submitSchema(maxValues: number) {
   return {
-    body: {
-      type: "object",
-      additionalProperties: false,
-      required: ["modelId", "inputs"],
-      properties: {
-        modelId: { type: "string", pattern: BYTES32 },
-        /**
-         * Optional client-chosen key: submitting it again returns the stored receipt (idempotent).
-         * The request id is derived from it, so it can never be an on-chain request's id.
-         */
-        idempotencyKey: { type: "string", minLength: 1, maxLength: 128 },
-        inputs: {
+    body: { content: { "application/json": { schema: jsonSubmitSchema(maxValues) } } },
+  } as const;
+}
+
+function jsonSubmitSchema(maxValues: number) {
+  return {
+    type: "object",
+    additionalProperties: false,
+    required: ["modelId", "inputs"],
+    properties: {
+      modelId: { type: "string", pattern: BYTES32 },
+      /**
+       * Optional client-chosen key: submitting it again returns the stored receipt (idempotent).
+       * The request id is derived from it, so it can never be an on-chain request's id.
+       */
+      idempotencyKey: { type: "string", minLength: 1, maxLength: 128 },
+      inputs: {
+        type: "object",
+        minProperties: 1,
+        maxProperties: 64,
+        additionalProperties: {
           type: "object",
-          minProperties: 1,
-          maxProperties: 64,
-          additionalProperties: {
-            type: "object",
-            additionalProperties: false,
-            required: ["dims", "data"],
-            properties: {
-              dims: { type: "array", maxItems: 8, items: { type: "integer", minimum: 1 } },
-              data: {
-                type: "array",
-                maxItems: maxValues,
-                items: {
-                  anyOf: [{ type: "number" }, { type: "string", pattern: "^-?[0-9]{1,19}$" }],
-                },
+          additionalProperties: false,
+          required: ["dims", "data"],
+          properties: {
+            dims: { type: "array", maxItems: 8, items: { type: "integer", minimum: 1 } },
+            data: {
+              type: "array",
+              maxItems: maxValues,
+              items: {
+                anyOf: [{ type: "number" }, { type: "string", pattern: "^-?[0-9]{1,19}$" }],
               },
             },
           },
@@ -94,6 +121,10 @@ function submitSchema(maxValues: number) {
 }
 
 /** The answer to a submit and a lookup: the job and, when anchored, its receipt bundle. */
+function isBinary(contentType: string | undefined): boolean {
+  return contentType?.split(";")[0]?.trim().toLowerCase() === BINARY_CONTENT_TYPE;
+}
+
 function view(job: StoredJob, chainId: bigint, ledger: string, proofOf: ApiOptions["proofOf"]) {
   const anchored = job.batch !== null && job.batch.state === "anchored";
   let bundle: ReceiptBundle | null = null;
@@ -149,6 +180,12 @@ export function createApi(o: ApiOptions): FastifyInstance {
     // request that does not match the schema is refused instead (400), as documented.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
   });
+  const binaryLimit = o.binaryBodyLimit ?? binaryBodyLimit(o.engine.list().map((m) => m.manifest));
+  app.addContentTypeParser(
+    BINARY_CONTENT_TYPE,
+    { parseAs: "buffer", bodyLimit: binaryLimit },
+    (_req, body, done) => done(null, body),
+  );
   const send = (reply: { type(t: string): unknown; send(b: string): unknown }, body: unknown) => {
     reply.type("application/json");
     return reply.send(stringifyJson(body, 0));
@@ -161,7 +198,7 @@ export function createApi(o: ApiOptions): FastifyInstance {
     });
   });
 
-  app.setErrorHandler((error, _req, reply) => {
+  app.setErrorHandler((error, req, reply) => {
     if (error instanceof BaseError) {
       return send(reply.status(error.httpStatus), {
         error: error.name,
@@ -183,10 +220,12 @@ export function createApi(o: ApiOptions): FastifyInstance {
       });
     }
     if (e.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+      const binary = isBinary(req.headers["content-type"]);
+      const limit = binary ? binaryLimit : o.bodyLimit;
       return send(reply.status(413), {
         error: "PayloadTooLargeError",
-        message: `request body over ${o.bodyLimit} bytes (api.bodyLimitBytes)`,
-        details: { limit: o.bodyLimit },
+        message: `request body over ${limit} bytes (${binary ? "api.binaryBodyLimitBytes" : "api.bodyLimitBytes"})`,
+        details: { limit },
       });
     }
     if (typeof e.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
@@ -219,11 +258,13 @@ export function createApi(o: ApiOptions): FastifyInstance {
   );
   app.post("/v1/inferences", { schema: submitSchema(maxValues) }, async (req, reply) => {
     const started = process.hrtime.bigint();
-    const body = req.body as {
-      modelId: string;
-      inputs: Record<string, { dims: number[]; data: Array<number | string> }>;
-      idempotencyKey?: string;
-    };
+    const body = Buffer.isBuffer(req.body)
+      ? binarySubmit(req.body, req.headers)
+      : (req.body as {
+          modelId: string;
+          inputs: Record<string, TensorJson>;
+          idempotencyKey?: string;
+        });
     const requestId = httpRequestId(o.node, body.idempotencyKey ?? newIdempotencyKey());
     const existing = body.idempotencyKey === undefined ? null : o.store.getJob(requestId);
     // A job recovered from the enclave's log has no outputs yet: the request runs again, and the
@@ -244,6 +285,30 @@ export function createApi(o: ApiOptions): FastifyInstance {
     const stored = inserted ? null : o.store.getJob(requestId);
     return send(reply, view(stored ?? { ...job, batch: null }, o.chainId, o.ledger, o.proofOf));
   });
+
+  /** A binary submit as the JSON one: the model and the key from headers, the inputs decoded. */
+  function binarySubmit(
+    bytes: Buffer,
+    headers: Record<string, string | string[] | undefined>,
+  ): { modelId: string; inputs: Record<string, TensorJson>; idempotencyKey?: string } {
+    const modelId = headers[MODEL_ID_HEADER];
+    const key = headers[IDEMPOTENCY_KEY_HEADER];
+    if (typeof modelId !== "string" || !new RegExp(BYTES32).test(modelId)) {
+      throw new InputError(`a binary request needs ${MODEL_ID_HEADER}: 0x + 64 hex digits`, {
+        details: { [MODEL_ID_HEADER]: modelId ?? null },
+      });
+    }
+    if (key !== undefined && (typeof key !== "string" || key.length < 1 || key.length > 128)) {
+      throw new InputError(`${IDEMPOTENCY_KEY_HEADER} must be 1 to 128 characters`, {
+        details: {},
+      });
+    }
+    const tensors = decodeInputs(bytes);
+    const model = o.engine.list().find((m) => m.modelId.toLowerCase() === modelId.toLowerCase());
+    // An unknown model: nothing to check dtypes against; the pipeline answers 404 for it.
+    const inputs = inputsToJson(tensors, model?.manifest);
+    return { modelId, inputs, ...(key === undefined ? {} : { idempotencyKey: key }) };
+  }
 
   app.get("/v1/receipts/:requestId", async (req, reply) => {
     const { requestId } = req.params as { requestId: string };

@@ -7,12 +7,14 @@ import {
   InferenceOutputError,
   band,
   compareOutputs,
+  decodeInputs,
   encodeInputs,
   encodeInputsElementwise,
   encodeOutputs,
   encodeOutputsElementwise,
   enclaveItemBound,
   inputBounds,
+  inputsToJson,
   jsonRequestBound,
   inputHash,
   outputHash,
@@ -188,6 +190,59 @@ describe("canonical tensors", () => {
       const values = randomData("int64", 409_600) as BigInt64Array;
       const t: QuantisedTensor = { name: "y", scale: 1000, dims: [640, 640], values };
       expect(outputHash([t])).to.equal(keccak256(encodeOutputsElementwise([t])));
+    });
+  });
+
+  describe("decodeInputs (binary requests)", () => {
+    const tensors = validateInputs(manifest, good);
+    const bytes = encodeInputs(tensors);
+
+    it("reads the canonical encoding back: the same tensors, and the same bytes again", () => {
+      const decoded = decodeInputs(bytes);
+      expect(encodeInputs(decoded).equals(bytes)).to.equal(true);
+      expect(decoded.map((t) => [t.name, t.dtype, t.dims])).to.deep.equal([
+        ["ids", "int64", [1]],
+        ["mask", "int32", [1, 1]],
+        ["x", "float32", [1, 2]],
+      ]);
+      expect(inputHash(validateInputs(manifest, inputsToJson(decoded, manifest)))).to.equal(
+        keccak256(bytes),
+      );
+    });
+
+    it("reads a view that does not start at byte 0 of its buffer", () => {
+      const padded = Buffer.concat([Buffer.from([9, 9, 9]), bytes]).subarray(3);
+      expect(encodeInputs(decodeInputs(padded)).equals(bytes)).to.equal(true);
+    });
+
+    const broken: Array<[string, Buffer, string]> = [
+      ["another magic", Buffer.concat([Buffer.from("OPGX"), bytes.subarray(4)]), '"OPGT"'],
+      [
+        "outputs",
+        Buffer.concat([bytes.subarray(0, 5), Buffer.from([2]), bytes.subarray(6)]),
+        "kind 2",
+      ],
+      ["trailing bytes", Buffer.concat([bytes, Buffer.from([0])]), "1 bytes after the last tensor"],
+      ["a cut body", bytes.subarray(0, bytes.length - 1), "needs 8 data bytes"],
+      ["an empty body", Buffer.alloc(0), "ends inside the header"],
+      [
+        "names out of order",
+        encodeInputsElementwise(tensors).fill(0x7a, 10, 13), // "ids" -> "zzz": after "mask"
+        "out of name order",
+      ],
+    ];
+    for (const [what, body, fragment] of broken) {
+      it(`refuses ${what} with an InferenceInputError naming the offset`, () => {
+        expectInputError(() => decodeInputs(body), fragment);
+      });
+    }
+
+    it("refuses a tensor whose dtype is not the manifest's", () => {
+      const asInt = [{ name: "x", dtype: "int32" as const, dims: [1, 2], data: new Int32Array(2) }];
+      expectInputError(
+        () => inputsToJson(asInt, manifest),
+        'input "x": dtype int32, expected float32',
+      );
     });
   });
 

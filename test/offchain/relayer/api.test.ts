@@ -20,6 +20,7 @@ import { EnclavePayloadTooLargeError, EnclaveRequestError } from "../../../offch
 import type { LoggedReceipt } from "../../../offchain/tee/enclave.js";
 import { InferenceEngine } from "../../../offchain/inference/engine.js";
 import { parseManifest } from "../../../offchain/inference/manifest.js";
+import { encodeInputs, validateInputs } from "../../../offchain/inference/tensor.js";
 import { createApi, requestBodyLimit } from "../../../offchain/relayer/api.js";
 import { openDatabase } from "../../../offchain/relayer/db.js";
 import { RelayerMetrics } from "../../../offchain/relayer/metrics.js";
@@ -250,6 +251,60 @@ describe("offchain/relayer/api", function () {
       });
       const res = await post(JSON.stringify({ modelId: RISK_MLP.modelId, inputs: riskInput(3) }));
       expect(res.status).to.equal(502);
+      await stillServing();
+    });
+  });
+
+  describe("POST /v1/inferences, binary (application/octet-stream)", () => {
+    const binary = (bytes: Uint8Array, headers: Record<string, string> = {}) =>
+      fetch(`${url}/v1/inferences`, {
+        method: "POST",
+        headers: { "content-type": "application/octet-stream", ...headers },
+        body: new Uint8Array(bytes),
+      }).then(async (res) => ({
+        status: res.status,
+        json: (await res.json()) as Record<string, unknown>,
+      }));
+    const riskBytes = (i: number): Buffer => {
+      const model = engine.get(RISK_MLP.modelId).manifest;
+      return encodeInputs(validateInputs(model, riskInput(i)));
+    };
+
+    it("answers as the same request in JSON: the same inputHash, outputs and request id", async () => {
+      const headers = { "x-opg-model-id": RISK_MLP.modelId, "x-opg-idempotency-key": "bin-1" };
+      const bin = await binary(riskBytes(11), headers);
+      expect(bin.status).to.equal(200);
+      expect(bin.json.requestId).to.equal(httpRequestId(NODE, "bin-1"));
+      const json = await post(
+        JSON.stringify({ modelId: RISK_MLP.modelId, inputs: riskInput(11), idempotencyKey: "j-1" }),
+      );
+      const receipt = (r: { json: Record<string, unknown> }) =>
+        r.json.receipt as Record<string, unknown>;
+      expect(receipt(bin).inputHash).to.equal(keccak256(riskBytes(11)));
+      expect(receipt(bin).inputHash).to.equal(receipt(json).inputHash);
+      expect(bin.json.outputs).to.deep.equal(json.json.outputs);
+      await stillServing();
+    });
+
+    it("answers 400 without x-opg-model-id, and for a body that is not the canonical encoding", async () => {
+      const none = await binary(riskBytes(1));
+      expect(none.status).to.equal(400);
+      expect(String(none.json.message)).to.contain("x-opg-model-id");
+      const cut = await binary(riskBytes(1).subarray(0, 30), {
+        "x-opg-model-id": RISK_MLP.modelId,
+      });
+      expect(cut.status).to.equal(400);
+      expect(cut.json.error).to.equal("InferenceInputError");
+      await stillServing();
+    });
+
+    it("answers 413 for a body over the binary limit, naming it", async () => {
+      const res = await binary(Buffer.alloc(256 * 1024 + 1), {
+        "x-opg-model-id": RISK_MLP.modelId,
+      });
+      expect(res.status).to.equal(413);
+      expect(res.json.error).to.equal("PayloadTooLargeError");
+      expect(res.json.details).to.deep.equal({ limit: 256 * 1024 });
       await stillServing();
     });
   });
