@@ -100,6 +100,16 @@ export const relayerConfigSchema = z.strictObject({
         .min(1024)
         .max(1024 * 1024 * 1024)
         .optional(),
+      /**
+       * Largest binary request body (application/octet-stream; 413 above). Default: the largest
+       * model's inputs in the canonical encoding (api.ts binaryBodyLimit: 256 KiB at least).
+       */
+      binaryBodyLimitBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(1024 * 1024 * 1024)
+        .optional(),
     })
     .prefault({}),
   batch: z

@@ -387,6 +387,9 @@ export class RelayerService {
       node: getAddress(config.node.address),
       bodyLimit:
         config.api.bodyLimitBytes ?? requestBodyLimit(this.engine.list().map((m) => m.manifest)),
+      ...(config.api.binaryBodyLimitBytes === undefined
+        ? {}
+        : { binaryBodyLimit: config.api.binaryBodyLimitBytes }),
       proofOf: (job) => this.batcher.proofOf(job),
       notReady: () => this.notReady(),
       // A full batch's worth accepted since the last hint: wake the batcher now rather than at
