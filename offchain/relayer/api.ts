@@ -41,7 +41,7 @@ export interface ApiOptions {
   node: string;
   /** Largest JSON body (413 above). */
   bodyLimit: number;
-  /** Largest binary body (default: binaryBodyLimit of the models served). */
+  /** Largest binary body (default: binaryRequestBodyLimit of the models served). */
   binaryBodyLimit?: number;
   proofOf: (job: StoredJob) => string[];
   /** Null when ready, else why not (for /readyz). */
@@ -68,7 +68,7 @@ export function requestBodyLimit(manifests: readonly ModelManifest[]): number {
  * The default binary body limit: the largest model's inputs in the canonical encoding
  * (manifest.ts binaryRequestBound), and at least MIN_BODY_LIMIT.
  */
-export function binaryBodyLimit(manifests: readonly ModelManifest[]): number {
+export function binaryRequestBodyLimit(manifests: readonly ModelManifest[]): number {
   return Math.max(MIN_BODY_LIMIT, ...manifests.map(binaryRequestBound));
 }
 
@@ -180,7 +180,8 @@ export function createApi(o: ApiOptions): FastifyInstance {
     // request that does not match the schema is refused instead (400), as documented.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
   });
-  const binaryLimit = o.binaryBodyLimit ?? binaryBodyLimit(o.engine.list().map((m) => m.manifest));
+  const binaryLimit =
+    o.binaryBodyLimit ?? binaryRequestBodyLimit(o.engine.list().map((m) => m.manifest));
   app.addContentTypeParser(
     BINARY_CONTENT_TYPE,
     { parseAs: "buffer", bodyLimit: binaryLimit },

@@ -102,7 +102,7 @@ export const relayerConfigSchema = z.strictObject({
         .optional(),
       /**
        * Largest binary request body (application/octet-stream; 413 above). Default: the largest
-       * model's inputs in the canonical encoding (api.ts binaryBodyLimit: 256 KiB at least).
+       * model's inputs in the canonical encoding (api.ts binaryRequestBodyLimit: 256 KiB at least).
        */
       binaryBodyLimitBytes: z
         .number()

@@ -141,6 +141,8 @@ export async function startEnclave(flags: StartFlags, signal?: AbortSignal): Pro
       clientNode: enclave.clientNode,
       models: enclave.models.map((m) => m.modelId),
       modelFailures: enclave.modelFailures.map((f) => f.dir),
+      // --max-body, or the default derived from the models: what the relayer's caller may send.
+      maxBodyBytes,
     }),
   );
 
