@@ -2,7 +2,9 @@
  * The relayer's HTTP API (fastify).
  *
  *   POST /v1/inferences        { modelId, inputs, idempotencyKey? } -> signed receipt + the enclave's answer
- *                              (the request id is derived from the key: pipeline.ts httpRequestId)
+ *                              (the request id is derived from the key: pipeline.ts httpRequestId);
+ *                              or application/octet-stream: the inputs' canonical encoding, with
+ *                              x-opg-model-id and x-opg-idempotency-key headers
  *   GET  /v1/receipts/:id      the stored receipt; once anchored, the receipt bundle (batch, proof, tx)
  *   GET  /v1/models            the models this node serves
  *   GET  /healthz  /readyz  /metrics
@@ -120,11 +122,11 @@ function jsonSubmitSchema(maxValues: number) {
   } as const;
 }
 
-/** The answer to a submit and a lookup: the job and, when anchored, its receipt bundle. */
 function isBinary(contentType: string | undefined): boolean {
   return contentType?.split(";")[0]?.trim().toLowerCase() === BINARY_CONTENT_TYPE;
 }
 
+/** The answer to a submit and a lookup: the job and, when anchored, its receipt bundle. */
 function view(job: StoredJob, chainId: bigint, ledger: string, proofOf: ApiOptions["proofOf"]) {
   const anchored = job.batch !== null && job.batch.state === "anchored";
   let bundle: ReceiptBundle | null = null;
