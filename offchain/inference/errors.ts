@@ -15,6 +15,12 @@ export class InferenceInputError extends InputError {
   override name = "InferenceInputError";
 }
 
+/** A request's inputs are larger than the model allows (its manifest's maxInputBytes): 413. */
+export class InferenceInputTooLargeError extends InferenceInputError {
+  override name = "InferenceInputTooLargeError";
+  override readonly httpStatus: number = 413;
+}
+
 /** A model produced something that cannot be canonicalised (NaN/Inf, out of fixed-point range). */
 export class InferenceOutputError extends VerificationError {
   override name = "InferenceOutputError";

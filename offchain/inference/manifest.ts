@@ -104,6 +104,17 @@ export const manifestSchema = z
       .int()
       .min(1)
       .max(1 << 16),
+    /**
+     * Largest input one request may carry, in canonical data bytes summed over its inputs (values
+     * × 4 for float32 and int32, × 8 for int64). Optional: the shapes at maxBatch bound it anyway
+     * (inputBounds); this is for a model whose symbolic dims would otherwise allow far more.
+     */
+    maxInputBytes: z
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 32 - 1)
+      .optional(),
   })
   .superRefine((m, ctx) => {
     const seen = new Set<string>();
@@ -209,4 +220,66 @@ export function parseManifest(json: unknown, source = "manifest"): ModelManifest
     details: { source, problems },
     hint: "see docs/inference-tee.md, section 'Model manifest'",
   });
+}
+
+// ---------------------------------------------------------------- size bounds
+
+/** Bytes per value of each input dtype in the canonical encoding. */
+export const DTYPE_BYTES = { float32: 4, int32: 4, int64: 8 } as const;
+
+/**
+ * Room for everything in a request besides the values: names, dims, the model id, the receipt
+ * and signatures around them.
+ */
+const ENVELOPE_BYTES = 64 * 1024;
+
+/**
+ * The most one value takes as JSON: the longest float32 (`-1.17549435e-38`) or quoted int64
+ * (`"-9223372036854775808"`) with its comma.
+ */
+export const JSON_BYTES_PER_VALUE = 24;
+
+export interface InputBounds {
+  /** Values over all inputs, at most. */
+  values: number;
+  /** Canonical data bytes over all inputs, at most (maxInputBytes when it is smaller). */
+  bytes: number;
+}
+
+function valuesAtMax(manifest: ModelManifest, shape: ReadonlyArray<number | string>): number {
+  return shape.reduce<number>((n, d) => n * (typeof d === "number" ? d : manifest.maxBatch), 1);
+}
+
+/** The largest input a request for this model can carry: its shapes at maxBatch, or maxInputBytes. */
+export function inputBounds(manifest: ModelManifest): InputBounds {
+  let values = 0;
+  let bytes = 0;
+  for (const spec of manifest.inputs) {
+    const n = valuesAtMax(manifest, spec.shape);
+    values += n;
+    bytes += n * DTYPE_BYTES[spec.dtype];
+  }
+  const cap = manifest.maxInputBytes;
+  if (cap !== undefined && cap < bytes)
+    return { values: Math.min(values, Math.floor(cap / 4)), bytes: cap };
+  return { values, bytes };
+}
+
+/** The largest POST /v1/inferences body (JSON) a request for this model needs. */
+export function jsonRequestBound(manifest: ModelManifest): number {
+  return ENVELOPE_BYTES + JSON_BYTES_PER_VALUE * inputBounds(manifest).values;
+}
+
+/** The largest POST /v1/inferences body in the binary encoding a request for this model needs. */
+export function binaryRequestBound(manifest: ModelManifest): number {
+  return ENVELOPE_BYTES + inputBounds(manifest).bytes;
+}
+
+/**
+ * The largest receipt the enclave receives for this model (POST /v1/receipts, one item): the
+ * inputs and the quantised outputs, both as JSON.
+ */
+export function enclaveItemBound(manifest: ModelManifest): number {
+  const outputs = manifest.outputs.reduce((n, o) => n + valuesAtMax(manifest, o.shape), 0);
+  return ENVELOPE_BYTES + JSON_BYTES_PER_VALUE * (inputBounds(manifest).values + outputs);
 }

@@ -5,8 +5,13 @@
  */
 import { keccak256 as keccakBytes } from "../../native/index.js";
 
-import { InferenceInputError, InferenceOutputError } from "./errors.js";
 import {
+  InferenceInputError,
+  InferenceInputTooLargeError,
+  InferenceOutputError,
+} from "./errors.js";
+import {
+  DTYPE_BYTES,
   scaleOf,
   type InputDtype,
   type ModelManifest,
@@ -70,6 +75,19 @@ export function validateInputs(
     throw new InferenceInputError(`unknown input tensor "${unknown[0]}"`, {
       details: { model: manifest.name, unknown, expected: [...expected] },
     });
+  }
+  if (manifest.maxInputBytes !== undefined) {
+    // Before any value is looked at: the caller's data counts alone say it is too much.
+    const bytes = manifest.inputs.reduce((n, spec) => {
+      const data = (inputs[spec.name] as Partial<TensorJson> | null | undefined)?.data;
+      return n + (Array.isArray(data) ? data.length * DTYPE_BYTES[spec.dtype] : 0);
+    }, 0);
+    if (bytes > manifest.maxInputBytes) {
+      throw new InferenceInputTooLargeError(
+        `inputs are ${bytes} bytes, over the model's maxInputBytes ${manifest.maxInputBytes}`,
+        { details: { model: manifest.name, bytes, maxInputBytes: manifest.maxInputBytes } },
+      );
+    }
   }
   const bound = new Map<string, { size: number; by: string }>();
   return manifest.inputs.map((spec) => {
@@ -249,7 +267,186 @@ function byName<T extends { name: string }>(tensors: readonly T[]): T[] {
   );
 }
 
-function dataBytes(data: TensorData): Buffer {
+/** Whether this host stores typed arrays little-endian, as the encoding does (x86, arm64). */
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * Writes `data` little-endian at `offset` of `out` and returns the offset after it. On a
+ * little-endian host the typed array's bytes already are the encoding, so this is one copy;
+ * float32 -0 (the only value with two encodings the validator lets through) is then rewritten as
+ * +0 from a scan of its bit patterns. Elsewhere it falls back to writing element by element.
+ * NaN never reaches here: inputs refuse it and outputs are int64.
+ */
+function writeData(out: Buffer, offset: number, data: TensorData): number {
+  if (!HOST_LITTLE_ENDIAN) {
+    const bytes = dataBytesElementwise(data);
+    bytes.copy(out, offset);
+    return offset + bytes.length;
+  }
+  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), offset);
+  if (data instanceof Float32Array) {
+    const bits = new Uint32Array(data.buffer, data.byteOffset, data.length);
+    for (let i = 0; i < bits.length; i++) {
+      if (bits[i] === 0x80000000) out.writeUInt32LE(0, offset + 4 * i);
+    }
+  }
+  return offset + data.byteLength;
+}
+
+/** One encoding pass: sizes every part first, then writes them into a single buffer. */
+function encode(
+  kind: number,
+  tensors: ReadonlyArray<{
+    name: string;
+    code: number;
+    scale: number;
+    dims: readonly number[];
+    data: TensorData;
+  }>,
+): Buffer {
+  const head = header(kind, tensors.length);
+  const sorted = byName(tensors);
+  const heads = sorted.map((t) => tensorHeader(t.name, t.code, t.scale, t.dims));
+  let size = head.length;
+  sorted.forEach((t, i) => (size += (heads[i] as Buffer).length + t.data.byteLength));
+  const out = Buffer.allocUnsafe(size);
+  let o = head.copy(out, 0);
+  sorted.forEach((t, i) => {
+    o += (heads[i] as Buffer).copy(out, o);
+    o = writeData(out, o, t.data);
+  });
+  return out;
+}
+
+/** The canonical byte encoding of a set of input tensors (inputHash = keccak-256 of it). */
+export function encodeInputs(tensors: readonly InputTensor[]): Buffer {
+  return encode(
+    KIND_INPUT,
+    tensors.map((t) => ({ ...t, code: DTYPE_CODES[t.dtype], scale: 0 })),
+  );
+}
+
+/** The canonical byte encoding of quantised output tensors (outputHash = keccak-256 of it). */
+export function encodeOutputs(tensors: readonly QuantisedTensor[]): Buffer {
+  return encode(
+    KIND_OUTPUT,
+    tensors.map((t) => ({ ...t, code: DTYPE_CODES.fixed64, data: t.values })),
+  );
+}
+
+// ---------------------------------------------------------------- binary requests
+
+const DTYPE_OF_CODE = new Map<number, InputDtype>([
+  [DTYPE_CODES.float32, "float32"],
+  [DTYPE_CODES.int32, "int32"],
+  [DTYPE_CODES.int64, "int64"],
+]);
+
+/**
+ * Reads a binary request body: exactly the canonical encoding of the inputs (encodeInputs), so
+ * its keccak-256 is the request's inputHash. Strict: one encoding per set of tensors (names
+ * strictly ascending, scale 0, no trailing bytes); every problem is an InferenceInputError naming
+ * the offset. Values are not judged here: validateInputs does that against the manifest.
+ */
+export function decodeInputs(bytes: Uint8Array): InputTensor[] {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const fail = (message: string, offset: number): never => {
+    throw new InferenceInputError(`binary inputs: ${message} (at byte ${offset})`, {
+      details: { offset, length: b.length },
+    });
+  };
+  const need = (o: number, n: number, what: string): void => {
+    if (o + n > b.length) fail(`ends inside ${what}`, o);
+  };
+  need(0, 8, "the header");
+  if (!b.subarray(0, 4).equals(ENCODING_MAGIC)) fail('does not start with "OPGT"', 0);
+  if (b.readUInt8(4) !== ENCODING_VERSION) fail(`version ${b.readUInt8(4)}, expected 1`, 4);
+  if (b.readUInt8(5) !== KIND_INPUT) fail(`kind ${b.readUInt8(5)}, expected 1 (inputs)`, 5);
+  const count = b.readUInt16BE(6);
+  let o = 8;
+  let previous: Buffer | null = null;
+  const out: InputTensor[] = [];
+  for (let t = 0; t < count; t++) {
+    need(o, 2, "a tensor name length");
+    const n = b.readUInt16BE(o);
+    need(o + 2, n, "a tensor name");
+    const nameBytes = b.subarray(o + 2, o + 2 + n);
+    const name = nameBytes.toString("utf8");
+    if (n === 0 || !Buffer.from(name, "utf8").equals(nameBytes))
+      fail("a tensor name is not UTF-8", o);
+    if (previous !== null && Buffer.compare(previous, nameBytes) >= 0)
+      fail(`tensor "${name}" is out of name order or repeated`, o);
+    previous = nameBytes;
+    o += 2 + n;
+    need(o, 6, `the header of "${name}"`);
+    const dtype = DTYPE_OF_CODE.get(b.readUInt8(o));
+    if (dtype === undefined) return fail(`"${name}" has dtype code ${b.readUInt8(o)}`, o);
+    if (b.readUInt32BE(o + 1) !== 0) fail(`"${name}" has a scale; inputs have none`, o + 1);
+    const rank = b.readUInt8(o + 5);
+    if (rank < 1 || rank > 8) fail(`"${name}" has rank ${rank}, expected 1..8`, o + 5);
+    o += 6;
+    need(o, 4 * rank, `the dims of "${name}"`);
+    const dims: number[] = [];
+    for (let i = 0; i < rank; i++, o += 4) {
+      const d = b.readUInt32BE(o);
+      if (d < 1) fail(`"${name}" dimension ${i} is 0`, o);
+      dims.push(d);
+    }
+    const values = dims.reduce((a, d) => a * d, 1);
+    const size = DTYPE_BYTES[dtype];
+    if (values * size > b.length - o) fail(`"${name}" needs ${values * size} data bytes`, o);
+    const data =
+      dtype === "float32"
+        ? new Float32Array(values)
+        : dtype === "int32"
+          ? new Int32Array(values)
+          : new BigInt64Array(values);
+    if (HOST_LITTLE_ENDIAN) {
+      new Uint8Array(data.buffer).set(b.subarray(o, o + values * size));
+    } else {
+      for (let i = 0; i < values; i++) {
+        if (data instanceof Float32Array) data[i] = b.readFloatLE(o + 4 * i);
+        else if (data instanceof Int32Array) data[i] = b.readInt32LE(o + 4 * i);
+        else data[i] = b.readBigInt64LE(o + 8 * i);
+      }
+    }
+    o += values * size;
+    out.push({ name, dtype, dims, data });
+  }
+  if (o !== b.length) fail(`${b.length - o} bytes after the last tensor`, o);
+  return out;
+}
+
+/**
+ * Decoded tensors in the JSON form requests take everywhere else (int64 as decimal strings),
+ * after checking each one's dtype against the manifest's when there is one; validateInputs judges
+ * the rest.
+ */
+export function inputsToJson(
+  tensors: readonly InputTensor[],
+  manifest?: ModelManifest,
+): Record<string, TensorJson> {
+  const out: Record<string, TensorJson> = {};
+  for (const t of tensors) {
+    const spec = manifest?.inputs.find((i) => i.name === t.name);
+    if (manifest !== undefined && spec !== undefined && spec.dtype !== t.dtype) {
+      throw new InferenceInputError(`input "${t.name}": dtype ${t.dtype}, expected ${spec.dtype}`, {
+        details: { model: manifest.name, tensor: t.name },
+      });
+    }
+    out[t.name] = {
+      dims: [...t.dims],
+      data: t.data instanceof BigInt64Array ? Array.from(t.data, String) : Array.from(t.data),
+    };
+  }
+  return out;
+}
+
+// The element-by-element encoding the fast path replaced: the specification it is tested equal
+// to (test/offchain/inference/tensor.test.ts), the big-endian fallback, and the benchmark's
+// baseline (scripts/bench/inference.ts). Not for the request path.
+
+function dataBytesElementwise(data: TensorData): Buffer {
   const b = Buffer.alloc(data.length * data.BYTES_PER_ELEMENT);
   data.forEach((v: number | bigint, i: number) => {
     if (data instanceof Float32Array)
@@ -260,20 +457,23 @@ function dataBytes(data: TensorData): Buffer {
   return b;
 }
 
-/** The canonical byte encoding of a set of input tensors (inputHash = keccak-256 of it). */
-export function encodeInputs(tensors: readonly InputTensor[]): Buffer {
+/** encodeInputs, one element at a time (slow; see above). */
+export function encodeInputsElementwise(tensors: readonly InputTensor[]): Buffer {
   const parts = [header(KIND_INPUT, tensors.length)];
   for (const t of byName(tensors)) {
-    parts.push(tensorHeader(t.name, DTYPE_CODES[t.dtype], 0, t.dims), dataBytes(t.data));
+    parts.push(tensorHeader(t.name, DTYPE_CODES[t.dtype], 0, t.dims), dataBytesElementwise(t.data));
   }
   return Buffer.concat(parts);
 }
 
-/** The canonical byte encoding of quantised output tensors (outputHash = keccak-256 of it). */
-export function encodeOutputs(tensors: readonly QuantisedTensor[]): Buffer {
+/** encodeOutputs, one element at a time (slow; see above). */
+export function encodeOutputsElementwise(tensors: readonly QuantisedTensor[]): Buffer {
   const parts = [header(KIND_OUTPUT, tensors.length)];
   for (const t of byName(tensors)) {
-    parts.push(tensorHeader(t.name, DTYPE_CODES.fixed64, t.scale, t.dims), dataBytes(t.values));
+    parts.push(
+      tensorHeader(t.name, DTYPE_CODES.fixed64, t.scale, t.dims),
+      dataBytesElementwise(t.values),
+    );
   }
   return Buffer.concat(parts);
 }

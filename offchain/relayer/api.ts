@@ -2,20 +2,30 @@
  * The relayer's HTTP API (fastify).
  *
  *   POST /v1/inferences        { modelId, inputs, idempotencyKey? } -> signed receipt + the enclave's answer
- *                              (the request id is derived from the key: pipeline.ts httpRequestId)
+ *                              (the request id is derived from the key: pipeline.ts httpRequestId);
+ *                              or application/octet-stream: the inputs' canonical encoding, with
+ *                              x-opg-model-id and x-opg-idempotency-key headers
  *   GET  /v1/receipts/:id      the stored receipt; once anchored, the receipt bundle (batch, proof, tx)
  *   GET  /v1/models            the models this node serves
  *   GET  /healthz  /readyz  /metrics
  *
- * Bodies over `bodyLimit` answer 413, schema violations 400, unknown ids 404; every error is
- * { error, message, details }.
+ * Bodies over `bodyLimit` answer 413 (PayloadTooLargeError, details.limit), and so do requests
+ * the enclave refuses as too large (EnclavePayloadTooLargeError, details.limit: the enclave's);
+ * schema violations 400, unknown ids 404; every error is { error, message, details }.
  */
 import Fastify, { type FastifyInstance } from "fastify";
 
-import { BaseError } from "../common/errors.js";
+import { BaseError, InputError } from "../common/errors.js";
 import { stringifyJson } from "../common/json.js";
 import { buildReceiptBundle, type ReceiptBundle } from "../chain/bundle.js";
 import type { InferenceEngine } from "../inference/engine.js";
+import {
+  binaryRequestBound,
+  inputBounds,
+  jsonRequestBound,
+  type ModelManifest,
+} from "../inference/manifest.js";
+import { decodeInputs, inputsToJson, type TensorJson } from "../inference/tensor.js";
 import type { RelayerMetrics } from "./metrics.js";
 import { httpRequestId, newIdempotencyKey, type InferencePipeline } from "./pipeline.js";
 import { JobStore, type StoredJob } from "./store.js";
@@ -31,7 +41,10 @@ export interface ApiOptions {
   ledger: string;
   /** The GPU node this relayer serves (request ids are derived with it). */
   node: string;
+  /** Largest JSON body (413 above). */
   bodyLimit: number;
+  /** Largest binary body (default: binaryRequestBodyLimit of the models served). */
+  binaryBodyLimit?: number;
   proofOf: (job: StoredJob) => string[];
   /** Null when ready, else why not (for /readyz). */
   notReady: () => Promise<string | null>;
@@ -40,8 +53,41 @@ export interface ApiOptions {
 
 const BYTES32 = "^0x[0-9a-fA-F]{64}$";
 
-const submitSchema = {
-  body: {
+/** The smallest default body limit, whatever the models. */
+export const MIN_BODY_LIMIT = 256 * 1024;
+/** The fewest values a tensor may hold under the schema, whatever the models. */
+const MIN_SCHEMA_VALUES = 1_000_000;
+
+/**
+ * The default api.bodyLimitBytes: what a JSON request for the largest of these models needs
+ * (manifest.ts jsonRequestBound), and at least MIN_BODY_LIMIT.
+ */
+export function requestBodyLimit(manifests: readonly ModelManifest[]): number {
+  return Math.max(MIN_BODY_LIMIT, ...manifests.map(jsonRequestBound));
+}
+
+/**
+ * The default binary body limit: the largest model's inputs in the canonical encoding
+ * (manifest.ts binaryRequestBound), and at least MIN_BODY_LIMIT.
+ */
+export function binaryRequestBodyLimit(manifests: readonly ModelManifest[]): number {
+  return Math.max(MIN_BODY_LIMIT, ...manifests.map(binaryRequestBound));
+}
+
+/** A binary POST /v1/inferences: the body is the inputs' canonical encoding (tensor.ts). */
+export const BINARY_CONTENT_TYPE = "application/octet-stream";
+export const MODEL_ID_HEADER = "x-opg-model-id";
+export const IDEMPOTENCY_KEY_HEADER = "x-opg-idempotency-key";
+
+/** JSON bodies are checked against the schema; binary ones by decodeInputs. */
+function submitSchema(maxValues: number) {
+  return {
+    body: { content: { "application/json": { schema: jsonSubmitSchema(maxValues) } } },
+  } as const;
+}
+
+function jsonSubmitSchema(maxValues: number) {
+  return {
     type: "object",
     additionalProperties: false,
     required: ["modelId", "inputs"],
@@ -64,7 +110,7 @@ const submitSchema = {
             dims: { type: "array", maxItems: 8, items: { type: "integer", minimum: 1 } },
             data: {
               type: "array",
-              maxItems: 1_000_000,
+              maxItems: maxValues,
               items: {
                 anyOf: [{ type: "number" }, { type: "string", pattern: "^-?[0-9]{1,19}$" }],
               },
@@ -73,8 +119,12 @@ const submitSchema = {
         },
       },
     },
-  },
-} as const;
+  } as const;
+}
+
+function isBinary(contentType: string | undefined): boolean {
+  return contentType?.split(";")[0]?.trim().toLowerCase() === BINARY_CONTENT_TYPE;
+}
 
 /** The answer to a submit and a lookup: the job and, when anchored, its receipt bundle. */
 function view(job: StoredJob, chainId: bigint, ledger: string, proofOf: ApiOptions["proofOf"]) {
@@ -132,6 +182,13 @@ export function createApi(o: ApiOptions): FastifyInstance {
     // request that does not match the schema is refused instead (400), as documented.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
   });
+  const binaryLimit =
+    o.binaryBodyLimit ?? binaryRequestBodyLimit(o.engine.list().map((m) => m.manifest));
+  app.addContentTypeParser(
+    BINARY_CONTENT_TYPE,
+    { parseAs: "buffer", bodyLimit: binaryLimit },
+    (_req, body, done) => done(null, body),
+  );
   const send = (reply: { type(t: string): unknown; send(b: string): unknown }, body: unknown) => {
     reply.type("application/json");
     return reply.send(stringifyJson(body, 0));
@@ -144,7 +201,7 @@ export function createApi(o: ApiOptions): FastifyInstance {
     });
   });
 
-  app.setErrorHandler((error, _req, reply) => {
+  app.setErrorHandler((error, req, reply) => {
     if (error instanceof BaseError) {
       return send(reply.status(error.httpStatus), {
         error: error.name,
@@ -163,6 +220,15 @@ export function createApi(o: ApiOptions): FastifyInstance {
         error: "InputError",
         message: `invalid request: ${e.message}`,
         details: {},
+      });
+    }
+    if (e.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+      const binary = isBinary(req.headers["content-type"]);
+      const limit = binary ? binaryLimit : o.bodyLimit;
+      return send(reply.status(413), {
+        error: "PayloadTooLargeError",
+        message: `request body over ${limit} bytes (${binary ? "api.binaryBodyLimitBytes" : "api.bodyLimitBytes"})`,
+        details: { limit },
       });
     }
     if (typeof e.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
@@ -187,13 +253,21 @@ export function createApi(o: ApiOptions): FastifyInstance {
     }),
   );
 
-  app.post("/v1/inferences", { schema: submitSchema }, async (req, reply) => {
+  // A tensor may hold as many values as the largest model's inputs allow (the body limit bounds
+  // them all the same).
+  const maxValues = Math.max(
+    MIN_SCHEMA_VALUES,
+    ...o.engine.list().map((m) => inputBounds(m.manifest).values),
+  );
+  app.post("/v1/inferences", { schema: submitSchema(maxValues) }, async (req, reply) => {
     const started = process.hrtime.bigint();
-    const body = req.body as {
-      modelId: string;
-      inputs: Record<string, { dims: number[]; data: Array<number | string> }>;
-      idempotencyKey?: string;
-    };
+    const body = Buffer.isBuffer(req.body)
+      ? binarySubmit(req.body, req.headers)
+      : (req.body as {
+          modelId: string;
+          inputs: Record<string, TensorJson>;
+          idempotencyKey?: string;
+        });
     const requestId = httpRequestId(o.node, body.idempotencyKey ?? newIdempotencyKey());
     const existing = body.idempotencyKey === undefined ? null : o.store.getJob(requestId);
     // A job recovered from the enclave's log has no outputs yet: the request runs again, and the
@@ -214,6 +288,30 @@ export function createApi(o: ApiOptions): FastifyInstance {
     const stored = inserted ? null : o.store.getJob(requestId);
     return send(reply, view(stored ?? { ...job, batch: null }, o.chainId, o.ledger, o.proofOf));
   });
+
+  /** A binary submit as the JSON one: the model and the key from headers, the inputs decoded. */
+  function binarySubmit(
+    bytes: Buffer,
+    headers: Record<string, string | string[] | undefined>,
+  ): { modelId: string; inputs: Record<string, TensorJson>; idempotencyKey?: string } {
+    const modelId = headers[MODEL_ID_HEADER];
+    const key = headers[IDEMPOTENCY_KEY_HEADER];
+    if (typeof modelId !== "string" || !new RegExp(BYTES32).test(modelId)) {
+      throw new InputError(`a binary request needs ${MODEL_ID_HEADER}: 0x + 64 hex digits`, {
+        details: { [MODEL_ID_HEADER]: modelId ?? null },
+      });
+    }
+    if (key !== undefined && (typeof key !== "string" || key.length < 1 || key.length > 128)) {
+      throw new InputError(`${IDEMPOTENCY_KEY_HEADER} must be 1 to 128 characters`, {
+        details: {},
+      });
+    }
+    const tensors = decodeInputs(bytes);
+    const model = o.engine.list().find((m) => m.modelId.toLowerCase() === modelId.toLowerCase());
+    // An unknown model: nothing to check dtypes against; the pipeline answers 404 for it.
+    const inputs = inputsToJson(tensors, model?.manifest);
+    return { modelId, inputs, ...(key === undefined ? {} : { idempotencyKey: key }) };
+  }
 
   app.get("/v1/receipts/:requestId", async (req, reply) => {
     const { requestId } = req.params as { requestId: string };

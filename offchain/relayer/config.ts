@@ -90,13 +90,26 @@ export const relayerConfigSchema = z.strictObject({
     .strictObject({
       host: z.string().min(1).default("127.0.0.1"),
       port: port.default(8080),
-      /** Largest request body accepted (HTTP 413 above). */
+      /**
+       * Largest request body accepted (HTTP 413 above). Default: what the largest model served
+       * needs (api.ts requestBodyLimit: 256 KiB at least).
+       */
       bodyLimitBytes: z
         .number()
         .int()
         .min(1024)
-        .max(16 * 1024 * 1024)
-        .default(256 * 1024),
+        .max(1024 * 1024 * 1024)
+        .optional(),
+      /**
+       * Largest binary request body (application/octet-stream; 413 above). Default: the largest
+       * model's inputs in the canonical encoding (api.ts binaryRequestBodyLimit: 256 KiB at least).
+       */
+      binaryBodyLimitBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(1024 * 1024 * 1024)
+        .optional(),
     })
     .prefault({}),
   batch: z

@@ -28,7 +28,7 @@ import { LedgerHasher } from "../chain/hasher.js";
 import { InputError } from "../common/errors.js";
 import { InferenceEngine } from "../inference/engine.js";
 import { EnclaveClient, EnclaveRequestError } from "../tee/client.js";
-import { createApi } from "./api.js";
+import { binaryRequestBodyLimit, createApi, requestBodyLimit } from "./api.js";
 import { Batcher } from "./batcher.js";
 import type { RelayerConfig, RelayerSecrets } from "./config.js";
 import { openDatabase } from "./db.js";
@@ -376,6 +376,10 @@ export class RelayerService {
     this.batcher.start();
     this.listener?.start();
     this.watchTimer = setInterval(() => void this.refreshEnclave(), config.enclave.recheckMs);
+    // Unset, the limits follow the largest model served (docs/inference-tee.md, "Size limits").
+    const manifests = this.engine.list().map((m) => m.manifest);
+    const bodyLimit = config.api.bodyLimitBytes ?? requestBodyLimit(manifests);
+    const binaryBodyLimit = config.api.binaryBodyLimitBytes ?? binaryRequestBodyLimit(manifests);
     this.app = createApi({
       pipeline: this.pipeline,
       writer: new JobWriter(store),
@@ -385,7 +389,8 @@ export class RelayerService {
       chainId: BigInt(config.chain.chainId),
       ledger: getAddress(config.chain.ledger),
       node: getAddress(config.node.address),
-      bodyLimit: config.api.bodyLimitBytes,
+      bodyLimit,
+      binaryBodyLimit,
       proofOf: (job) => this.batcher.proofOf(job),
       notReady: () => this.notReady(),
       // A full batch's worth accepted since the last hint: wake the batcher now rather than at
@@ -400,7 +405,13 @@ export class RelayerService {
     });
     this.url = await this.app.listen({ host: config.api.host, port: config.api.port });
     this.log.info(
-      { at: "RelayerService#start", url: this.url, enclave: this.enclave.enclave },
+      {
+        at: "RelayerService#start",
+        url: this.url,
+        enclave: this.enclave.enclave,
+        bodyLimit,
+        binaryBodyLimit,
+      },
       "relayer listening",
     );
     return this.url;

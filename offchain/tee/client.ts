@@ -30,19 +30,27 @@ export class EnclaveRequestError extends BaseError {
   override name = "EnclaveRequestError";
   /**
    * What the relayer answers its own caller: the enclave failed it, not the caller. 502 when the
-   * enclave answered with an error, 503 when it did not answer (worth retrying).
+   * enclave answered with an error, 503 when it did not answer (worth retrying); but 413 when the
+   * enclave refused the body as too large: the caller's tensors are too big for it, which
+   * retrying cannot change (details.limit says the enclave's limit).
    */
   override readonly httpStatus: number;
 
   constructor(message: string, options: BaseErrorOptions = {}) {
     super(message, options);
-    this.httpStatus = Number(options.details?.status ?? 0) === 0 ? 503 : 502;
+    const status = Number(options.details?.status ?? 0);
+    this.httpStatus = status === 0 ? 503 : status === 413 ? 413 : 502;
   }
 
   /** The enclave's HTTP status (0: no answer). */
   get status(): number {
     return Number(this.details.status ?? 0);
   }
+}
+
+/** The enclave refused a request body as over its limit (413); details.limit is that limit. */
+export class EnclavePayloadTooLargeError extends EnclaveRequestError {
+  override name = "EnclavePayloadTooLargeError";
 }
 
 export interface SubmitRequest {
@@ -415,6 +423,24 @@ export class EnclaveClient {
               // reported below with the status
             }
             const status = res.statusCode ?? 0;
+            if (status === 413) {
+              const limit = (json.details as { limit?: unknown } | undefined)?.limit;
+              reject(
+                new EnclavePayloadTooLargeError(
+                  `enclave refused a ${payload.length}-byte ${method} ${path.split("?")[0]}: its body limit (--max-body) is ${String(limit)} bytes`,
+                  {
+                    details: {
+                      status,
+                      error: json.error,
+                      limit,
+                      length: payload.length,
+                      enclaveDetails: json.details,
+                    },
+                  },
+                ),
+              );
+              return;
+            }
             if (status < 200 || status >= 300) {
               reject(
                 new EnclaveRequestError(

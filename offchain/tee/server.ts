@@ -34,10 +34,19 @@ import { stringifyJson } from "../common/json.js";
 import { measurementFromPcrs } from "../staking/units.js";
 import { AUTH_HEADER, authenticate } from "./auth.js";
 import type { Clock } from "../chain/clock.js";
+import { enclaveItemBound, type ModelManifest } from "../inference/manifest.js";
 import type { Enclave } from "./enclave.js";
 
 /** Default largest request body. */
 export const DEFAULT_MAX_BODY = 4 * 1024 * 1024;
+/**
+ * The default --max-body: one receipt for the largest of these models (manifest.ts
+ * enclaveItemBound: its inputs and outputs as JSON), and at least DEFAULT_MAX_BODY.
+ */
+export function enclaveBodyLimit(manifests: readonly ModelManifest[]): number {
+  return Math.max(DEFAULT_MAX_BODY, ...manifests.map(enclaveItemBound));
+}
+
 /** Most receipts in one POST /v1/receipts. */
 export const MAX_SUBMIT_ITEMS = 1024;
 

@@ -255,6 +255,45 @@ function seqCnn(): GeneratedModel {
   };
 }
 
+/**
+ * Not shipped: a model over a 3×640×640 image (1,228,800 float32 values, 4.9 MB canonical), the
+ * per-channel means, for the large-tensor tests (test/offchain/relayer/large-tensors.test.ts).
+ */
+export function imageMeanModel(): GeneratedModel {
+  const graph: onnxProto.onnx.IGraphProto = {
+    name: "image_mean",
+    node: [
+      { opType: "GlobalAveragePool", name: "gap", input: ["image"], output: ["p"] },
+      {
+        opType: "Flatten",
+        name: "flatten",
+        input: ["p"],
+        output: ["means"],
+        attribute: [intAttr("axis", 1)],
+      },
+    ],
+    initializer: [],
+    input: [valueInfo("image", [1, 3, 640, 640])],
+    output: [valueInfo("means", [1, 3])],
+  };
+  const bytes = encodeModel(graph, "Per-channel means of a 3x640x640 image");
+  return {
+    name: "image-mean",
+    onnx: bytes,
+    manifest: {
+      schema: "opg.model-manifest/1",
+      name: "image-mean",
+      modelFile: "model.onnx",
+      modelId: keccak256(bytes),
+      inputs: [{ name: "image", dtype: "float32", shape: [1, 3, 640, 640] }],
+      outputs: [{ name: "means", dtype: "float32", shape: [1, 3] }],
+      outputScale: 1_000_000,
+      tolerance: 2,
+      maxBatch: 1,
+    },
+  };
+}
+
 export function generateModels(): GeneratedModel[] {
   return [riskMlp(), seqCnn()];
 }

@@ -24,7 +24,12 @@ import { attestedPcrs } from "../../tee/attestation.js";
 import { DevAttestor, loadOrCreateDevRoot } from "../../tee/devAttestation.js";
 import { measurementFromPcrs } from "../../staking/units.js";
 import { Enclave } from "../../tee/enclave.js";
-import { DEFAULT_MAX_BODY, createEnclaveServer, listen } from "../../tee/server.js";
+import {
+  DEFAULT_MAX_BODY,
+  createEnclaveServer,
+  enclaveBodyLimit,
+  listen,
+} from "../../tee/server.js";
 
 interface StartFlags {
   port: string;
@@ -36,7 +41,7 @@ interface StartFlags {
   rpc: string;
   clock?: string;
   receiptWindow: string;
-  maxBody: string;
+  maxBody?: string;
   threads: string;
   image: string;
   devRoot?: string;
@@ -71,13 +76,17 @@ export async function startEnclave(flags: StartFlags, signal?: AbortSignal): Pro
     throw new InputError("--clock must be system or chain", { details: { clock: flags.clock } });
   checkClockMode(mode, chainId);
   const receiptWindowSeconds = integer(flags.receiptWindow, "--receipt-window", 10, 3_600);
-  const maxBodyBytes = integer(flags.maxBody, "--max-body", 1024, 256 * 1024 * 1024);
+  const maxBodyFlag =
+    flags.maxBody === undefined
+      ? undefined
+      : integer(flags.maxBody, "--max-body", 1024, 1024 * 1024 * 1024);
   const logger = pino({ name: "enclave" }, pino.destination(2));
   const engine = new InferenceEngine({
     config: { provider: "cpu", intraOpNumThreads: integer(flags.threads, "--threads", 1, 256) },
     logger,
   });
   await engine.loadModelsDir(flags.models);
+  const maxBodyBytes = maxBodyFlag ?? enclaveBodyLimit(engine.list().map((m) => m.manifest));
   const attestor = new DevAttestor({
     image: flags.image,
     ...(flags.devRoot === undefined ? {} : { root: await loadOrCreateDevRoot(flags.devRoot) }),
@@ -132,6 +141,8 @@ export async function startEnclave(flags: StartFlags, signal?: AbortSignal): Pro
       clientNode: enclave.clientNode,
       models: enclave.models.map((m) => m.modelId),
       modelFailures: enclave.modelFailures.map((f) => f.dir),
+      // --max-body, or the default derived from the models: what the relayer's caller may send.
+      maxBodyBytes,
     }),
   );
 
@@ -226,7 +237,10 @@ export function register(program: Command): void {
     )
     .option("--clock <mode>", "system, or chain (local chains only; default there)")
     .option("--receipt-window <seconds>", "receipts older or newer than this are refused", "120")
-    .option("--max-body <bytes>", "largest request body", String(DEFAULT_MAX_BODY))
+    .option(
+      "--max-body <bytes>",
+      `largest request body (default: what the largest model's receipt needs, at least ${DEFAULT_MAX_BODY})`,
+    )
     .option(
       "--image <label>",
       "development image label (its PCRs are derived from it)",

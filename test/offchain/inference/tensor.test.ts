@@ -3,11 +3,19 @@ import { keccak256 } from "ethers";
 
 import {
   InferenceInputError,
+  InferenceInputTooLargeError,
   InferenceOutputError,
   band,
   compareOutputs,
+  decodeInputs,
   encodeInputs,
+  encodeInputsElementwise,
   encodeOutputs,
+  encodeOutputsElementwise,
+  enclaveItemBound,
+  inputBounds,
+  inputsToJson,
+  jsonRequestBound,
   inputHash,
   outputHash,
   outputsFromJson,
@@ -17,10 +25,12 @@ import {
   scaleOf,
   tolerancesOf,
   validateInputs,
+  type InputTensor,
   type ModelManifest,
   type OutputTolerance,
   type QuantisedTensor,
 } from "../../../offchain/inference/index.js";
+import { prng } from "../../../scripts/models/generate.js";
 import { InputError } from "../../../offchain/common/errors.js";
 
 /** A two-input manifest that exercises symbolic dims shared across tensors and every dtype. */
@@ -106,6 +116,170 @@ describe("canonical tensors", () => {
         .replace(/ /g, "");
       expect(encodeOutputs([t]).toString("hex")).to.equal(expected);
       expect(outputHash([t])).to.equal(keccak256(Buffer.from(expected, "hex")));
+    });
+  });
+
+  describe("the typed-array fast path", () => {
+    // Random tensors of every dtype, with the values that have more than one bit pattern or sit
+    // at the edges (-0, ±max, subnormals), some viewed at an offset into a larger buffer.
+    const next = prng(15);
+    const u32 = (): number => next() >>> 0;
+    const randomData = (dtype: InputTensor["dtype"], n: number): InputTensor["data"] => {
+      const pad = u32() % 3; // a view that does not start at byte 0 of its buffer
+      if (dtype === "float32") {
+        const bits = new Uint32Array(n + pad).map(u32);
+        const f = new Float32Array(bits.buffer);
+        for (let i = 0; i < f.length; i++) {
+          if (!Number.isFinite(f[i])) f[i] = 1.5;
+          if (i % 7 === 0) f[i] = -0;
+          if (i % 11 === 0) f[i] = 1e-45;
+        }
+        return f.subarray(pad);
+      }
+      if (dtype === "int32") return new Int32Array(n + pad).map(u32).subarray(pad);
+      const b = new BigInt64Array(n + pad).map(() =>
+        BigInt.asIntN(64, (BigInt(u32()) << 32n) | BigInt(u32())),
+      );
+      b[pad] = -(2n ** 63n);
+      return b.subarray(pad);
+    };
+    const dtypes = ["float32", "int32", "int64"] as const;
+    const names = ["x", "ids", "mask", "é", "a_long_tensor_name"];
+
+    it("encodes inputs byte for byte as the element-by-element encoding (200 random sets)", () => {
+      for (let run = 0; run < 200; run++) {
+        const count = 1 + (u32() % names.length);
+        const tensors: InputTensor[] = names.slice(0, count).map((name) => {
+          const dtype = dtypes[u32() % 3] as InputTensor["dtype"];
+          const dims = [1 + (u32() % 5), 1 + (u32() % 40)];
+          return { name, dtype, dims, data: randomData(dtype, dims[0]! * dims[1]!) };
+        });
+        expect(encodeInputs(tensors).equals(encodeInputsElementwise(tensors))).to.equal(
+          true,
+          `run ${run}`,
+        );
+      }
+    });
+
+    it("encodes outputs byte for byte as the element-by-element encoding (200 random sets)", () => {
+      for (let run = 0; run < 200; run++) {
+        const tensors: QuantisedTensor[] = names.slice(0, 1 + (u32() % 3)).map((name) => {
+          const n = 1 + (u32() % 300);
+          return {
+            name,
+            scale: u32(),
+            dims: [n],
+            values: randomData("int64", n) as BigInt64Array,
+          };
+        });
+        expect(encodeOutputs(tensors).equals(encodeOutputsElementwise(tensors))).to.equal(
+          true,
+          `run ${run}`,
+        );
+      }
+    });
+
+    it("leaves the caller's float32 -0 untouched while writing it as +0", () => {
+      const data = new Float32Array([-0, 2]);
+      const bytes = encodeInputs([{ name: "x", dtype: "float32", dims: [2], data }]);
+      expect(bytes.subarray(-8).toString("hex")).to.equal("0000000000000040");
+      expect(Object.is(data[0], -0)).to.equal(true);
+    });
+
+    it("hashes a 409,600-value output as the element-by-element encoding does", () => {
+      const values = randomData("int64", 409_600) as BigInt64Array;
+      const t: QuantisedTensor = { name: "y", scale: 1000, dims: [640, 640], values };
+      expect(outputHash([t])).to.equal(keccak256(encodeOutputsElementwise([t])));
+    });
+  });
+
+  describe("decodeInputs (binary requests)", () => {
+    const tensors = validateInputs(manifest, good);
+    const bytes = encodeInputs(tensors);
+
+    it("reads the canonical encoding back: the same tensors, and the same bytes again", () => {
+      const decoded = decodeInputs(bytes);
+      expect(encodeInputs(decoded).equals(bytes)).to.equal(true);
+      expect(decoded.map((t) => [t.name, t.dtype, t.dims])).to.deep.equal([
+        ["ids", "int64", [1]],
+        ["mask", "int32", [1, 1]],
+        ["x", "float32", [1, 2]],
+      ]);
+      expect(inputHash(validateInputs(manifest, inputsToJson(decoded, manifest)))).to.equal(
+        keccak256(bytes),
+      );
+    });
+
+    it("reads a view that does not start at byte 0 of its buffer", () => {
+      const padded = Buffer.concat([Buffer.from([9, 9, 9]), bytes]).subarray(3);
+      expect(encodeInputs(decodeInputs(padded)).equals(bytes)).to.equal(true);
+    });
+
+    const broken: Array<[string, Buffer, string]> = [
+      ["another magic", Buffer.concat([Buffer.from("OPGX"), bytes.subarray(4)]), '"OPGT"'],
+      [
+        "outputs",
+        Buffer.concat([bytes.subarray(0, 5), Buffer.from([2]), bytes.subarray(6)]),
+        "kind 2",
+      ],
+      ["trailing bytes", Buffer.concat([bytes, Buffer.from([0])]), "1 bytes after the last tensor"],
+      ["a cut body", bytes.subarray(0, bytes.length - 1), "needs 8 data bytes"],
+      ["an empty body", Buffer.alloc(0), "ends inside the header"],
+      [
+        "names out of order",
+        encodeInputsElementwise(tensors).fill(0x7a, 10, 13), // "ids" -> "zzz": after "mask"
+        "out of name order",
+      ],
+    ];
+    for (const [what, body, fragment] of broken) {
+      it(`refuses ${what} with an InferenceInputError naming the offset`, () => {
+        expectInputError(() => decodeInputs(body), fragment);
+      });
+    }
+
+    it("refuses a tensor whose dtype is not the manifest's", () => {
+      const asInt = [{ name: "x", dtype: "int32" as const, dims: [1, 2], data: new Int32Array(2) }];
+      expectInputError(
+        () => inputsToJson(asInt, manifest),
+        'input "x": dtype int32, expected float32',
+      );
+    });
+  });
+
+  describe("maxInputBytes and the size bounds", () => {
+    const capped = parseManifest({ ...manifest, maxInputBytes: 32 });
+
+    it("bounds inputs by the shapes at maxBatch when the manifest sets no maxInputBytes", () => {
+      // x: 4×2 float32, ids: 4 int64, mask: 4×1 int32 = 16 values, 32 + 32 + 16 bytes
+      expect(inputBounds(manifest)).to.deep.equal({ values: 16, bytes: 80 });
+      expect(jsonRequestBound(manifest)).to.equal(64 * 1024 + 24 * 16);
+      expect(enclaveItemBound(manifest)).to.equal(64 * 1024 + 24 * (16 + 12));
+    });
+
+    it("caps the bounds at maxInputBytes", () => {
+      expect(inputBounds(capped)).to.deep.equal({ values: 8, bytes: 32 });
+    });
+
+    it("accepts inputs up to maxInputBytes", () => {
+      expect(validateInputs(capped, good)).to.have.length(3); // 8 + 8 + 4 = 20 bytes
+    });
+
+    it("refuses inputs over maxInputBytes with InferenceInputTooLargeError (413), naming the limit", () => {
+      const two = {
+        x: { dims: [2, 2], data: [1, 2, 3, 4] },
+        ids: { dims: [2], data: [1, 2] },
+        mask: { dims: [2, 1], data: [1, 0] },
+      }; // 16 + 16 + 8 = 40 bytes
+      try {
+        validateInputs(capped, two);
+        expect.fail("expected InferenceInputTooLargeError");
+      } catch (error) {
+        expect(error).to.be.instanceOf(InferenceInputTooLargeError);
+        const e = error as InferenceInputTooLargeError;
+        expect(e.httpStatus).to.equal(413);
+        expect(e.message).to.equal("inputs are 40 bytes, over the model's maxInputBytes 32");
+        expect(e.details).to.deep.include({ bytes: 40, maxInputBytes: 32 });
+      }
     });
   });
 

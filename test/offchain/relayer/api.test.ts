@@ -16,10 +16,12 @@ import { pino } from "pino";
 import { systemClock } from "../../../offchain/chain/clock.js";
 import { DigestSigner } from "../../../offchain/chain/ecdsa.js";
 import { ledgerDomain, type Receipt } from "../../../offchain/chain/eip712.js";
-import { EnclaveRequestError } from "../../../offchain/tee/client.js";
+import { EnclavePayloadTooLargeError, EnclaveRequestError } from "../../../offchain/tee/client.js";
 import type { LoggedReceipt } from "../../../offchain/tee/enclave.js";
 import { InferenceEngine } from "../../../offchain/inference/engine.js";
-import { createApi } from "../../../offchain/relayer/api.js";
+import { parseManifest } from "../../../offchain/inference/manifest.js";
+import { encodeInputs, validateInputs } from "../../../offchain/inference/tensor.js";
+import { createApi, requestBodyLimit } from "../../../offchain/relayer/api.js";
 import { openDatabase } from "../../../offchain/relayer/db.js";
 import { RelayerMetrics } from "../../../offchain/relayer/metrics.js";
 import {
@@ -42,9 +44,16 @@ class LogStandIn implements EnclaveLog {
   readonly enclave = ENCLAVE;
   readonly receipts = new Map<string, { receipt: Receipt; nodeSignature: string }>();
   calls = 0;
+  /** The next submit fails with this (what EnclaveClient throws for the enclave's answer). */
+  failNext: Error | null = null;
 
   submit(request: { receipt: Receipt; nodeSignature: string }): Promise<LoggedReceipt> {
     this.calls++;
+    if (this.failNext !== null) {
+      const error = this.failNext;
+      this.failNext = null;
+      return Promise.reject(error);
+    }
     const id = request.receipt.requestId.toLowerCase();
     const logged = this.receipts.get(id);
     if (
@@ -217,7 +226,114 @@ describe("offchain/relayer/api", function () {
         }),
       );
       expect(res.status).to.equal(413);
+      expect(res.json.error).to.equal("PayloadTooLargeError");
+      expect(String(res.json.message)).to.contain(`over ${BODY_LIMIT} bytes`);
+      expect(res.json.details).to.deep.equal({ limit: BODY_LIMIT });
       await stillServing();
+    });
+
+    it("answers 413, naming the enclave's limit, when the enclave refuses the body as too large", async () => {
+      log.failNext = new EnclavePayloadTooLargeError(
+        "enclave refused a 6000000-byte POST /v1/receipts: its body limit (--max-body) is 4194304 bytes",
+        { details: { status: 413, error: "HttpError", limit: 4_194_304, length: 6_000_000 } },
+      );
+      const res = await post(JSON.stringify({ modelId: RISK_MLP.modelId, inputs: riskInput(2) }));
+      expect(res.status).to.equal(413);
+      expect(res.json.error).to.equal("EnclavePayloadTooLargeError");
+      expect(String(res.json.message)).to.contain("4194304 bytes");
+      expect(res.json.details).to.include({ limit: 4_194_304, length: 6_000_000 });
+      await stillServing();
+    });
+
+    it("answers 502 when the enclave fails the request otherwise", async () => {
+      log.failNext = new EnclaveRequestError("enclave answered 500 to POST /v1/receipts: boom", {
+        details: { status: 500 },
+      });
+      const res = await post(JSON.stringify({ modelId: RISK_MLP.modelId, inputs: riskInput(3) }));
+      expect(res.status).to.equal(502);
+      await stillServing();
+    });
+  });
+
+  describe("POST /v1/inferences, binary (application/octet-stream)", () => {
+    const binary = (bytes: Uint8Array, headers: Record<string, string> = {}) =>
+      fetch(`${url}/v1/inferences`, {
+        method: "POST",
+        headers: { "content-type": "application/octet-stream", ...headers },
+        body: new Uint8Array(bytes),
+      }).then(async (res) => ({
+        status: res.status,
+        json: (await res.json()) as Record<string, unknown>,
+      }));
+    const riskBytes = (i: number): Buffer => {
+      const model = engine.get(RISK_MLP.modelId).manifest;
+      return encodeInputs(validateInputs(model, riskInput(i)));
+    };
+
+    it("answers as the same request in JSON: the same inputHash, outputs and request id", async () => {
+      const headers = { "x-opg-model-id": RISK_MLP.modelId, "x-opg-idempotency-key": "bin-1" };
+      const bin = await binary(riskBytes(11), headers);
+      expect(bin.status).to.equal(200);
+      expect(bin.json.requestId).to.equal(httpRequestId(NODE, "bin-1"));
+      const json = await post(
+        JSON.stringify({ modelId: RISK_MLP.modelId, inputs: riskInput(11), idempotencyKey: "j-1" }),
+      );
+      const receipt = (r: { json: Record<string, unknown> }) =>
+        r.json.receipt as Record<string, unknown>;
+      expect(receipt(bin).inputHash).to.equal(keccak256(riskBytes(11)));
+      expect(receipt(bin).inputHash).to.equal(receipt(json).inputHash);
+      expect(bin.json.outputs).to.deep.equal(json.json.outputs);
+      await stillServing();
+    });
+
+    it("answers 400 without x-opg-model-id, and for a body that is not the canonical encoding", async () => {
+      const none = await binary(riskBytes(1));
+      expect(none.status).to.equal(400);
+      expect(String(none.json.message)).to.contain("x-opg-model-id");
+      const cut = await binary(riskBytes(1).subarray(0, 30), {
+        "x-opg-model-id": RISK_MLP.modelId,
+      });
+      expect(cut.status).to.equal(400);
+      expect(cut.json.error).to.equal("InferenceInputError");
+      await stillServing();
+    });
+
+    it("answers 413 for a body over the binary limit, naming it", async () => {
+      const res = await binary(Buffer.alloc(256 * 1024 + 1), {
+        "x-opg-model-id": RISK_MLP.modelId,
+      });
+      expect(res.status).to.equal(413);
+      expect(res.json.error).to.equal("PayloadTooLargeError");
+      expect(res.json.details).to.deep.equal({ limit: 256 * 1024 });
+      await stillServing();
+    });
+  });
+
+  describe("the default body limit (api.bodyLimitBytes unset)", () => {
+    const image = parseManifest({
+      schema: "opg.model-manifest/1",
+      name: "image",
+      modelFile: "model.onnx",
+      modelId: `0x${"cd".repeat(32)}`,
+      inputs: [{ name: "image", dtype: "float32", shape: [1, 3, 640, 640] }],
+      outputs: [{ name: "mask", dtype: "float32", shape: [1, 640, 640] }],
+      outputScale: 1000,
+      tolerance: 2,
+      maxBatch: 1,
+    });
+
+    it("is 256 KiB for the shipped models", () => {
+      expect(requestBodyLimit(engine.list().map((m) => m.manifest))).to.equal(256 * 1024);
+    });
+
+    it("is what a JSON request for the largest model needs: 24 bytes a value and 64 KiB", () => {
+      const limit = requestBodyLimit([...engine.list().map((m) => m.manifest), image]);
+      expect(limit).to.equal(64 * 1024 + 24 * 3 * 640 * 640);
+    });
+
+    it("follows a model's maxInputBytes", () => {
+      const capped = parseManifest({ ...image, maxInputBytes: 4 * 1024 * 1024 });
+      expect(requestBodyLimit([capped])).to.equal(64 * 1024 + 24 * 1024 * 1024);
     });
   });
 

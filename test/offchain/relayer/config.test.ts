@@ -61,7 +61,8 @@ describe("offchain/relayer/config", () => {
         stuckAfterMs: 60_000,
         feeBumpPercent: 12,
       });
-      expect(config.api.bodyLimitBytes).to.equal(256 * 1024);
+      // Unset: the relayer derives it from the models it serves (api.ts requestBodyLimit).
+      expect(config.api.bodyLimitBytes).to.equal(undefined);
       // Real enclaves by default: a development root must be named.
       expect(config.enclave.attestation).to.deep.equal({
         root: "aws-nitro",

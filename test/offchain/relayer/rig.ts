@@ -31,7 +31,7 @@ import { connectEnclaveChain, type EnclaveChain } from "../../../offchain/tee/ch
 import { EnclaveClient } from "../../../offchain/tee/client.js";
 import { DevAttestor } from "../../../offchain/tee/devAttestation.js";
 import { Enclave, type EnclaveLimits } from "../../../offchain/tee/enclave.js";
-import { createEnclaveServer, listen } from "../../../offchain/tee/server.js";
+import { createEnclaveServer, enclaveBodyLimit, listen } from "../../../offchain/tee/server.js";
 import { RISK_MLP, deploySystem, riskInput, type System } from "../../e2e/relayer-system.js";
 import { rpc, startHardhatNode, type HardhatNode } from "../../helpers/processes.js";
 import { TestClock, silent } from "../tee/fixture.js";
@@ -72,13 +72,13 @@ export interface TestParts {
 }
 
 /** Starts the node and deploys (before all). */
-export async function rig(): Promise<Rig> {
+export async function rig(o: { modelsDir?: string } = {}): Promise<Rig> {
   const node = await startHardhatNode();
   const system = await deploySystem(node.url);
   const ledgerAddress = await system.ledger.getAddress();
   const chain = await connectEnclaveChain(node.url, 31337n, ledgerAddress);
   const engine = new InferenceEngine({ config: { provider: "cpu" }, logger: silent });
-  await engine.loadModelsDir("models");
+  await engine.loadModelsDir(o.modelsDir ?? "models");
   return {
     node,
     system,
@@ -124,6 +124,8 @@ export async function localEnclave(
     limits?: Partial<EnclaveLimits>;
     /** The key the client signs its requests with (default: the node's signer). */
     signer?: DigestSigner;
+    /** The server's body limit (default: what the largest model's receipt needs). */
+    maxBodyBytes?: number;
   } = {},
 ): Promise<LocalEnclave> {
   const enclave = new Enclave({
@@ -142,7 +144,13 @@ export async function localEnclave(
     await r.system.registerEnclave(enclave.address, enclave.attestation(randomBytes(32)));
     await syncClock(r);
   }
-  const server = createEnclaveServer({ enclave, clock: r.t.clock, logger: silent });
+  // The body limit the enclave CLI defaults to: what the largest model's receipt needs.
+  const server = createEnclaveServer({
+    enclave,
+    clock: r.t.clock,
+    maxBodyBytes: o.maxBodyBytes ?? enclaveBodyLimit(r.engine.list().map((m) => m.manifest)),
+    logger: silent,
+  });
   const url = await listen(server, 0);
   const client = new EnclaveClient({
     url,

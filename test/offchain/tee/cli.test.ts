@@ -176,10 +176,13 @@ describe("opg CLI", function () {
           enclave: string;
           clientNode: string;
           models: string[];
+          maxBodyBytes: number;
         };
         expect(started.event).to.equal("listening");
         expect(started.clientNode).to.equal(system.gpuNode);
         expect(started.models).to.have.length(2);
+        // No --max-body: what the largest shipped model's receipt needs, at least 4 MiB.
+        expect(started.maxBodyBytes).to.equal(4 * 1024 * 1024);
         const info = (await (await fetch(`${started.url}/info`)).json()) as Record<string, unknown>;
         expect(info).to.deep.include({
           enclave: started.enclave,

@@ -25,6 +25,7 @@ import { verifyAttestation } from "../../../offchain/tee/attestation.js";
 import { AUTH_HEADER, AUTH_WINDOW_SECONDS, authHeader } from "../../../offchain/tee/auth.js";
 import {
   EnclaveClient,
+  EnclavePayloadTooLargeError,
   fetchEvidence,
   EnclaveRequestError,
   type EnclaveClientOptions,
@@ -708,6 +709,25 @@ describe("enclave HTTP API", function () {
         expect(answers.map((a) => a.duplicate)).to.deep.equal([false, false, false, false]);
       });
       expect(posts).to.be.greaterThan(1);
+    });
+
+    it("fails a receipt too large for the enclave with EnclavePayloadTooLargeError, 413, naming the limit", async () => {
+      const c = client();
+      const item = await w.item(44);
+      const data = Array.from({ length: MAX_BODY / 4 }, () => 0.123456);
+      const big = { ...item, inputs: { features: { dims: [1, data.length], data } } };
+      try {
+        await c.submit(big);
+        expect.fail("expected EnclavePayloadTooLargeError");
+      } catch (error) {
+        expect(error).to.be.instanceOf(EnclavePayloadTooLargeError);
+        const e = error as EnclavePayloadTooLargeError;
+        expect(e.httpStatus).to.equal(413);
+        expect(e.status).to.equal(413);
+        expect(e.details.limit).to.equal(MAX_BODY);
+        expect(e.message).to.contain(`body limit (--max-body) is ${MAX_BODY} bytes`);
+      }
+      await stillUp();
     });
 
     it("sends a request again, once, when a kept-alive socket turns out closed", async () => {
