@@ -262,6 +262,16 @@ export class Listener {
         continue;
       }
       if (row.state === "new") {
+        // Settled already (fulfilled or refunded: a relayer with a fresh store reads the history
+        // again): nothing to serve, and no job that could never be batched (the enclave keeps the
+        // receipt it logged for the request then, batched under another store).
+        const open = String(await ledger.getFunction("requestHashOf").staticCall(row.request_id));
+        if (BigInt(open) === 0n) {
+          db.prepare(
+            "UPDATE chain_requests SET state = 'done', reason = ? WHERE request_id = ?",
+          ).run("settled on chain already", row.request_id);
+          continue;
+        }
         let job;
         try {
           const inputs = decodeInputs(getBytes(row.input));

@@ -36,6 +36,13 @@ import {
   type System,
 } from "./relayer-system.js";
 
+/**
+ * Input ranges of their own: the tests share one enclave, which answers a request id it has logged
+ * (HTTP ids follow the inputs) with the receipt it logged then, already batched under another store.
+ */
+const KILL_INPUTS = 100_000;
+const RESTART_INPUTS = 300_000;
+
 describe("e2e: relayer service on a hardhat node", function () {
   this.timeout(480_000);
   let node: HardhatNode;
@@ -195,7 +202,7 @@ describe("e2e: relayer service on a hardhat node", function () {
         wave.map((i) =>
           postJson(`${relayer.url}/v1/inferences`, {
             modelId: RISK_MLP.modelId,
-            inputs: riskInput(i),
+            inputs: riskInput(KILL_INPUTS + i),
           }),
         ),
       );
@@ -208,7 +215,7 @@ describe("e2e: relayer service on a hardhat node", function () {
           Array.from({ length: 16 }, (_, j) =>
             postJson(`${relayer.url}/v1/inferences`, {
               modelId: RISK_MLP.modelId,
-              inputs: riskInput(total + next + j),
+              inputs: riskInput(KILL_INPUTS + total + next + j),
             }),
           ),
         );
@@ -315,12 +322,14 @@ describe("e2e: relayer service on a hardhat node", function () {
 
     await restart();
     const answers = await Promise.all(
-      [11, 12, 13].map((i) =>
-        postJson(`${relayer.url}/v1/inferences`, {
-          modelId: RISK_MLP.modelId,
-          inputs: riskInput(i),
-        }),
-      ),
+      [1, 2, 3]
+        .map((i) => RESTART_INPUTS + i)
+        .map((i) =>
+          postJson(`${relayer.url}/v1/inferences`, {
+            modelId: RISK_MLP.modelId,
+            inputs: riskInput(i),
+          }),
+        ),
     );
     for (const a of answers) {
       expect(a.status, JSON.stringify(a.json)).to.equal(200);
@@ -339,7 +348,7 @@ describe("e2e: relayer service on a hardhat node", function () {
     });
     const later = await postJson(`${relayer.url}/v1/inferences`, {
       modelId: RISK_MLP.modelId,
-      inputs: riskInput(14),
+      inputs: riskInput(RESTART_INPUTS + 4),
     });
     expect(later.status).to.equal(200);
     await stopProc(relayer);

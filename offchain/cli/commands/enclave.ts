@@ -152,7 +152,13 @@ export async function startEnclave(flags: StartFlags, signal?: AbortSignal): Pro
   process.once("SIGTERM", onSignal);
   signal?.addEventListener("abort", onSignal);
   await new Promise<void>((resolve) => stop.signal.addEventListener("abort", () => resolve()));
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  // Requests in flight get 2 s to finish; a client that keeps its connection busy (a relayer
+  // retrying) must not keep the enclave from stopping.
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const force = setTimeout(() => server.closeAllConnections(), 2_000);
+  await closed;
+  clearTimeout(force);
   enclave.stop();
   chainClock?.stop();
   chain.close();
