@@ -51,6 +51,11 @@ export interface PipelineOptions {
    * checked again; the receipt is then sent once more to whichever enclave is in use.
    */
   refreshEnclave?: () => Promise<void>;
+  /**
+   * Reads the chain's time again (a clock that follows a local chain), asked when the enclave finds
+   * a receipt's timestamp outside its window: the receipt is then dated and signed anew, once.
+   */
+  resyncClock?: () => Promise<void>;
   clock: Clock;
   /** Debug: the node lies about every output (local chains only; see config.faultInjection). */
   corruptOutputs?: boolean;
@@ -127,7 +132,7 @@ export class InferencePipeline {
     );
     let nodeSignature = this.options.nodeSigner.sign(this.hasher.receiptDigest(receipt));
     let enclave = this.options.enclave();
-    const item = {
+    let item = {
       receipt,
       nodeSignature,
       inputs: job.inputs,
@@ -137,7 +142,21 @@ export class InferencePipeline {
     let logged: LoggedReceipt;
     try {
       try {
-        logged = await enclave.submit(item);
+        try {
+          logged = await enclave.submit(item);
+        } catch (error) {
+          const stale =
+            error instanceof EnclaveRequestError &&
+            error.status === 422 &&
+            error.details.error === "StaleReceiptError";
+          if (!stale || this.options.resyncClock === undefined) throw error;
+          // Our clock lags the chain's (a local chain's time just jumped): dated and signed anew.
+          await this.options.resyncClock();
+          receipt = { ...receipt, timestamp: this.options.clock.now() };
+          nodeSignature = this.options.nodeSigner.sign(this.hasher.receiptDigest(receipt));
+          item = { ...item, receipt, nodeSignature };
+          logged = await enclave.submit(item);
+        }
       } catch (error) {
         const refused =
           error instanceof EnclaveRequestError && (error.status === 401 || error.status === 403);

@@ -142,9 +142,13 @@ export class RelayerService {
     let clock: Clock = systemClock;
     let chainClock: ChainClock | null = null;
     if ((config.chain.clock ?? defaultClockMode(chainId)) === "chain") {
-      chainClock = new ChainClock(async () =>
-        BigInt((await provider.getBlock("latest"))?.timestamp ?? 0),
-      );
+      // Asked of the node itself (ethers may answer "latest" from a short cache).
+      chainClock = new ChainClock(async () => {
+        const block = (await provider.send("eth_getBlockByNumber", ["latest", false])) as {
+          timestamp?: string;
+        } | null;
+        return BigInt(block?.timestamp ?? 0);
+      });
       await chainClock.start();
       clock = chainClock;
     }
@@ -224,6 +228,7 @@ export class RelayerService {
       domain,
       enclave: () => enclave.current,
       refreshEnclave: () => late.refresh(),
+      ...(chainClock === null ? {} : { resyncClock: () => chainClock.sync() }),
       clock,
       corruptOutputs: config.faultInjection.corruptOutputs,
       metrics,

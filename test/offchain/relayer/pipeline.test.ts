@@ -93,6 +93,32 @@ describe("offchain/relayer/pipeline", function () {
     expect(record.enclaveSignature).to.equal(enclave.logged(record.requestId)!.signature);
   });
 
+  it("dates and signs a receipt anew, once, when the enclave finds it stale and the clock resyncs", async () => {
+    const behind = { t: w.clock.now() - 3_600n, now: () => behind.t };
+    let resyncs = 0;
+    const resyncClock = (): Promise<void> => {
+      resyncs++;
+      behind.t = w.clock.now();
+      return Promise.resolve();
+    };
+    const record = await pipeline({ clock: behind, resyncClock }).execute(job("stale-1"));
+    expect(resyncs).to.equal(1);
+    expect(record.receipt.timestamp).to.equal(w.clock.now());
+    expect(recoverAddress(receiptDigest(w.domain, record.receipt), record.nodeSignature)).to.equal(
+      w.nodeSigner.address,
+    );
+    // Without a clock to resync, the enclave's refusal stands.
+    behind.t = w.clock.now() - 3_600n;
+    const error = await pipeline({ clock: behind })
+      .execute(job("stale-2"))
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
+    expect(error).to.be.instanceOf(EnclaveRequestError);
+    expect((error as EnclaveRequestError).status).to.equal(422);
+  });
+
   it("answers with the receipt the enclave logged when the request comes again after a crash", async () => {
     const p = pipeline();
     const first = await p.execute(job("b"));
