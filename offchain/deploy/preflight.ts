@@ -38,6 +38,7 @@ import { DEFAULT_STAKING_PARAMS } from "../staking/deploy.js";
 import { planHashOf } from "../vesting/encode.js";
 import type { Plan } from "../vesting/plan.js";
 import { loadPlan } from "../vesting/plan.js";
+import type { SystemDeployOptions } from "./system.js";
 
 export const LOCAL_CHAIN_IDS = [31337n, 1337n];
 
@@ -173,23 +174,24 @@ export function checkVerifierConfig(
 }
 
 /** The parts of SystemDeployOptions the preflight reads (offchain/deploy/system.ts). */
-export interface PreflightOptions {
-  dir: string;
-  plan: Plan;
-  planFile: string;
-  batchSize?: number;
-  timelockDelay?: bigint;
-  votingDelay?: bigint;
-  votingPeriod?: bigint;
-  quorumPercent?: bigint;
-  proposalThreshold?: bigint;
-  stakingParams?: Partial<Omit<StakingParams, "burnSlashed" | "treasury">>;
-  rewardsDelay?: bigint;
-  rewardsUpdater?: string;
-  guardian?: string;
-  verifier?: VerifierConfig;
-  beneficiarySigners?: Array<{ getAddress(): Promise<string> }>;
-}
+export type PreflightOptions = Pick<
+  SystemDeployOptions,
+  | "dir"
+  | "plan"
+  | "planFile"
+  | "batchSize"
+  | "timelockDelay"
+  | "votingDelay"
+  | "votingPeriod"
+  | "quorumPercent"
+  | "proposalThreshold"
+  | "stakingParams"
+  | "rewardsDelay"
+  | "rewardsUpdater"
+  | "guardian"
+  | "verifier"
+  | "beneficiarySigners"
+>;
 
 /** One transaction of the deployment, in order. */
 export interface PlannedStep {
