@@ -6,6 +6,7 @@
  * Shutdown: stop taking requests, let the listener and batcher finish their round, stop the
  * sender, close the store.
  */
+import { randomBytes } from "node:crypto";
 import type { DatabaseSync } from "node:sqlite";
 
 import {
@@ -25,13 +26,13 @@ import { ChainClock, defaultClockMode, systemClock, type Clock } from "../chain/
 import { DigestSigner } from "../chain/ecdsa.js";
 import { ledgerDomain, receiptStructHash } from "../chain/eip712.js";
 import { LedgerHasher } from "../chain/hasher.js";
-import { InputError } from "../common/errors.js";
+import { BaseError, InputError } from "../common/errors.js";
 import { InferenceEngine } from "../inference/engine.js";
 import { EnclaveClient, EnclaveRequestError } from "../tee/client.js";
 import { binaryRequestBodyLimit, createApi, requestBodyLimit } from "./api.js";
 import { Batcher } from "./batcher.js";
 import type { RelayerConfig, RelayerSecrets } from "./config.js";
-import { openDatabase } from "./db.js";
+import { migrate, openDatabase, type Migration } from "./db.js";
 import { checkEnclave, enclaveCheckOptions } from "./enclave-check.js";
 import { Listener } from "./listener.js";
 import { RelayerMetrics } from "./metrics.js";
@@ -73,7 +74,57 @@ interface Parts {
   clock: Clock;
   chainClock: ChainClock | null;
   nodeSigner: DigestSigner;
+  relayerId: string;
   log: Logger;
+}
+
+/** The enclave is held by another relayer of this node (it answered 409 RelayerConflictError). */
+export class EnclaveHeldError extends BaseError {
+  override name = "EnclaveHeldError";
+}
+
+const RELAYER_MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    description: "the relayer's id, kept with its store (the enclave serves one relayer at a time)",
+    sql: "CREATE TABLE relayer_identity (id INTEGER PRIMARY KEY CHECK (id = 1), relayer_id TEXT NOT NULL)",
+  },
+];
+
+/** This store's relayer id: created once, so a restarted relayer is the same relayer to its enclave. */
+export function relayerIdOf(db: DatabaseSync): string {
+  migrate(db, "relayer", RELAYER_MIGRATIONS);
+  db.prepare("INSERT OR IGNORE INTO relayer_identity (id, relayer_id) VALUES (1, ?)").run(
+    randomBytes(16).toString("hex"),
+  );
+  const row = db.prepare("SELECT relayer_id FROM relayer_identity WHERE id = 1").get() as {
+    relayer_id: string;
+  };
+  return row.relayer_id;
+}
+
+/** Claims the enclave for this relayer; EnclaveHeldError while another relayer holds it. */
+async function claimEnclave(client: EnclaveClient, relayerId: string, url: string): Promise<void> {
+  try {
+    await client.claimRelayer();
+  } catch (error) {
+    if (
+      error instanceof EnclaveRequestError &&
+      error.status === 409 &&
+      error.details.error === "RelayerConflictError"
+    ) {
+      const details = (error.details.enclaveDetails ?? {}) as Record<string, unknown>;
+      throw new EnclaveHeldError(
+        `the enclave at ${url} is held by another relayer (${String(details.holder)}): one relayer per enclave`,
+        {
+          details: { relayer: relayerId, ...details },
+          hint: "stop the other relayer (or point this one at its own enclave); the enclave frees itself once the holder has been silent for its --relayer-lease",
+          cause: error,
+        },
+      );
+    }
+    throw error;
+  }
 }
 
 export class RelayerService {
@@ -96,6 +147,7 @@ export class RelayerService {
   private readonly chainClock: ChainClock | null;
   private readonly clock: Clock;
   private readonly nodeSigner: DigestSigner;
+  private readonly relayerId: string;
   private readonly log: Logger;
   private enclaveProblem: string | null = null;
   private watchTimer: NodeJS.Timeout | undefined;
@@ -117,6 +169,7 @@ export class RelayerService {
     this.chainClock = parts.chainClock;
     this.clock = parts.clock;
     this.nodeSigner = parts.nodeSigner;
+    this.relayerId = parts.relayerId;
     this.log = parts.log;
   }
 
@@ -161,6 +214,8 @@ export class RelayerService {
       log: log.child({ part: "enclave-check" }),
     });
     const nodeSigner = new DigestSigner(secrets.nodeSigner.signingKey);
+    const db = openDatabase(config.store.path);
+    const relayerId = relayerIdOf(db);
     const enclave = {
       current: new EnclaveClient({
         url: config.enclave.url,
@@ -169,8 +224,11 @@ export class RelayerService {
         node,
         signer: nodeSigner,
         clock,
+        relayerId,
       }),
     };
+    // One relayer (one store) per enclave: refused while another relayer holds it.
+    await claimEnclave(enclave.current, relayerId, config.enclave.url);
 
     const engine = new InferenceEngine({
       config: config.models.engine,
@@ -190,7 +248,6 @@ export class RelayerService {
       );
     }
 
-    const db = openDatabase(config.store.path);
     const store = new JobStore(db);
     const sender = deps.sender
       ? deps.sender(db, secrets.txSigner, provider, log)
@@ -267,6 +324,7 @@ export class RelayerService {
           sender,
           ledger,
           provider,
+          node,
           confirmations: config.listener.confirmations,
           deployBlock: config.chain.deployBlock,
           maxBlockRange: config.listener.maxBlockRange,
@@ -297,6 +355,7 @@ export class RelayerService {
       clock,
       chainClock,
       nodeSigner,
+      relayerId,
       log,
     });
     late.refresh = () => service.refreshEnclave();
@@ -317,13 +376,23 @@ export class RelayerService {
   private async watchEnclave(): Promise<void> {
     const current = this.enclaveHolder.current;
     let key: string;
+    let holder: { id?: unknown; idleSeconds?: unknown; leaseSeconds?: unknown } | null;
     try {
-      key = getAddress(String((await current.info()).enclave));
+      const info = await current.info();
+      key = getAddress(String(info.enclave));
+      holder = info.relayer ?? null;
     } catch {
       return; // unreachable: /readyz says so
     }
     if (key === current.enclave) {
-      this.enclaveProblem = null;
+      // Another relayer took the enclave over while this one was silent past its lease.
+      const taken =
+        holder !== null &&
+        holder.id !== this.relayerId &&
+        Number(holder.idleSeconds) < Number(holder.leaseSeconds);
+      this.enclaveProblem = taken
+        ? `the enclave at ${this.config.enclave.url} is held by another relayer (${String(holder!.id)}); one relayer per enclave`
+        : null;
       return;
     }
     try {
@@ -342,6 +411,7 @@ export class RelayerService {
         node: getAddress(this.config.node.address),
         signer: this.nodeSigner,
         clock: this.clock,
+        relayerId: this.relayerId,
       });
       current.close();
       this.enclaveProblem = null;
@@ -456,6 +526,15 @@ export class RelayerService {
     await this.listener?.stop();
     await this.batcher.stop();
     await this.sender.stop();
+    // Frees the enclave for another relayer now rather than after its lease (best effort).
+    await this.enclave
+      .releaseRelayer()
+      .catch((error: unknown) =>
+        this.log.warn(
+          { at: "RelayerService#stop", err: (error as Error).message },
+          "could not release the enclave (it frees itself after its relayer lease)",
+        ),
+      );
     this.enclave.close();
     this.chainClock?.stop();
     await this.engine.close();

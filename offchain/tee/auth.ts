@@ -21,6 +21,13 @@ import type { DigestSigner } from "../chain/ecdsa.js";
 import { recoverSigner } from "../chain/ecdsa.js";
 
 export const AUTH_HEADER = "x-opg-auth";
+/**
+ * Names the relayer making an authenticated request (a random id it keeps in its store): the
+ * enclave serves one relayer at a time (Enclave.admitRelayer). Not signed: it separates the node's
+ * own relayers from each other, who all hold the node's key.
+ */
+export const RELAYER_HEADER = "x-opg-relayer";
+export const RELAYER_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 export const AUTH_WINDOW_SECONDS = 60n;
 const TAG = Buffer.from("OPG enclave request v1", "utf8");
 

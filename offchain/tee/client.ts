@@ -23,7 +23,7 @@ import type { Batch, LedgerDomain, Receipt, Verdict } from "../chain/eip712.js";
 import { LedgerHasher } from "../chain/hasher.js";
 import type { Clock } from "../chain/clock.js";
 import type { QuantisedTensorJson, TensorJson } from "../inference/tensor.js";
-import { AUTH_HEADER, authHeader } from "./auth.js";
+import { AUTH_HEADER, RELAYER_HEADER, authHeader } from "./auth.js";
 import type { EvidenceRecord, LoggedReceipt, SignedBatch, SubmitOutcome } from "./enclave.js";
 
 export class EnclaveRequestError extends BaseError {
@@ -137,6 +137,8 @@ export interface EnclaveClientOptions {
   maxSockets?: number;
   /** Under the enclave's body limit, with room to spare. */
   maxPayloadBytes?: number;
+  /** This relayer's id (x-opg-relayer): the enclave serves one relayer at a time. */
+  relayerId?: string;
 }
 
 export class EnclaveClient {
@@ -197,6 +199,21 @@ export class EnclaveClient {
         setImmediate(() => this.flush());
       }
     });
+  }
+
+  /**
+   * Claims the enclave for this relayer (`relayerId`): throws EnclaveRequestError with status 409
+   * (error RelayerConflictError) while another relayer holds it.
+   */
+  async claimRelayer(): Promise<{ id: string; idleSeconds: number; leaseSeconds: number }> {
+    const json = await this.call("POST", "/v1/relayer", {}, true);
+    return json.relayer as { id: string; idleSeconds: number; leaseSeconds: number };
+  }
+
+  /** Releases the enclave if this relayer holds it (a relayer stopping cleanly). */
+  async releaseRelayer(): Promise<void> {
+    if (this.o.relayerId === undefined) return;
+    await this.call("DELETE", "/v1/relayer", undefined, true);
   }
 
   /** Asks the enclave to cut its next batch (null: nothing waits); the answer is checked. */
@@ -353,7 +370,7 @@ export class EnclaveClient {
   }
 
   private async call(
-    method: "GET" | "POST",
+    method: "GET" | "POST" | "DELETE",
     path: string,
     body: unknown,
     auth: boolean,
@@ -364,7 +381,7 @@ export class EnclaveClient {
   }
 
   private async send(
-    method: "GET" | "POST",
+    method: "GET" | "POST" | "DELETE",
     path: string,
     payload: Buffer,
     auth: boolean,
@@ -386,7 +403,7 @@ export class EnclaveClient {
   }
 
   private once(
-    method: "GET" | "POST",
+    method: "GET" | "POST" | "DELETE",
     path: string,
     payload: Buffer,
     auth: boolean,
@@ -406,6 +423,7 @@ export class EnclaveClient {
         timestamp,
         payload,
       );
+      if (this.o.relayerId !== undefined) headers[RELAYER_HEADER] = this.o.relayerId;
     }
     return new Promise((resolve, reject) => {
       const req = request(

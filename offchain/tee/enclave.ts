@@ -102,6 +102,16 @@ export class EnclaveNotRegisteredError extends BaseError {
   override readonly httpStatus: number = 503;
 }
 
+/**
+ * Another relayer of the client node holds this enclave (409): its batches would list receipts the
+ * second relayer's store never wrote, and the second relayer's receipts would be anchored by the
+ * first one without its knowing. One relayer (one store) per enclave; see `admitRelayer`.
+ */
+export class RelayerConflictError extends BaseError {
+  override name = "RelayerConflictError";
+  override readonly httpStatus: number = 409;
+}
+
 /** The enclave's bounded state is full; the client must cut batches or slow down (503). */
 export class EnclaveBusyError extends BaseError {
   override name = "EnclaveBusyError";
@@ -121,6 +131,11 @@ export interface EnclaveLimits {
   maxEvidence: number;
   /** How often the client's signer, the sample rate and the anchored sequence are re-read. */
   refreshMs: number;
+  /**
+   * How long a relayer holds the enclave after its last request: another relayer (another
+   * `x-opg-relayer` id) is refused until then (RelayerConflictError).
+   */
+  relayerLeaseMs: number;
 }
 
 export const DEFAULT_ENCLAVE_LIMITS: EnclaveLimits = {
@@ -130,6 +145,7 @@ export const DEFAULT_ENCLAVE_LIMITS: EnclaveLimits = {
   maxBatchSize: 65_536,
   maxEvidence: 10_000,
   refreshMs: 5_000,
+  relayerLeaseMs: 60_000,
 };
 
 export interface EnclaveOptions {
@@ -301,6 +317,8 @@ export class Enclave {
   readonly #evidence: EvidenceRecord[] = [];
   #evidenceCount = 0;
   #nextSequence = 0n;
+  /** The relayer holding the enclave and when its last request came (admitRelayer). */
+  #relayer: { id: string; seenMs: number } | null = null;
   #clientSigner = "";
   #signerReadAt = 0;
   readonly #requireRegistration: boolean;
@@ -441,6 +459,54 @@ export class Enclave {
       evidence: this.#evidence.length,
       nextSequence: Number(this.#nextSequence),
     };
+  }
+
+  /** The relayer holding this enclave (see `admitRelayer`), or null. */
+  relayer(nowMs = Date.now()): { id: string; idleMs: number; leaseMs: number } | null {
+    if (this.#relayer === null) return null;
+    return {
+      id: this.#relayer.id,
+      idleMs: nowMs - this.#relayer.seenMs,
+      leaseMs: this.limits.relayerLeaseMs,
+    };
+  }
+
+  /**
+   * Admits a request of the relayer named `id` (its `x-opg-relayer` header, after the request was
+   * shown to come from the client node). The first relayer holds the enclave, each of its requests
+   * renewing the lease; another one is refused with RelayerConflictError until the holder has been
+   * silent for `relayerLeaseMs`, and then takes over. This guards the node's own relayers against
+   * sharing an enclave by mistake (they hold the same key, so it is no boundary against the node).
+   */
+  admitRelayer(id: string, nowMs = Date.now()): void {
+    const held = this.#relayer;
+    if (held !== null && held.id !== id && nowMs - held.seenMs < this.limits.relayerLeaseMs) {
+      throw new RelayerConflictError(
+        `enclave ${this.address} is held by relayer ${held.id} (last request ${Math.round((nowMs - held.seenMs) / 1000)} s ago); one relayer per enclave: stop the other relayer, or wait ${Math.ceil((this.limits.relayerLeaseMs - (nowMs - held.seenMs)) / 1000)} s after it stopped`,
+        {
+          details: {
+            relayer: id,
+            holder: held.id,
+            idleMs: nowMs - held.seenMs,
+            leaseMs: this.limits.relayerLeaseMs,
+          },
+        },
+      );
+    }
+    if (held !== null && held.id !== id) {
+      this.#log.warn(
+        { at: "Enclave#admitRelayer", from: held.id, to: id, idleMs: nowMs - held.seenMs },
+        "another relayer takes over this enclave (the holder's lease lapsed)",
+      );
+    }
+    this.#relayer = { id, seenMs: nowMs };
+  }
+
+  /** Frees the enclave if relayer `id` holds it (it stopped cleanly); true when it did. */
+  releaseRelayer(id: string): boolean {
+    if (this.#relayer === null || this.#relayer.id !== id) return false;
+    this.#relayer = null;
+    return true;
   }
 
   /** An attestation document binding this enclave's key, answering `nonce`. */

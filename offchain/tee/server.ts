@@ -15,13 +15,18 @@
  *                        in order; each item is judged on its own; a repeat answers what was logged
  *   POST /v1/batches     { maxSize } -> { batch: SignedBatch | null }: the enclave cuts its next batch
  *   GET  /v1/batches?from=<sequence> -> { batches: [SignedBatch] }: signed, not yet seen anchored
+ *   POST /v1/relayer     {} -> { relayer }: a relayer claims the enclave before it starts
+ *   DELETE /v1/relayer   -> { released }: a relayer stopping cleanly frees it
+ *
+ * A request carrying `x-opg-relayer: <id>` is served only while no other relayer holds the enclave
+ * (409 RelayerConflictError; Enclave.admitRelayer): one relayer, one store, per enclave.
  *   GET  /v1/receipts/<requestId>    -> the logged receipt and its answer, or 404
  *
  * Every authenticated call is idempotent or harmless when replayed inside the credential's window:
  * a receipt is logged once, and cutting a batch only cuts it sooner.
  *
  * Errors answer { error, message, details } with the error's HTTP status (400 bad input,
- * 401/403 not the client, 404 unknown, 409 another receipt for the request, 413 body too large,
+ * 401/403 not the client, 404 unknown, 409 another receipt for the request or another relayer, 413 body too large,
  * 422 verification failure, 503 the bounded state is full).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -32,7 +37,7 @@ import type { Logger } from "pino";
 import { BaseError, InputError } from "../common/errors.js";
 import { stringifyJson } from "../common/json.js";
 import { measurementFromPcrs } from "../staking/units.js";
-import { AUTH_HEADER, authenticate } from "./auth.js";
+import { AUTH_HEADER, RELAYER_HEADER, RELAYER_ID_PATTERN, authenticate } from "./auth.js";
 import type { Clock } from "../chain/clock.js";
 import { enclaveItemBound, type ModelManifest } from "../inference/manifest.js";
 import type { Enclave } from "./enclave.js";
@@ -133,7 +138,22 @@ export function createEnclaveServer(options: EnclaveServerOptions): Server {
       clock.now(),
     );
     await enclave.checkClient(signer, "x-opg-auth");
+    const relayer = relayerOf(req);
+    if (relayer !== null) enclave.admitRelayer(relayer);
     return body;
+  }
+
+  /** The request's x-opg-relayer id, null without one; a malformed one is a 400. */
+  function relayerOf(req: IncomingMessage): string | null {
+    const raw = req.headers[RELAYER_HEADER];
+    const id = Array.isArray(raw) ? raw[0] : raw;
+    if (id === undefined) return null;
+    if (!RELAYER_ID_PATTERN.test(id)) {
+      throw new InputError(`malformed ${RELAYER_HEADER} header`, {
+        details: { expected: RELAYER_ID_PATTERN.source },
+      });
+    }
+    return id;
   }
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -169,6 +189,7 @@ export function createEnclaveServer(options: EnclaveServerOptions): Server {
           models: enclave.models,
           modelFailures: enclave.modelFailures,
           stats: enclave.stats(),
+          relayer: relayerView(enclave.relayer()),
           ...(options.devRootPem !== undefined ? { devRootPem: options.devRootPem } : {}),
         });
       case "GET /evidence": {
@@ -227,6 +248,22 @@ export function createEnclaveServer(options: EnclaveServerOptions): Server {
         }
         return send(res, 200, { batch });
       }
+      case "POST /v1/relayer": {
+        // A relayer claims (or renews) the enclave before it starts: 409 while another holds it.
+        if (relayerOf(req) === null) {
+          throw new InputError(`POST /v1/relayer needs the ${RELAYER_HEADER} header`, {
+            details: { header: RELAYER_HEADER },
+          });
+        }
+        await authenticated(req, url);
+        return send(res, 200, { relayer: relayerView(enclave.relayer()) });
+      }
+      case "DELETE /v1/relayer": {
+        // A relayer stopping cleanly frees the enclave for the next one at once.
+        const id = relayerOf(req);
+        await authenticated(req, url);
+        return send(res, 200, { released: id !== null && enclave.releaseRelayer(id) });
+      }
       case "GET /v1/batches": {
         await authenticated(req, url);
         return send(res, 200, { batches: enclave.openBatches(integerParam(url, "from", 0n)) });
@@ -269,6 +306,18 @@ export function createEnclaveServer(options: EnclaveServerOptions): Server {
 }
 
 /** Listens on host:port (port 0 = any free port); resolves with the bound URL. */
+/** The holder of the enclave as /info and POST /v1/relayer show it. */
+function relayerView(
+  held: { id: string; idleMs: number; leaseMs: number } | null,
+): { id: string; idleSeconds: number; leaseSeconds: number } | null {
+  if (held === null) return null;
+  return {
+    id: held.id,
+    idleSeconds: Math.round(held.idleMs / 1000),
+    leaseSeconds: Math.round(held.leaseMs / 1000),
+  };
+}
+
 export async function listen(server: Server, port: number, host = "127.0.0.1"): Promise<string> {
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

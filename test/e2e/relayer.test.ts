@@ -42,6 +42,7 @@ import {
  */
 const KILL_INPUTS = 100_000;
 const RESTART_INPUTS = 300_000;
+const ONE_ENCLAVE_INPUTS = 400_000;
 
 describe("e2e: relayer service on a hardhat node", function () {
   this.timeout(480_000);
@@ -182,6 +183,38 @@ describe("e2e: relayer service on a hardhat node", function () {
       22,
     );
     await stopProc(relayer);
+  });
+
+  it("one relayer per enclave: a second relayer (its own store) is refused at start-up while the first serves, and starts once the first has stopped", async () => {
+    const first = await writeRelayerConfig(system, enclave.url, node.url);
+    const second = await writeRelayerConfig(system, enclave.url, node.url);
+    const a = await startRelayer(first.file);
+    const refused = await startRelayer(second.file).then(
+      () => expect.fail("the second relayer started"),
+      (e: unknown) => (e as Error).message,
+    );
+    expect(refused).to.match(/^opg relayer exited with 1:/);
+    expect(refused).to.include(`the enclave at ${enclave.url} is held by another relayer`);
+    const held = (await getJson(`${enclave.url}/info`)).json.relayer as { id: string };
+    expect(refused).to.include(held.id);
+    // The first relayer goes on serving.
+    const served = await postJson(`${a.url}/v1/inferences`, {
+      modelId: RISK_MLP.modelId,
+      inputs: riskInput(ONE_ENCLAVE_INPUTS),
+    });
+    expect(served.status, JSON.stringify(served.json)).to.equal(200);
+    // Stopped cleanly, it frees the enclave at once: the second relayer starts and serves.
+    await stopProc(a);
+    const b = await startRelayer(second.file);
+    const next = await postJson(`${b.url}/v1/inferences`, {
+      modelId: RISK_MLP.modelId,
+      inputs: riskInput(ONE_ENCLAVE_INPUTS + 1),
+    });
+    expect(next.status, JSON.stringify(next.json)).to.equal(200);
+    expect(((await getJson(`${enclave.url}/info`)).json.relayer as { id: string }).id).to.not.equal(
+      held.id,
+    );
+    await stopProc(b);
   });
 
   it("kill -9 at random points of a 2,000-request run: every accepted request is anchored exactly once", async () => {

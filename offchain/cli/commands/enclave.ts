@@ -41,6 +41,7 @@ interface StartFlags {
   rpc: string;
   clock?: string;
   receiptWindow: string;
+  relayerLease: string;
   maxBody?: string;
   threads: string;
   image: string;
@@ -76,6 +77,7 @@ export async function startEnclave(flags: StartFlags, signal?: AbortSignal): Pro
     throw new InputError("--clock must be system or chain", { details: { clock: flags.clock } });
   checkClockMode(mode, chainId);
   const receiptWindowSeconds = integer(flags.receiptWindow, "--receipt-window", 10, 3_600);
+  const relayerLeaseSeconds = integer(flags.relayerLease, "--relayer-lease", 1, 3_600);
   const maxBodyFlag =
     flags.maxBody === undefined
       ? undefined
@@ -119,7 +121,7 @@ export async function startEnclave(flags: StartFlags, signal?: AbortSignal): Pro
     clientNode: flags.node,
     chain,
     clock,
-    limits: { receiptWindowSeconds },
+    limits: { receiptWindowSeconds, relayerLeaseMs: relayerLeaseSeconds * 1000 },
     requireRegistration: true,
     log: logger,
   });
@@ -243,6 +245,11 @@ export function register(program: Command): void {
     )
     .option("--clock <mode>", "system, or chain (local chains only; default there)")
     .option("--receipt-window <seconds>", "receipts older or newer than this are refused", "120")
+    .option(
+      "--relayer-lease <seconds>",
+      "another relayer is refused until the one holding the enclave has been silent this long",
+      "60",
+    )
     .option(
       "--max-body <bytes>",
       `largest request body (default: what the largest model's receipt needs, at least ${DEFAULT_MAX_BODY})`,

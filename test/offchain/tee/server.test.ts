@@ -793,4 +793,120 @@ describe("enclave HTTP API", function () {
       expect((outsider as EnclaveRequestError).status).to.equal(403);
     });
   });
+
+  describe("one relayer per enclave (x-opg-relayer)", () => {
+    const LEASE_MS = 1_500;
+    let held: Enclave;
+    let heldApi: Listening;
+    const clients: EnclaveClient[] = [];
+    before(async () => {
+      held = await w.enclave({ register: true, limits: { relayerLeaseMs: LEASE_MS } });
+      heldApi = await serve(createEnclaveServer({ enclave: held, clock: w.clock, logger: silent }));
+    });
+    after(async () => {
+      for (const c of clients) c.close();
+      await heldApi?.close();
+    });
+
+    function relayer(relayerId: string | undefined): EnclaveClient {
+      const c = new EnclaveClient({
+        url: heldApi.url,
+        enclave: held.address,
+        domain: w.domain,
+        node: w.protocol.gpuNode,
+        signer: w.nodeSigner,
+        clock: w.clock,
+        ...(relayerId === undefined ? {} : { relayerId }),
+      });
+      clients.push(c);
+      return c;
+    }
+
+    async function conflict(promise: Promise<unknown>): Promise<Record<string, unknown>> {
+      const error = (await rejection(promise)) as EnclaveRequestError;
+      expect(error).to.be.instanceOf(EnclaveRequestError);
+      expect(error.status).to.equal(409);
+      expect(error.details.error).to.equal("RelayerConflictError");
+      return error.details.enclaveDetails as Record<string, unknown>;
+    }
+
+    it("serves the first relayer, refuses a second one on every client route, hands over once the first is silent past the lease, and at once on release", async () => {
+      const first = relayer("relayer-a");
+      const second = relayer("relayer-b");
+      const claimed = await first.claimRelayer();
+      expect(claimed).to.deep.include({ id: "relayer-a", leaseSeconds: 2 });
+      const info = (await first.info()).relayer as Record<string, unknown>;
+      expect(info.id).to.equal("relayer-a");
+
+      // The second relayer gets nothing in: no claim, no receipt logged, no batch cut or read.
+      const item = await w.item(60);
+      const details = await conflict(second.claimRelayer());
+      expect(details).to.deep.include({ relayer: "relayer-b", holder: "relayer-a" });
+      await conflict(second.submit(item));
+      expect(held.logged(item.receipt.requestId)).to.equal(null);
+      await conflict(second.cutBatch(10));
+      await conflict(second.openBatches(0n));
+
+      // The holder goes on; each of its requests renews the lease.
+      expect((await first.submit(item)).requestId).to.equal(item.receipt.requestId.toLowerCase());
+      await new Promise((r) => setTimeout(r, LEASE_MS / 2));
+      await first.openBatches(0n);
+      await new Promise((r) => setTimeout(r, LEASE_MS / 2 + 100));
+      await conflict(second.claimRelayer());
+
+      // Silent past the lease: the second relayer takes over, and now the first is refused.
+      await new Promise((r) => setTimeout(r, LEASE_MS + 100));
+      expect((await second.claimRelayer()).id).to.equal("relayer-b");
+      const back = await conflict(first.cutBatch(10));
+      expect(back).to.deep.include({ relayer: "relayer-a", holder: "relayer-b" });
+
+      // A relayer stopping cleanly frees the enclave at once; releasing one it does not hold frees nothing.
+      await conflict(first.releaseRelayer());
+      await second.releaseRelayer();
+      expect(held.relayer()).to.equal(null);
+      expect((await first.claimRelayer()).id).to.equal("relayer-a");
+    });
+
+    it("answers 400 to a malformed x-opg-relayer, and 400 to a claim without one", async () => {
+      const path = "/v1/relayer";
+      const bad = await fetch(`${heldApi.url}${path}`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "x-opg-relayer": "not an id!",
+          [AUTH_HEADER]: authHeader(
+            w.nodeSigner,
+            held.address,
+            "POST",
+            path,
+            w.clock.now(),
+            Buffer.from("{}"),
+          ),
+        },
+        body: "{}",
+      });
+      expect(bad.status).to.equal(400);
+      expect(((await bad.json()) as { message: string }).message).to.equal(
+        "malformed x-opg-relayer header",
+      );
+      const none = await rejection(relayer(undefined).claimRelayer());
+      expect((none as EnclaveRequestError).status).to.equal(400);
+    });
+
+    it("does not let an outsider take or hold the enclave with the header", async () => {
+      const outsider = new EnclaveClient({
+        url: heldApi.url,
+        enclave: held.address,
+        domain: w.domain,
+        node: w.protocol.gpuNode,
+        signer: new DigestSigner(Wallet.createRandom().privateKey),
+        clock: w.clock,
+        relayerId: "outsider",
+      });
+      clients.push(outsider);
+      const error = (await rejection(outsider.claimRelayer())) as EnclaveRequestError;
+      expect(error.status).to.equal(403);
+      expect(held.relayer()?.id).to.not.equal("outsider");
+    });
+  });
 });
