@@ -11,7 +11,7 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 
-import type { Contract, Provider } from "ethers";
+import type { Contract, JsonRpcProvider } from "ethers";
 import { getBytes, keccak256 } from "ethers";
 import type { Logger } from "pino";
 
@@ -39,6 +39,25 @@ export const LISTENER_MIGRATIONS: Migration[] = [
         state TEXT NOT NULL CHECK (state IN ('new', 'submitted', 'done', 'unservable', 'rejected')),
         reason TEXT
       );
+      CREATE INDEX chain_requests_by_state ON chain_requests (state);
+    `,
+  },
+  {
+    version: 2,
+    description:
+      "chain_requests.state 'lost': another node fulfilled the request first (a lost race, not a fulfilment of ours)",
+    sql: `
+      CREATE TABLE chain_requests_v2 (
+        request_id TEXT PRIMARY KEY,
+        request TEXT NOT NULL,
+        input TEXT NOT NULL,
+        block INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('new', 'submitted', 'done', 'unservable', 'rejected', 'lost')),
+        reason TEXT
+      );
+      INSERT INTO chain_requests_v2 SELECT request_id, request, input, block, state, reason FROM chain_requests;
+      DROP TABLE chain_requests;
+      ALTER TABLE chain_requests_v2 RENAME TO chain_requests;
       CREATE INDEX chain_requests_by_state ON chain_requests (state);
     `,
   },
@@ -109,7 +128,9 @@ export interface ListenerOptions {
   pipeline: InferencePipeline;
   sender: TxSenderLike;
   ledger: Contract;
-  provider: Provider;
+  provider: JsonRpcProvider;
+  /** This relayer's node: a request fulfilled by another node is a lost race. */
+  node: string;
   confirmations: number;
   deployBlock: number;
   maxBlockRange: number;
@@ -267,9 +288,16 @@ export class Listener {
         // receipt it logged for the request then, batched under another store).
         const open = String(await ledger.getFunction("requestHashOf").staticCall(row.request_id));
         if (BigInt(open) === 0n) {
-          db.prepare(
-            "UPDATE chain_requests SET state = 'done', reason = ? WHERE request_id = ?",
-          ).run("settled on chain already", row.request_id);
+          // Another node's fulfilment is a lost race, not one of ours.
+          const winner = await this.fulfilledBy(row.request_id);
+          const lost = winner !== null && winner.node.toLowerCase() !== this.o.node.toLowerCase();
+          db.prepare("UPDATE chain_requests SET state = ?, reason = ? WHERE request_id = ?").run(
+            lost ? "lost" : "done",
+            lost
+              ? `fulfilled by node ${winner.node} (${winner.txHash}) before this relayer served it`
+              : "settled on chain already",
+            row.request_id,
+          );
           continue;
         }
         let job;
@@ -362,15 +390,62 @@ export class Listener {
     }
   }
 
+  /** Who fulfilled `requestId` on chain (its InferenceFulfilled event), or null (not fulfilled). */
+  private async fulfilledBy(requestId: string): Promise<{ node: string; txHash: string } | null> {
+    const { ledger, provider, db } = this.o;
+    const row = db
+      .prepare("SELECT block FROM chain_requests WHERE request_id = ?")
+      .get(requestId) as { block: number } | undefined;
+    // Asked of the node itself: ethers may answer getBlockNumber from a short cache.
+    const head = Number(await provider.send("eth_blockNumber", []));
+    // From the request's block on (a fulfilment cannot come before it), range by range.
+    for (let from = row?.block ?? this.o.deployBlock; from <= head; from += this.o.maxBlockRange) {
+      const to = Math.min(head, from + this.o.maxBlockRange - 1);
+      const events = await ledger.queryFilter(
+        ledger.filters.InferenceFulfilled!(requestId),
+        from,
+        to,
+      );
+      const e = events[0];
+      if (e !== undefined && "args" in e)
+        return { node: String(e.args.node), txHash: e.transactionHash };
+    }
+    return null;
+  }
+
   private async await(key: string, requestId: string): Promise<void> {
     try {
       const outcome = await this.o.sender.wait(key);
-      if (outcome.gasUsed > 0n)
-        this.o.metrics.gasSpent.inc({ kind: "fulfil" }, Number(outcome.gasUsed));
+      // "Already done" (the request was not pending when ours was mined, or before it was sent):
+      // settled by whoever the chain says, which is a lost race unless it was this node.
+      const settled = outcome.status === "confirmed" && outcome.reason !== undefined;
+      const winner = settled ? await this.fulfilledBy(requestId) : null;
+      const lost = winner !== null && winner.node.toLowerCase() !== this.o.node.toLowerCase();
+      if (outcome.gasUsed > 0n) {
+        this.o.metrics.gasSpent.inc(
+          { kind: lost ? "fulfil_lost" : "fulfil" },
+          Number(outcome.gasUsed),
+        );
+      }
       if (outcome.status === "failed") this.o.metrics.failures.inc({ stage: "fulfil" });
+      if (lost) {
+        this.o.metrics.failures.inc({ stage: "fulfil_lost" });
+        this.o.log.warn(
+          { at: "Listener#await", requestId, winner: winner.node, tx: winner.txHash },
+          "another node fulfilled the request first: recorded as lost",
+        );
+      }
+      const reason =
+        outcome.status === "failed"
+          ? `fulfil failed (${outcome.txHash})`
+          : lost
+            ? `fulfilled by node ${winner.node} (${winner.txHash})${outcome.txHash === "" ? "" : `; ours reverted (${outcome.txHash})`}`
+            : settled && winner === null
+              ? "settled on chain without a fulfilment (refunded)"
+              : null;
       this.o.db
-        .prepare("UPDATE chain_requests SET state = 'done', reason = ? WHERE request_id = ?")
-        .run(outcome.status === "failed" ? `fulfil failed (${outcome.txHash})` : null, requestId);
+        .prepare("UPDATE chain_requests SET state = ?, reason = ? WHERE request_id = ?")
+        .run(lost ? "lost" : "done", reason, requestId);
     } catch (error) {
       this.o.log.error(
         { at: "Listener#await", key, err: (error as Error).message },

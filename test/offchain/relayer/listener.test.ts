@@ -6,7 +6,13 @@
 import { expect } from "chai";
 import { Wallet, getBytes, keccak256, type Contract } from "ethers";
 
-import { encodeInputs, validateInputs } from "../../../offchain/inference/tensor.js";
+import {
+  encodeInputs,
+  encodeOutputs,
+  validateInputs,
+  type QuantisedTensor,
+} from "../../../offchain/inference/tensor.js";
+import type { TxIntent } from "../../../offchain/relayer/tx.js";
 import { Listener } from "../../../offchain/relayer/listener.js";
 import { fundedWallet } from "../../../offchain/relayer/testing/chain.js";
 import { RISK_MLP, SEQ_CNN, riskInput } from "../../e2e/relayer-system.js";
@@ -31,6 +37,7 @@ describe("offchain/relayer/listener", function () {
       sender: r.t.senderLike,
       ledger: r.system.ledger as unknown as Contract,
       provider: r.system.provider,
+      node: r.system.gpuNode,
       confirmations: 0,
       deployBlock: r.system.deployBlock,
       maxBlockRange: 1_000,
@@ -82,6 +89,111 @@ describe("offchain/relayer/listener", function () {
     expect(row(requestId)).to.deep.equal({ state: "done", reason: null });
     expect(await pendingOnChain(requestId)).to.equal(false);
     expect(listener.hasRequest(requestId)).to.equal(true);
+  });
+
+  /**
+   * A listener of `node` whose fulfil intents are held until `release`, so that the test can settle
+   * the request on chain first (what a faster relayer does).
+   */
+  function heldListener(node: string): { listener: Listener; release: () => void } {
+    const held: TxIntent[] = [];
+    let holding = true;
+    let open: () => void = () => {};
+    const released = new Promise<void>((resolve) => (open = resolve));
+    const l = new Listener({
+      db: r.t.store.db,
+      store: r.t.store,
+      pipeline: pipeline(r),
+      sender: {
+        ...r.t.senderLike,
+        submit: (intent) => (holding ? void held.push(intent) : r.t.senderLike.submit(intent)),
+        // Waits for the intent once it is released (the sender knows nothing of it before).
+        wait: (key) => released.then(() => r.t.senderLike.wait(key)),
+      },
+      ledger: r.system.ledger as unknown as Contract,
+      provider: r.system.provider,
+      node,
+      confirmations: 0,
+      deployBlock: r.system.deployBlock,
+      maxBlockRange: 1_000,
+      pollMs: 50,
+      metrics: r.t.metrics,
+      log: silent,
+    });
+    return {
+      listener: l,
+      release: () => {
+        holding = false;
+        held.splice(0).forEach((i) => r.t.senderLike.submit(i));
+        open();
+      },
+    };
+  }
+
+  /** Sends the fulfil the listener would send, from another account (a faster sender). */
+  async function fulfilFirst(requestId: string, input: string): Promise<string> {
+    const job = r.t.store.getJob(requestId)!;
+    const output = encodeOutputs(
+      job.outputs.map((t): QuantisedTensor => ({
+        ...t,
+        values: BigInt64Array.from(t.values.map(BigInt)),
+      })),
+    );
+    const stored = JSON.parse(
+      (
+        r.t.store.db
+          .prepare("SELECT request FROM chain_requests WHERE request_id = ?")
+          .get(requestId) as { request: string }
+      ).request,
+    ) as Record<string, string | number>;
+    expect(stored.inputHash).to.equal(keccak256(input));
+    const racer = await fundedWallet(r.t.provider);
+    const tx = await r.system.ledger
+      .connect(racer)
+      .fulfil(
+        { ...stored, fee: BigInt(stored.fee!), deadline: BigInt(stored.deadline!) } as never,
+        job.receipt,
+        job.nodeSignature,
+        job.verdict!.timestamp,
+        job.enclaveSignature!,
+        output,
+      );
+    await tx.wait();
+    return tx.hash;
+  }
+
+  async function settled(l: Listener): Promise<void> {
+    for (let i = 0; i < 100 && l.counts().submitted !== undefined; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  it("records a request another node fulfilled first as lost, with the winner, not as done", async () => {
+    const { requestId, input } = await request(40);
+    // This relayer is node `us`; the request is fulfilled first in the GPU node's name.
+    const us = Wallet.createRandom().address;
+    const { listener: l, release } = heldListener(us);
+    expect(await l.scan()).to.equal(1);
+    await l.serve();
+    const winnerTx = await fulfilFirst(requestId, input);
+    release();
+    await settled(l);
+    expect(row(requestId)).to.deep.equal({
+      state: "lost",
+      reason: `fulfilled by node ${r.system.gpuNode} (${winnerTx})`,
+    });
+    expect(l.counts().lost).to.equal(1);
+  });
+
+  it("records a request this node's receipt fulfilled as done, even when another account sent the fulfil", async () => {
+    const { requestId, input } = await request(41);
+    const { listener: l, release } = heldListener(r.system.gpuNode);
+    expect(await l.scan()).to.equal(1);
+    await l.serve();
+    await fulfilFirst(requestId, input);
+    release();
+    await settled(l);
+    expect(row(requestId).state).to.equal("done");
   });
 
   it("never fulfils with a job that squats the request's id, marks it rejected, and keeps anchoring", async () => {
