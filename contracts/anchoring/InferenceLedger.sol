@@ -62,6 +62,9 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
     /// @notice The longest a slashed offence type keeps its node from being slashed again for it.
     uint40 public constant MAX_OFFENCE_COOLDOWN = 90 days;
 
+    /// @notice The longest assignment window governance can set.
+    uint32 public constant MAX_ASSIGNMENT_WINDOW = 1 hours;
+
     /// @notice A sample rate of 1 (every receipt re-executed), in parts per million.
     uint32 public constant FULL_SAMPLE_RATE = 1_000_000;
 
@@ -92,6 +95,7 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
     mapping(Offence offence => SlashParams params) private _slashParams;
     mapping(address node => mapping(Offence offence => uint40 slashedAt)) private _lastSlashAt;
     uint32 private _maxCallbackGas;
+    uint32 private _assignmentWindow;
 
     // -------------------------------------------------------------------------------------------------------------
     // Constructor
@@ -357,6 +361,29 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
     // -------------------------------------------------------------------------------------------------------------
 
     /// @inheritdoc IInferenceLedger
+    function setAssignmentWindow(uint32 windowSeconds) external onlyRole(GOVERNOR_ROLE) {
+        if (windowSeconds > MAX_ASSIGNMENT_WINDOW)
+            revert LedgerInvalidAssignmentWindow(windowSeconds, MAX_ASSIGNMENT_WINDOW);
+        _assignmentWindow = windowSeconds;
+        emit AssignmentWindowSet(windowSeconds);
+    }
+
+    /// @inheritdoc IInferenceLedger
+    function seedOf(bytes32 requestId) external view returns (bytes32) {
+        return _seedOf(requestId);
+    }
+
+    /// @inheritdoc IInferenceLedger
+    function assignmentWindow() external view returns (uint32) {
+        return _assignmentWindow;
+    }
+
+    /// @inheritdoc IInferenceLedger
+    function eligibleAt(InferenceRequest calldata request, address node) external view returns (uint64) {
+        return _eligibleAt(request, node);
+    }
+
+    /// @inheritdoc IInferenceLedger
     function verifyReceipt(
         uint256 batchId,
         Receipt calldata receipt,
@@ -487,23 +514,36 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
             modelId: modelId,
             inputHash: inputHash,
             deadline: uint64(block.timestamp) + ttl,
-            callbackGasLimit: callbackGasLimit
+            callbackGasLimit: callbackGasLimit,
+            requestedAt: uint64(block.timestamp),
+            seed: _seedOf(requestId)
         });
         _pendingRequests[requestId] = keccak256(abi.encode(request));
-        emit InferenceRequested(
-            requestId,
-            msg.sender,
-            modelId,
-            inputHash,
-            fee,
-            request.deadline,
-            callbackGasLimit,
-            input,
-            inputUri
-        );
+        _emitRequested(requestId, request, input, inputUri);
 
         // Interactions: escrow the fee.
         if (fee > 0) FEE_TOKEN.safeTransferFrom(msg.sender, address(this), fee);
+    }
+
+    function _emitRequested(
+        bytes32 requestId,
+        InferenceRequest memory request,
+        bytes memory input,
+        string memory inputUri
+    ) private {
+        emit InferenceRequested(
+            requestId,
+            request.requester,
+            request.modelId,
+            request.inputHash,
+            request.fee,
+            request.deadline,
+            request.callbackGasLimit,
+            input,
+            inputUri,
+            request.requestedAt,
+            request.seed
+        );
     }
 
     /// @dev Calls the requester back when it asked for a callback; true when there was none or it succeeded.
@@ -631,9 +671,11 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
         bytes32 actual = keccak256(output);
         if (actual != receipt.outputHash) revert LedgerOutputMismatch(receipt.outputHash, actual);
 
-        // An active GPU node signed the receipt and an active enclave agreed with it.
+        // An active GPU node signed the receipt, in its turn, and an active enclave agreed with it.
         bytes32 receiptHash = receipt.hash();
         _checkInferenceNode(receipt.node, true);
+        uint64 eligible = _eligibleAt(request, receipt.node);
+        if (block.timestamp < eligible) revert LedgerNotYetEligible(requestId, receipt.node, eligible);
         _checkReceiptSignature(receipt.node, receiptHash, nodeSignature);
         enclave = ECDSA.recoverCalldata(
             _hashTypedDataV4(
@@ -647,6 +689,24 @@ contract InferenceLedger is IInferenceLedger, EIP712, AccessControl, ReentrancyG
             enclaveSignature
         );
         if (!TEE_REGISTRY.isActiveEnclave(enclave)) revert LedgerInactiveEnclave(enclave);
+    }
+
+    /// @dev Unknown before the request's block (its prevrandao), so no node knows its turn in advance.
+    function _seedOf(bytes32 requestId) private view returns (bytes32) {
+        return keccak256(abi.encode(block.prevrandao, requestId));
+    }
+
+    /// @dev See {IInferenceLedger-eligibleAt}. A stake below the minimum (an inactive node, refused anyway) counts as
+    ///      the minimum; window <= 2^32, u < 2^64 and minStake <= 2^96 keep the product within 256 bits.
+    function _eligibleAt(InferenceRequest calldata request, address node) private view returns (uint64) {
+        uint256 window = _assignmentWindow;
+        if (window == 0) return request.requestedAt;
+        uint256 minimum = STAKING.minStake(INodeStakingCore.Role.INFERENCE);
+        uint256 stake = STAKING.activeStakeOf(node);
+        if (stake < minimum) stake = minimum;
+        if (stake == 0) return request.requestedAt;
+        uint256 u = uint64(uint256(keccak256(abi.encode(request.seed, node))));
+        return request.requestedAt + uint64(((window * u * minimum) / stake) >> 64);
     }
 
     /// @dev Everything `anchorBatch` checks.

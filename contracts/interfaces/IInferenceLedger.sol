@@ -35,6 +35,7 @@ interface IInferenceLedger {
 
     /// @notice An on-chain inference request. Only its hash is stored; fulfilment and refund pass it back in full
     ///         (it is in the `InferenceRequested` event).
+    ///         `requestedAt` and `seed` (drawn from the request's block) assign it: see {eligibleAt}.
     struct InferenceRequest {
         address requester;
         uint96 fee;
@@ -42,6 +43,8 @@ interface IInferenceLedger {
         bytes32 inputHash;
         uint64 deadline;
         uint32 callbackGasLimit;
+        uint64 requestedAt;
+        bytes32 seed;
     }
 
     /// @notice How an offence is punished: `bps` of the node's stake, jailed or not, and at most one slash of the
@@ -80,7 +83,9 @@ interface IInferenceLedger {
         uint64 deadline,
         uint32 callbackGasLimit,
         bytes input,
-        string inputUri
+        string inputUri,
+        uint64 requestedAt,
+        bytes32 seed
     );
 
     /// @notice A request was fulfilled: the node's payee was paid and the callback (if any) ran with
@@ -114,6 +119,9 @@ interface IInferenceLedger {
 
     /// @notice Governance changed the largest callback gas a request may ask for.
     event MaxCallbackGasSet(uint32 maxCallbackGas);
+
+    /// @notice Governance changed the assignment window of on-chain requests (see {eligibleAt}).
+    event AssignmentWindowSet(uint32 windowSeconds);
 
     // ---------------------------------------------------------------------------------------------------------
     // Errors
@@ -240,6 +248,12 @@ interface IInferenceLedger {
     /// @notice The largest callback gas must be 1..MAX_CALLBACK_GAS_CEILING.
     error LedgerInvalidMaxCallbackGas(uint32 maxCallbackGas);
 
+    /// @notice `node` may fulfil `requestId` only from `eligibleAt` on (the request's assignment, {eligibleAt}).
+    error LedgerNotYetEligible(bytes32 requestId, address node, uint64 eligibleAt);
+
+    /// @notice An assignment window above MAX_ASSIGNMENT_WINDOW.
+    error LedgerInvalidAssignmentWindow(uint32 windowSeconds, uint32 max);
+
     // ---------------------------------------------------------------------------------------------------------
     // Anchoring
     // ---------------------------------------------------------------------------------------------------------
@@ -362,6 +376,10 @@ interface IInferenceLedger {
     /// @notice Sets the largest callback gas a new request may ask for (GOVERNOR_ROLE).
     function setMaxCallbackGas(uint32 maxCallbackGas) external;
 
+    /// @notice Sets the assignment window of on-chain requests, in seconds (GOVERNOR_ROLE); 0: every active GPU node
+    ///         may fulfil at once (a race). Applies to pending requests too.
+    function setAssignmentWindow(uint32 windowSeconds) external;
+
     // ---------------------------------------------------------------------------------------------------------
     // Views
     // ---------------------------------------------------------------------------------------------------------
@@ -398,6 +416,20 @@ interface IInferenceLedger {
 
     /// @notice The largest callback gas a new request may ask for.
     function maxCallbackGas() external view returns (uint32);
+
+    /// @notice The seed a request made in this block gets (`InferenceRequest.seed`), for a consumer that keeps its
+    ///         requests to pass back to {refund}; meaningful only in the block of the request.
+    function seedOf(bytes32 requestId) external view returns (bytes32);
+
+    /// @notice The assignment window of on-chain requests, in seconds.
+    function assignmentWindow() external view returns (uint32);
+
+    /// @notice When `node` may fulfil `request`: `requestedAt + window * u * minStake / stake`, where `u` in [0, 1)
+    ///         is drawn from the request's seed and the node (keccak256(seed, node), 64 bits), `stake` is the node's
+    ///         active stake and `minStake` the INFERENCE minimum. Each node has its own time, unknown before the
+    ///         request's block; the first to come is stake-weighted (a node with k times the stake comes k times
+    ///         sooner), and by `requestedAt + window` every active node may serve: a silent node only delays it.
+    function eligibleAt(InferenceRequest calldata request, address node) external view returns (uint64);
 
     // ---------------------------------------------------------------------------------------------------------
     // Hashing (the on-chain side of offchain/chain/eip712.ts)

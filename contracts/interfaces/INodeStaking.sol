@@ -357,9 +357,6 @@ interface INodeStaking is INodeStakingCore, INodeStakingTypes, INodeStakingError
     /// @notice The current parameters.
     function params() external view returns (Params memory);
 
-    /// @notice A role's minimum stake (0 for NONE).
-    function minStake(Role role) external view returns (uint256);
-
     /// @notice Everything known about a node (all zero for an unknown node).
     function getNode(address node) external view returns (NodeView memory);
 

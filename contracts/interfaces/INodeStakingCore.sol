@@ -60,4 +60,10 @@ interface INodeStakingCore {
     /// @notice True when the node is registered, not jailed, not exited and its active stake is at least
     ///         its role's minimum.
     function isActive(address node) external view returns (bool);
+
+    /// @notice The node's active stake (not unbonding, after slashes).
+    function activeStakeOf(address node) external view returns (uint256);
+
+    /// @notice A role's minimum stake (0 for NONE): the least active stake a node of the role must hold to be active.
+    function minStake(Role role) external view returns (uint256);
 }

@@ -45,6 +45,8 @@ contract MockNodeStaking is INodeStakingCore {
     mapping(address node => mapping(address signer => uint256 rotatedAt)) private _formerSigners;
     mapping(address node => address payee) private _payees;
     mapping(address slasher => bool allowed) public isSlasher;
+    /// @notice What `minStake` answers for every role but NONE (0 unless set).
+    uint256 public minimumStake;
     SlashCall[] private _slashes;
 
     /// @notice Sets everything about a node at once (replaces its previous signer's mapping).
@@ -52,6 +54,11 @@ contract MockNodeStaking is INodeStakingCore {
         delete _nodeOfSigner[_nodes[node].signer];
         _nodes[node] = Node({role: role, signer: signer, active: active, stake: stake});
         if (signer != address(0)) _nodeOfSigner[signer] = node;
+    }
+
+    /// @notice Sets what `minStake` answers.
+    function setMinimumStake(uint256 minimum) external {
+        minimumStake = minimum;
     }
 
     /// @notice Marks a node active or not (jailed, unbonded, under-staked).
@@ -122,6 +129,16 @@ contract MockNodeStaking is INodeStakingCore {
     /// @notice The node's remaining stake.
     function stakeOf(address node) external view returns (uint256) {
         return _nodes[node].stake;
+    }
+
+    /// @inheritdoc INodeStakingCore
+    function activeStakeOf(address node) external view returns (uint256) {
+        return _nodes[node].stake;
+    }
+
+    /// @inheritdoc INodeStakingCore
+    function minStake(Role role) external view returns (uint256) {
+        return role == Role.NONE ? 0 : minimumStake;
     }
 
     /// @inheritdoc INodeStakingCore

@@ -522,9 +522,14 @@ contract NodeStaking is INodeStaking, AccessControl, ReentrancyGuardTransient {
         return _params;
     }
 
-    /// @inheritdoc INodeStaking
+    /// @inheritdoc INodeStakingCore
     function minStake(Role role) external view override returns (uint256) {
         return _minStake(role);
+    }
+
+    /// @inheritdoc INodeStakingCore
+    function activeStakeOf(address node) external view override returns (uint256) {
+        return _nodes[node].active;
     }
 
     /// @inheritdoc INodeStaking

@@ -31,6 +31,8 @@ async function requested(f: AttackedSystem) {
     inputHash: keccak256(INPUT),
     deadline: event.args.getValue("deadline") as bigint,
     callbackGasLimit: 0n,
+    requestedAt: event.args.getValue("requestedAt") as bigint,
+    seed: event.args.getValue("seed") as string,
   };
   const receipt = f.receipt("fee", {
     requestId: event.args.getValue("requestId") as string,

@@ -27,6 +27,7 @@ contract RiskGatedVault is IInferenceConsumer, ReentrancyGuard {
         uint128 amount;
         uint64 deadline;
         bytes32 inputHash;
+        bytes32 seed;
     }
 
     /// @notice Seconds a risk request may wait before it can be cancelled.
@@ -108,7 +109,8 @@ contract RiskGatedVault is IInferenceConsumer, ReentrancyGuard {
             fee: fee,
             amount: amount,
             deadline: uint64(block.timestamp) + REQUEST_TTL,
-            inputHash: keccak256(features)
+            inputHash: keccak256(features),
+            seed: LEDGER.seedOf(requestId)
         });
         emit WithdrawalRequested(msg.sender, requestId, amount, features);
     }
@@ -157,7 +159,9 @@ contract RiskGatedVault is IInferenceConsumer, ReentrancyGuard {
                 modelId: RISK_MODEL_ID,
                 inputHash: withdrawal.inputHash,
                 deadline: withdrawal.deadline,
-                callbackGasLimit: CALLBACK_GAS
+                callbackGasLimit: CALLBACK_GAS,
+                requestedAt: withdrawal.deadline - REQUEST_TTL,
+                seed: withdrawal.seed
             })
         );
         if (withdrawal.fee > 0) FEE_TOKEN.safeTransfer(withdrawal.account, withdrawal.fee);

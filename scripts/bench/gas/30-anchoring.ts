@@ -27,6 +27,7 @@ import {
   signReceipt,
   signVerdict,
 } from "../../../offchain/chain/receipts.js";
+import { DEFAULT_ASSIGNMENT_WINDOW_SECONDS } from "../../../offchain/deploy/preflight.js";
 import { deployProtocol, gasOf } from "./types.js";
 import type { BenchContext, GasCheck, GasRow } from "./types.js";
 
@@ -46,7 +47,10 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
     throw new Error("the bench needs 19 accounts");
 
   // --- The real protocol, deployed as production deploys it (governance by the governor and timelock).
-  const system = await deployProtocol(ethers);
+  // With the assignment window real networks deploy with (fulfil reads the node's stake and turn).
+  const system = await deployProtocol(ethers, {
+    assignmentWindow: DEFAULT_ASSIGNMENT_WINDOW_SECONDS,
+  });
   const { token, staking, tee, registry, ledger } = system;
 
   // A GPU node and a TEE node staked in NodeStaking; the image approved by a governor proposal; the enclave
@@ -149,7 +153,7 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
   const fulfilOnce = async (
     requestId: string,
     requester: string,
-    deadline: bigint,
+    event: { args: { getValue(name: string): unknown } },
     callbackGasLimit: number,
   ) => {
     const receipt: Receipt = {
@@ -166,29 +170,23 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
       fee,
       modelId: modelIds[0]!,
       inputHash: receipt.inputHash,
-      deadline,
+      deadline: event.args.getValue("deadline") as bigint,
       callbackGasLimit,
+      requestedAt: event.args.getValue("requestedAt") as bigint,
+      seed: event.args.getValue("seed") as string,
     };
     const nodeSig = await signReceipt(gpuSigner, domain, receipt);
     const verdict = buildVerdict(receipt, receipt.outputHash, 1_700_000_000n);
     const enclaveSig = await signVerdict(enclave, domain, verdict);
+    // Past every node's turn (InferenceLedger.eligibleAt).
+    await networkHelpers.time.increase(DEFAULT_ASSIGNMENT_WINDOW_SECONDS + 1);
     return gasOf(ledger.fulfil(request, receipt, nodeSig, verdict.timestamp, enclaveSig, output));
   };
   // Warm-up request so that counters and balances are non-zero, as on a live ledger.
   const warm = await requestOnce(0);
-  await fulfilOnce(
-    warm.requestId,
-    requester.address,
-    warm.event.args.getValue("deadline") as bigint,
-    0,
-  );
+  await fulfilOnce(warm.requestId, requester.address, warm.event, 0);
   const req = await requestOnce(0);
-  const fulfil = await fulfilOnce(
-    req.requestId,
-    requester.address,
-    req.event.args.getValue("deadline") as bigint,
-    0,
-  );
+  const fulfil = await fulfilOnce(req.requestId, requester.address, req.event, 0);
 
   // --- The same with a consumer contract's callback (MockInferenceConsumer records the output).
   const consumer = await ethers.deployContract("MockInferenceConsumer", [
@@ -219,19 +217,9 @@ export async function measure(ctx: BenchContext): Promise<{ rows: GasRow[]; chec
     return { gas: Number(mined.gasUsed), id: event.args.getValue("requestId") as string, event };
   };
   const warmC = await consumerRequest();
-  await fulfilOnce(
-    warmC.id,
-    await consumer.getAddress(),
-    warmC.event.args.getValue("deadline") as bigint,
-    100_000,
-  );
+  await fulfilOnce(warmC.id, await consumer.getAddress(), warmC.event, 100_000);
   const reqC = await consumerRequest();
-  const fulfilC = await fulfilOnce(
-    reqC.id,
-    await consumer.getAddress(),
-    reqC.event.args.getValue("deadline") as bigint,
-    100_000,
-  );
+  const fulfilC = await fulfilOnce(reqC.id, await consumer.getAddress(), reqC.event, 100_000);
 
   // --- Evidence, each the first slash of its type for its node, reported by an outsider (bounty paid, rest
   // burned): a double receipt, a receipt contradicted by the (accountable) enclave's verdict, and the

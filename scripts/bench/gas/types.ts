@@ -44,7 +44,10 @@ export async function gasOf(
 const PLAN = "deployments/localhost/vesting-plan.json";
 
 /** The whole protocol as production deploys it (offchain/deploy/system.ts), its record in a temporary folder. */
-export async function deployProtocol(ethers: HardhatEthers): Promise<System> {
+export async function deployProtocol(
+  ethers: HardhatEthers,
+  options: { assignmentWindow?: number } = {},
+): Promise<System> {
   const dir = await mkdtemp(path.join(tmpdir(), "opg-bench-"));
   try {
     return await deploySystem(ethers, {
@@ -53,6 +56,7 @@ export async function deployProtocol(ethers: HardhatEthers): Promise<System> {
       plan: await loadPlan(PLAN),
       planFile: PLAN,
       beneficiarySigners: await ethers.getSigners(),
+      ...options,
     });
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -191,11 +191,13 @@ describe("InferenceLedger", () => {
         inputHash: random32(),
         deadline: 123n,
         callbackGasLimit: 456n,
+        requestedAt: 100n,
+        seed: random32(),
       };
       expect(await ledger.hashRequest(request)).to.equal(
         keccak256(
           abi.encode(
-            ["address", "uint96", "bytes32", "bytes32", "uint64", "uint32"],
+            ["address", "uint96", "bytes32", "bytes32", "uint64", "uint32", "uint64", "bytes32"],
             Object.values(request),
           ),
         ),
@@ -743,6 +745,11 @@ describe("InferenceLedger", () => {
       abi.encode(["uint256", "address", "uint256"], [f.chainId, await f.ledger.getAddress(), 1n]),
     );
     const block = await ethers.provider.getBlock(mined!.blockNumber);
+    // prevrandao is the block's mixHash since the merge (ethers' Block leaves prevRandao empty here).
+    const { mixHash: prevrandao } = (await ethers.provider.send("eth_getBlockByNumber", [
+      `0x${mined!.blockNumber.toString(16)}`,
+      false,
+    ])) as { mixHash: string };
     const request = {
       requester: f.requester.address,
       fee,
@@ -750,6 +757,9 @@ describe("InferenceLedger", () => {
       inputHash: keccak256(INPUT),
       deadline: BigInt(block!.timestamp) + TTL,
       callbackGasLimit: BigInt(callbackGasLimit),
+      requestedAt: BigInt(block!.timestamp),
+      // keccak256(abi.encode(block.prevrandao, requestId)): drawn from the request's block.
+      seed: keccak256(abi.encode(["uint256", "bytes32"], [prevrandao, requestId])),
     };
     const receipt = makeReceipt(f.gpuNode, {
       requestId,
@@ -780,6 +790,8 @@ describe("InferenceLedger", () => {
           0n,
           INPUT,
           "",
+          request.requestedAt,
+          request.seed,
         );
       await expect(tx).to.changeTokenBalances(ethers, token, [requester, ledger], [-FEE, FEE]);
       expect(await ledger.requestHashOf(requestId)).to.equal(await ledger.hashRequest(request));
@@ -852,6 +864,8 @@ describe("InferenceLedger", () => {
           0n,
           "0x",
           "ipfs://input",
+          anyValue,
+          anyValue,
         );
     });
 
@@ -1099,6 +1113,8 @@ describe("InferenceLedger", () => {
           inputHash: keccak256(INPUT),
           deadline: event.args.getValue("deadline") as bigint,
           callbackGasLimit: BigInt(callbackGas),
+          requestedAt: event.args.getValue("requestedAt") as bigint,
+          seed: event.args.getValue("seed") as string,
         };
         const receipt = makeReceipt(f.gpuNode, {
           requestId: event.args.getValue("requestId") as string,

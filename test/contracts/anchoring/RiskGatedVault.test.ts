@@ -48,6 +48,8 @@ async function withdrawalRequested() {
     inputHash: keccak256(features),
     deadline: event.args.getValue("deadline") as bigint,
     callbackGasLimit: await f.vault.CALLBACK_GAS(),
+    requestedAt: event.args.getValue("requestedAt") as bigint,
+    seed: event.args.getValue("seed") as string,
   };
   /** A fulfilment with the given output, signed by the GPU node and agreed by the enclave. */
   const fulfil = async (output: string) => {
@@ -101,6 +103,8 @@ describe("RiskGatedVault", () => {
           100_000n,
           features,
           "",
+          request.requestedAt,
+          request.seed,
         );
       expect(await vault.balanceOf(user.address)).to.equal(DEPOSIT - amount);
       expect((await vault.pendingOf(requestId)).account).to.equal(user.address);
