@@ -49,6 +49,12 @@ export const deployTasks = [
       defaultValue: "1000000",
     })
     .addOption({
+      name: "assignmentWindow",
+      description:
+        "InferenceLedger: seconds within which every active GPU node gets its turn at an on-chain request (default 30; 0 on local chains: a race)",
+      defaultValue: "",
+    })
+    .addOption({
       name: "unbondingDelay",
       description:
         "NodeStaking unbonding delay in seconds (default 7 days; must be shorter than voting delay + period + timelock delay)",

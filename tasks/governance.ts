@@ -49,7 +49,7 @@ export const governanceTasks = [
     .addOption({
       name: "action",
       description:
-        "approve-measurement | revoke-measurement | set-slash-params | set-sample-rate | set-min-stake | set-unbonding-delay | call",
+        "approve-measurement | revoke-measurement | set-slash-params | set-sample-rate | set-min-stake | set-unbonding-delay | set-assignment-window | call",
       defaultValue: "",
     })
     .addOption(image.measurement)
@@ -101,7 +101,8 @@ export const governanceTasks = [
     })
     .addOption({
       name: "seconds",
-      description: "set-unbonding-delay: the delay in seconds",
+      description:
+        "set-unbonding-delay: the delay in seconds; set-assignment-window: the window in seconds (0..3600)",
       defaultValue: "",
     })
     .addOption({

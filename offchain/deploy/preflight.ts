@@ -191,6 +191,7 @@ export type PreflightOptions = Pick<
   | "guardian"
   | "verifier"
   | "beneficiarySigners"
+  | "assignmentWindow"
 >;
 
 /** One transaction of the deployment, in order. */
@@ -222,10 +223,17 @@ export interface DeployPreflight {
   settings: GovernorSettings;
   timelockDelay: bigint;
   stakingParams: StakingParams;
+  /** InferenceLedger's assignment window of on-chain requests, in seconds (0: a race). */
+  assignmentWindow: number;
   steps: PlannedStep[];
   /** Things that will make the run pause (it can be resumed), said before it starts. */
   notes: string[];
 }
+
+/** InferenceLedger's assignment window off local chains unless given (docs/anchoring.md). */
+export const DEFAULT_ASSIGNMENT_WINDOW_SECONDS = 30;
+/** InferenceLedger.MAX_ASSIGNMENT_WINDOW. */
+export const MAX_ASSIGNMENT_WINDOW_SECONDS = 3_600;
 
 /**
  * Gas per kind of step, upper estimates: the gas used by a deployment of this project on a Hardhat
@@ -384,6 +392,19 @@ export async function preflightSystem(
       { details: { proposalThreshold: settings.proposalThreshold, supply: plan.totalSupply } },
     );
 
+  const assignmentWindow =
+    options.assignmentWindow ?? (local ? 0 : DEFAULT_ASSIGNMENT_WINDOW_SECONDS);
+  if (
+    !Number.isInteger(assignmentWindow) ||
+    assignmentWindow < 0 ||
+    assignmentWindow > MAX_ASSIGNMENT_WINDOW_SECONDS
+  )
+    throw new DeployPreflightError(
+      "governance",
+      `the assignment window ${assignmentWindow} s is not an integer in 0..${MAX_ASSIGNMENT_WINDOW_SECONDS}`,
+      { details: { assignmentWindow } },
+    );
+
   // The plan of transactions, then what it costs.
   const notes: string[] = [];
   const steps = planSteps(record, options, {
@@ -394,6 +415,7 @@ export async function preflightSystem(
     settings,
     timelockDelay,
     stakingParams,
+    assignmentWindow,
   });
   if (record?.contracts.ContributorRewards === undefined) {
     const beneficiary = getAddress(pool.params.beneficiary);
@@ -434,6 +456,7 @@ export async function preflightSystem(
     settings,
     timelockDelay,
     stakingParams,
+    assignmentWindow,
     steps,
     notes,
   };
@@ -460,6 +483,7 @@ function planSteps(
     settings: GovernorSettings;
     timelockDelay: bigint;
     stakingParams: StakingParams;
+    assignmentWindow: number;
   },
 ): PlannedStep[] {
   const { plan } = options;
@@ -520,6 +544,10 @@ function planSteps(
   steps.push(
     callStep("NodeStaking.grantRole", "SLASHER_ROLE -> InferenceLedger", GAS.call, ledger && tee),
   );
+  if (c.assignmentWindow > 0)
+    steps.push(
+      callStep("InferenceLedger.setAssignmentWindow", `${c.assignmentWindow} s`, GAS.call, ledger),
+    );
   steps.push(
     deployStep(
       record,

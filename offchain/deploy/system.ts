@@ -84,6 +84,11 @@ export interface SystemDeployOptions {
   proposalThreshold?: bigint;
   /** Overrides of NodeStaking's DEFAULT_STAKING_PARAMS (e.g. the unbonding delay). */
   stakingParams?: Partial<Omit<StakingParams, "burnSlashed" | "treasury">>;
+  /**
+   * InferenceLedger's assignment window of on-chain requests, in seconds (docs/anchoring.md, "Who
+   * serves an on-chain request"): default 30 off local chains, 0 (a race) on 31337/1337.
+   */
+  assignmentWindow?: number;
   /** Seconds a proposed rewards root waits before it can be accepted (default 1 day). */
   rewardsDelay?: bigint;
   /** Rewards epochs: length in seconds (default 30 days); they start at the rewards pool's start. */
@@ -232,6 +237,15 @@ export async function deploySystem(
     "NodeStaking SLASHER_ROLE -> InferenceLedger",
     log,
   );
+  // While the deployer still holds GOVERNOR_ROLE (before the handover below).
+  const window = BigInt(preflight.assignmentWindow);
+  if (
+    window !== (await ledger.assignmentWindow()) &&
+    (await ledger.hasRole(await ledger.GOVERNOR_ROLE(), me))
+  ) {
+    await send(ledger.setAssignmentWindow(window));
+    log(`InferenceLedger assignment window: ${window} s`);
+  }
 
   // 4. Rewards, funded by the plan's rewards-pool schedule.
   const rewards = await deploy<ContributorRewards>("ContributorRewards", "ContributorRewards", [

@@ -7,6 +7,7 @@
  *   set-sample-rate      InferenceLedger.setSampleRate(ppm)                   --rate (0..1) | --ppm (1..1,000,000)
  *   set-min-stake        NodeStaking.setMinStake(role, amount)                --role --amount (OPG)
  *   set-unbonding-delay  NodeStaking.setUnbondingDelay(seconds)               --seconds
+ *   set-assignment-window InferenceLedger.setAssignmentWindow(seconds)       --seconds (0..3,600; 0: a race)
  *   call                 any function of any contract                         --target --signature --args [--value]
  *
  * Every argument is checked here (InputError naming it); set-unbonding-delay also refuses a delay under
@@ -29,6 +30,7 @@ export const ACTIONS = [
   "set-sample-rate",
   "set-min-stake",
   "set-unbonding-delay",
+  "set-assignment-window",
   "call",
 ] as const;
 export type ActionName = (typeof ACTIONS)[number];
@@ -143,6 +145,10 @@ async function buildCall(
       );
       return call("NodeStaking", "setUnbondingDelay", [delay]);
     }
+    case "set-assignment-window":
+      return call("InferenceLedger", "setAssignmentWindow", [
+        parseUint(need(args.seconds, "seconds"), "seconds", 3_600n),
+      ]);
     case "call":
       return rawCall(args, ctx.addresses);
   }

@@ -11,7 +11,17 @@ import {
 import type { SystemDeployOptions } from "../../offchain/deploy/system.js";
 import { deploySystem } from "../../offchain/deploy/system.js";
 import { parseAddress, parseOpg } from "../../offchain/staking/units.js";
+import { InputError } from "../../offchain/common/errors.js";
 import { connect, planPath, runTask } from "../lib.js";
+
+/** A whole number of seconds, or an InputError naming the flag. */
+function parseSeconds(value: string, flag: string): number {
+  if (!/^[0-9]{1,7}$/.test(value.trim()))
+    throw new InputError(`${flag} must be a whole number of seconds, got "${value}"`, {
+      details: { [flag]: value },
+    });
+  return Number(value.trim());
+}
 
 export default async function deploy(
   args: {
@@ -23,6 +33,7 @@ export default async function deploy(
     quorum: bigint;
     proposalThreshold: string;
     unbondingDelay: bigint;
+    assignmentWindow: string;
     guardian: string;
     rewardsUpdater: string;
     verifier: string;
@@ -60,6 +71,9 @@ export default async function deploy(
           ? 0n
           : parseOpg(args.proposalThreshold, "--proposal-threshold"),
       stakingParams: { unbondingDelay: args.unbondingDelay },
+      ...(args.assignmentWindow.trim() === ""
+        ? {}
+        : { assignmentWindow: parseSeconds(args.assignmentWindow, "--assignment-window") }),
       ...(args.guardian === "" ? {} : { guardian: parseAddress(args.guardian, "--guardian") }),
       ...(args.rewardsUpdater === ""
         ? {}

@@ -87,7 +87,7 @@ export interface Protocol extends System {
 /** Deployment options for runs that need other parameters (the soak's shorter governance). */
 export type DeployOverrides = Pick<
   Parameters<typeof deploySystem>[1],
-  "stakingParams" | "votingDelay" | "votingPeriod" | "timelockDelay"
+  "stakingParams" | "votingDelay" | "votingPeriod" | "timelockDelay" | "assignmentWindow"
 >;
 
 export async function deployProtocol(

@@ -126,6 +126,22 @@ describe("offchain/governance/actions", () => {
     );
   });
 
+  it("set-assignment-window encodes InferenceLedger.setAssignmentWindow and refuses more than an hour or a fraction", async () => {
+    const p = await buildProposal({ action: "set-assignment-window", seconds: "30" }, ctx);
+    expect(p.calls[0]!.target).to.equal(addresses.InferenceLedger);
+    expect(
+      interfaceOf("InferenceLedger")!.decodeFunctionData("setAssignmentWindow", p.calls[0]!.data),
+    ).to.deep.equal([30n]);
+    const tooLong = await rejection(
+      buildProposal({ action: "set-assignment-window", seconds: "3601" }, ctx),
+    );
+    expect(tooLong.message).to.equal("--seconds must be at most 3600");
+    const fraction = await rejection(
+      buildProposal({ action: "set-assignment-window", seconds: "1.5" }, ctx),
+    );
+    expect(fraction.message).to.equal("--seconds must be a whole number");
+  });
+
   it("call encodes a raw signature against a contract of the record or an address, with --value", async () => {
     const p = await buildProposal(
       {
