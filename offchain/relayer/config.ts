@@ -132,6 +132,11 @@ export const relayerConfigSchema = z.strictObject({
       confirmations: z.number().int().min(0).max(1_000).default(2),
       /** Largest block range per eth_getLogs call. */
       maxBlockRange: z.number().int().min(1).max(100_000).default(2_000),
+      /**
+       * Seconds an earlier turn of another active GPU node at an on-chain request is left to it
+       * before this node serves it (InferenceLedger.eligibleAt; docs/anchoring.md).
+       */
+      turnGraceSeconds: z.number().int().min(0).max(3_600).default(10),
     })
     .prefault({}),
   store: z.strictObject({ path: z.string().min(1) }),

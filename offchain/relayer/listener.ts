@@ -15,6 +15,8 @@ import type { Contract, JsonRpcProvider } from "ethers";
 import { getBytes, keccak256 } from "ethers";
 import type { Logger } from "pino";
 
+import { eligibleAt } from "../chain/assignment.js";
+import type { Clock } from "../chain/clock.js";
 import { InputError } from "../common/errors.js";
 import { EnclaveRequestError } from "../tee/client.js";
 import { encodeOutputs, type QuantisedTensor, type TensorJson } from "../inference/tensor.js";
@@ -24,6 +26,9 @@ import type { RelayerMetrics } from "./metrics.js";
 import type { InferencePipeline } from "./pipeline.js";
 import { JobStore } from "./store.js";
 import type { TxSenderLike } from "./tx.js";
+
+/** NodeStaking's Role.INFERENCE. */
+const INFERENCE_ROLE = 1;
 
 export const LISTENER_MIGRATIONS: Migration[] = [
   {
@@ -120,6 +125,9 @@ export interface ChainRequest {
   inputHash: string;
   deadline: bigint;
   callbackGasLimit: number;
+  /** When it was requested and its seed: they assign it (InferenceLedger.eligibleAt). */
+  requestedAt: bigint;
+  seed: string;
 }
 
 export interface ListenerOptions {
@@ -131,6 +139,15 @@ export interface ListenerOptions {
   provider: JsonRpcProvider;
   /** This relayer's node: a request fulfilled by another node is a lost race. */
   node: string;
+  /** The relayer's clock: a request is served once it is this node's turn (InferenceLedger.eligibleAt). */
+  clock: Clock;
+  /**
+   * NodeStaking, to know the other GPU nodes and their stakes: an earlier turn of an active node is
+   * left to it for `turnGraceSeconds` before this node serves (none: no waiting for others).
+   */
+  staking?: Contract;
+  /** How long an earlier node's turn is left to it (default 10 s). */
+  turnGraceSeconds?: number;
   confirmations: number;
   deployBlock: number;
   maxBlockRange: number;
@@ -143,6 +160,15 @@ export class Listener {
   private running = false;
   private loop: Promise<void> | null = null;
   private readonly waiting = new Set<string>();
+  /** Other GPU nodes seen registered (NodeStaking.NodeRegistered), and how far the scan went. */
+  private readonly known = new Set<string>();
+  private knownTo: number | null = null;
+  private peers: {
+    at: number;
+    window: bigint;
+    minStake: bigint;
+    stakes: Map<string, bigint>;
+  } | null = null;
 
   constructor(private readonly o: ListenerOptions) {
     migrate(o.db, "listener", LISTENER_MIGRATIONS);
@@ -228,6 +254,8 @@ export class Listener {
             inputHash: String(a.inputHash),
             deadline: String(a.deadline),
             callbackGasLimit: Number(a.callbackGasLimit),
+            requestedAt: String(a.requestedAt),
+            seed: String(a.seed),
           };
           const input = String(a.input);
           const servable = input !== "0x";
@@ -265,6 +293,8 @@ export class Listener {
         inputHash: String(raw.inputHash),
         deadline: BigInt(raw.deadline!),
         callbackGasLimit: Number(raw.callbackGasLimit),
+        requestedAt: BigInt(raw.requestedAt ?? 0),
+        seed: String(raw.seed ?? `0x${"00".repeat(32)}`),
       };
       const key = `fulfil:${row.request_id}`;
       const held = row.state === "new" ? store.getJob(row.request_id) : null;
@@ -300,6 +330,26 @@ export class Listener {
           );
           continue;
         }
+        // Served in this node's turn only (the assignment rule): before it, another node's turn may
+        // come first, and serving now would only burn an inference, a check and a reverted fulfil.
+        const turn = BigInt(
+          String(await ledger.getFunction("eligibleAt").staticCall(request, this.o.node)),
+        );
+        // (A turn at the request's own time needs no clock: after a time jump on a local chain the
+        // clock may lag the chain for a moment, and a request must not wait into its deadline.)
+        const now = this.o.clock.now();
+        const deferTo = turn > request.requestedAt ? await this.deferredTo(request, turn) : turn;
+        if (deferTo > request.requestedAt && now < deferTo) continue;
+        log.info(
+          {
+            at: "Listener#serve",
+            requestId: row.request_id,
+            turn: turn.toString(),
+            deferredTo: deferTo.toString(),
+            now: now.toString(),
+          },
+          "serving an on-chain request in this node's turn",
+        );
         let job;
         try {
           const inputs = decodeInputs(getBytes(row.input));
@@ -390,6 +440,65 @@ export class Listener {
     }
   }
 
+  /**
+   * When this node may serve a request whose turn for it is `turn`: no sooner than `grace` seconds
+   * after every earlier turn of another active GPU node (computed as InferenceLedger.eligibleAt does,
+   * offchain/chain/assignment.ts), so that a live earlier node serves alone and a silent one only
+   * delays the request. With a window of 0 (a race) nobody waits.
+   */
+  private async deferredTo(request: ChainRequest, turn: bigint): Promise<bigint> {
+    if (this.o.staking === undefined) return turn;
+    const peers = await this.readPeers();
+    if (peers.window === 0n) return turn;
+    const grace = BigInt(this.o.turnGraceSeconds ?? 10);
+    let until = turn;
+    for (const [node, stake] of peers.stakes) {
+      const at = eligibleAt(request, node, {
+        window: peers.window,
+        stake,
+        minStake: peers.minStake,
+      });
+      if (at < turn && at + grace > until) until = at + grace;
+    }
+    return until;
+  }
+
+  /** The other active GPU nodes and their stakes, the window and the minimum (re-read every 10 s). */
+  private async readPeers(): Promise<{
+    window: bigint;
+    minStake: bigint;
+    stakes: Map<string, bigint>;
+  }> {
+    if (this.peers !== null && Date.now() - this.peers.at < 10_000) return this.peers;
+    const staking = this.o.staking!;
+    const head = Number(await this.o.provider.send("eth_blockNumber", []));
+    for (
+      let from = (this.knownTo ?? this.o.deployBlock - 1) + 1;
+      from <= head;
+      from += this.o.maxBlockRange
+    ) {
+      const to = Math.min(head, from + this.o.maxBlockRange - 1);
+      for (const e of await staking.queryFilter(staking.filters.NodeRegistered!(), from, to)) {
+        if (!("args" in e) || Number(e.args.role) !== INFERENCE_ROLE) continue;
+        const node = String(e.args.node).toLowerCase();
+        if (node !== this.o.node.toLowerCase()) this.known.add(node);
+      }
+      this.knownTo = to;
+    }
+    const stakes = new Map<string, bigint>();
+    for (const node of this.known) {
+      if (!(await staking.getFunction("isActive").staticCall(node))) continue;
+      stakes.set(node, BigInt(String(await staking.getFunction("activeStakeOf").staticCall(node))));
+    }
+    this.peers = {
+      at: Date.now(),
+      window: BigInt(String(await this.o.ledger.getFunction("assignmentWindow").staticCall())),
+      minStake: BigInt(String(await staking.getFunction("minStake").staticCall(INFERENCE_ROLE))),
+      stakes,
+    };
+    return this.peers;
+  }
+
   /** Who fulfilled `requestId` on chain (its InferenceFulfilled event), or null (not fulfilled). */
   private async fulfilledBy(requestId: string): Promise<{ node: string; txHash: string } | null> {
     const { ledger, provider, db } = this.o;
@@ -418,7 +527,11 @@ export class Listener {
       const outcome = await this.o.sender.wait(key);
       // "Already done" (the request was not pending when ours was mined, or before it was sent):
       // settled by whoever the chain says, which is a lost race unless it was this node.
-      const settled = outcome.status === "confirmed" && outcome.reason !== undefined;
+      // A fulfil refused as LedgerRequestNotPending (before it was sent, or mined reverted) is the same.
+      const settled =
+        (outcome.status === "confirmed" && outcome.reason !== undefined) ||
+        (outcome.status === "failed" &&
+          (outcome.reason ?? "").startsWith("LedgerRequestNotPending"));
       const winner = settled ? await this.fulfilledBy(requestId) : null;
       const lost = winner !== null && winner.node.toLowerCase() !== this.o.node.toLowerCase();
       if (outcome.gasUsed > 0n) {
@@ -427,7 +540,7 @@ export class Listener {
           Number(outcome.gasUsed),
         );
       }
-      if (outcome.status === "failed") this.o.metrics.failures.inc({ stage: "fulfil" });
+      if (outcome.status === "failed" && !lost) this.o.metrics.failures.inc({ stage: "fulfil" });
       if (lost) {
         this.o.metrics.failures.inc({ stage: "fulfil_lost" });
         this.o.log.warn(
@@ -436,7 +549,7 @@ export class Listener {
         );
       }
       const reason =
-        outcome.status === "failed"
+        outcome.status === "failed" && !lost
           ? `fulfil failed (${outcome.txHash})`
           : lost
             ? `fulfilled by node ${winner.node} (${winner.txHash})${outcome.txHash === "" ? "" : `; ours reverted (${outcome.txHash})`}`

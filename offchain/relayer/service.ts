@@ -325,6 +325,13 @@ export class RelayerService {
           ledger,
           provider,
           node,
+          clock,
+          staking: new Contract(
+            getAddress(String(await ledger.getFunction("STAKING").staticCall())),
+            loadAbi("contracts/staking/NodeStaking.sol", "NodeStaking"),
+            provider,
+          ),
+          turnGraceSeconds: config.listener.turnGraceSeconds,
           confirmations: config.listener.confirmations,
           deployBlock: config.chain.deployBlock,
           maxBlockRange: config.listener.maxBlockRange,

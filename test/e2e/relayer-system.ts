@@ -145,7 +145,13 @@ export async function startEnclave(
   system: System,
   rpcUrl: string,
   extra: string[] = [],
-  options: { register?: boolean } = {},
+  options: {
+    register?: boolean;
+    /** The GPU node it serves (default: the system's). */
+    node?: string;
+    /** Registers its key with its attestation document (default: under the system's TEE node). */
+    registerWith?: (enclave: string, document: Uint8Array) => Promise<void>;
+  } = {},
 ): Promise<Proc & { url: string; address: string }> {
   const { chainId } = await system.provider.getNetwork();
   const proc = await startOpg([
@@ -160,7 +166,7 @@ export async function startEnclave(
     "--ledger",
     await system.ledger.getAddress(),
     "--node",
-    system.gpuNode,
+    options.node ?? system.gpuNode,
     "--rpc",
     rpcUrl,
     // One development root per system, as all Nitro enclaves are under AWS's: restarts keep it.
@@ -176,7 +182,10 @@ export async function startEnclave(
   const res = await fetch(`${url}/attestation?nonce=${nonce}`);
   const body = (await res.json()) as { document: string; enclave: string };
   if (body.enclave !== address) throw new Error(`enclave ${address} attested ${body.enclave}`);
-  await system.registerEnclave(address, Buffer.from(body.document, "base64"));
+  await (options.registerWith ?? system.registerEnclave)(
+    address,
+    Buffer.from(body.document, "base64"),
+  );
   return { ...proc, url, address };
 }
 
