@@ -9,13 +9,15 @@
  */
 import { randomBytes } from "node:crypto";
 
-import { AbiCoder, keccak256, toUtf8Bytes } from "ethers";
+import { keccak256, toUtf8Bytes } from "ethers";
 import type { Logger } from "pino";
 
+import { keccak256 as nativeKeccak } from "../../native/index.js";
 import type { Clock } from "../chain/clock.js";
 import type { DigestSigner } from "../chain/ecdsa.js";
 import type { LedgerDomain, Receipt } from "../chain/eip712.js";
 import { LedgerHasher } from "../chain/hasher.js";
+import { InputError } from "../common/errors.js";
 import type { InferenceEngine } from "../inference/engine.js";
 import { receiptFor } from "../inference/receipt.js";
 import {
@@ -75,18 +77,22 @@ export interface InferenceJob {
 }
 
 const HTTP_REQUEST_TAG = keccak256(toUtf8Bytes("OPG HTTP request v1"));
+const HTTP_REQUEST_TAG_BYTES = Buffer.from(HTTP_REQUEST_TAG.slice(2), "hex");
 
 /**
  * The request id of an HTTP request: keccak256(abi.encode(tag, node, keccak256(key))). A client that
  * sends the same idempotency key to the same node gets the same request (and receipt) back.
  */
 export function httpRequestId(node: string, idempotencyKey: string): string {
-  return keccak256(
-    AbiCoder.defaultAbiCoder().encode(
-      ["bytes32", "address", "bytes32"],
-      [HTTP_REQUEST_TAG, node, keccak256(toUtf8Bytes(idempotencyKey))],
-    ),
-  );
+  // The three 32-byte words of abi.encode, hashed with native keccak: on every HTTP request, where
+  // ethers' ABI coder and JavaScript keccak took ~8 % of the relayer's CPU in its profile.
+  if (!/^0x[0-9a-fA-F]{40}$/.test(node))
+    throw new InputError("node is not a 20-byte hex address", { details: { node } });
+  const words = Buffer.alloc(96);
+  HTTP_REQUEST_TAG_BYTES.copy(words, 0);
+  words.write(node.slice(2), 44, "hex");
+  Buffer.from(nativeKeccak(Buffer.from(idempotencyKey, "utf8"))).copy(words, 64);
+  return `0x${Buffer.from(nativeKeccak(words)).toString("hex")}`;
 }
 
 /** A fresh idempotency key for an HTTP request without one. */

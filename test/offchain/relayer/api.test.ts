@@ -10,7 +10,7 @@ import path from "node:path";
 
 import { expect } from "chai";
 import type { FastifyInstance } from "fastify";
-import { AbiCoder, Wallet, id, keccak256 } from "ethers";
+import { AbiCoder, Wallet, id, keccak256, toUtf8Bytes } from "ethers";
 import { pino } from "pino";
 
 import { systemClock } from "../../../offchain/chain/clock.js";
@@ -365,6 +365,23 @@ describe("offchain/relayer/api", function () {
       expect(b.json.receipt).to.deep.equal(a.json.receipt);
       const stored = store.getJob(httpRequestId(NODE, "order-3"))!;
       expect(stored.nodeSignature).to.equal(a.json.nodeSignature);
+    });
+
+    it("is keccak256(abi.encode(tag, node, keccak256(key))), for any key (unicode, empty, long)", () => {
+      const tag = keccak256(toUtf8Bytes("OPG HTTP request v1"));
+      for (const key of ["order-1", "", "ключ-✓", "x".repeat(10_000)]) {
+        for (const node of [NODE, NODE.toLowerCase()]) {
+          expect(httpRequestId(node, key)).to.equal(
+            keccak256(
+              AbiCoder.defaultAbiCoder().encode(
+                ["bytes32", "address", "bytes32"],
+                [tag, node, keccak256(toUtf8Bytes(key))],
+              ),
+            ),
+          );
+        }
+      }
+      expect(() => httpRequestId("0x12", "k")).to.throw("node is not a 20-byte hex address");
     });
 
     it("cannot be an on-chain request's id (keccak256(abi.encode(chainId, ledger, nonce)))", async () => {
