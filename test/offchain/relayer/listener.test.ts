@@ -12,7 +12,7 @@ import {
   validateInputs,
   type QuantisedTensor,
 } from "../../../offchain/inference/tensor.js";
-import type { TxIntent } from "../../../offchain/relayer/tx.js";
+import type { TxIntent, TxSenderLike } from "../../../offchain/relayer/tx.js";
 import { Listener } from "../../../offchain/relayer/listener.js";
 import { fundedWallet } from "../../../offchain/relayer/testing/chain.js";
 import { RISK_MLP, SEQ_CNN, riskInput } from "../../e2e/relayer-system.js";
@@ -30,14 +30,19 @@ describe("offchain/relayer/listener", function () {
   after(async () => tearDown(r));
   beforeEach(async () => {
     done = await setUp(r);
-    listener = new Listener({
+    listener = listenerOf(r.system.gpuNode, r.t.senderLike);
+  });
+
+  /** A listener of `node` on the rig's store and chain, sending through `sender`. */
+  function listenerOf(node: string, sender: TxSenderLike): Listener {
+    return new Listener({
       db: r.t.store.db,
       store: r.t.store,
       pipeline: pipeline(r),
-      sender: r.t.senderLike,
+      sender,
       ledger: r.system.ledger as unknown as Contract,
       provider: r.system.provider,
-      node: r.system.gpuNode,
+      node,
       clock: r.t.clock,
       confirmations: 0,
       deployBlock: r.system.deployBlock,
@@ -46,7 +51,7 @@ describe("offchain/relayer/listener", function () {
       metrics: r.t.metrics,
       log: silent,
     });
-  });
+  }
   afterEach(async () => done?.());
 
   /** Asks for a risk-mlp inference on chain; resolves with the request id and its input. */
@@ -101,26 +106,11 @@ describe("offchain/relayer/listener", function () {
     let holding = true;
     let open: () => void = () => {};
     const released = new Promise<void>((resolve) => (open = resolve));
-    const l = new Listener({
-      db: r.t.store.db,
-      store: r.t.store,
-      pipeline: pipeline(r),
-      sender: {
-        ...r.t.senderLike,
-        submit: (intent) => (holding ? void held.push(intent) : r.t.senderLike.submit(intent)),
-        // Waits for the intent once it is released (the sender knows nothing of it before).
-        wait: (key) => released.then(() => r.t.senderLike.wait(key)),
-      },
-      ledger: r.system.ledger as unknown as Contract,
-      provider: r.system.provider,
-      node,
-      clock: r.t.clock,
-      confirmations: 0,
-      deployBlock: r.system.deployBlock,
-      maxBlockRange: 1_000,
-      pollMs: 50,
-      metrics: r.t.metrics,
-      log: silent,
+    const l = listenerOf(node, {
+      ...r.t.senderLike,
+      submit: (intent) => (holding ? void held.push(intent) : r.t.senderLike.submit(intent)),
+      // Waits for the intent once it is released (the sender knows nothing of it before).
+      wait: (key) => released.then(() => r.t.senderLike.wait(key)),
     });
     return {
       listener: l,
