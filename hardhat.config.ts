@@ -36,6 +36,14 @@ export default defineConfig({
   paths: {
     tests: { mocha: "test", solidity: "test" },
   },
+  // Solidity tests (test/contracts/invariants/*.t.sol): handler-driven invariant suites. Sized so that the
+  // whole Solidity suite stays within about a minute of `npm test` on 2 cores (docs/invariants.md).
+  test: {
+    solidity: {
+      fuzz: { runs: 256 },
+      invariant: { runs: 32, depth: 32, failOnRevert: false },
+    },
+  },
   networks: {
     // In-process chain used by tests, tasks and `npm run demo` (Hardhat's default network).
     default: {
