@@ -5,7 +5,7 @@
  * engine's execConfigHash.
  */
 import { readFile, readdir, stat } from "node:fs/promises";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 
@@ -554,7 +554,9 @@ export class InferenceEngine {
  */
 function modelPathOf(dir: string, manifest: ModelManifest): string {
   const pkg = manifest.modelPackage;
-  if (pkg === undefined) return join(dir, manifest.modelFile);
+  const local = join(dir, manifest.modelFile);
+  // A copy in the folder (fetched from the package's tarball) comes first; its hash is checked.
+  if (pkg === undefined || existsSync(local)) return local;
   let pkgJson: string;
   try {
     pkgJson = createRequire(join(resolve(dir), "manifest.json")).resolve(

@@ -225,8 +225,8 @@ describe("real-model dtypes and shapes", () => {
         );
         let h = new Array<number>(128).fill(0);
         let c = new Array<number>(128).fill(0);
-        let dh = new Float32Array(128);
-        let dc = new Float32Array(128);
+        let dh: Float32Array = new Float32Array(128);
+        let dc: Float32Array = new Float32Array(128);
         for (let step = 0; step < 3; step++) {
           const x = frame(step);
           const r = await engine.run(model.modelId, {
