@@ -5,7 +5,9 @@
  * engine's execConfigHash.
  */
 import { readFile, readdir, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
 
 import { keccak256 } from "ethers";
 import * as ort from "onnxruntime-node";
@@ -22,6 +24,7 @@ import {
   hasPerOutputJudging,
   parseManifest,
   scaleOf,
+  boundOf,
   tolerancesOf,
   type ModelManifest,
 } from "./manifest.js";
@@ -43,6 +46,10 @@ import {
   inputHash,
   outputHash,
   quantise,
+  exactOutput,
+  halfToFloat32,
+  bindInputDims,
+  checkOutputDims,
   validateInputs,
   type InputTensor,
   type QuantisedTensor,
@@ -202,7 +209,7 @@ export class InferenceEngine {
       });
     }
     const manifest = parseManifest(manifestJson, manifestPath);
-    const modelPath = join(dir, manifest.modelFile);
+    const modelPath = modelPathOf(dir, manifest);
     let bytes: Buffer;
     try {
       bytes = await readFile(modelPath);
@@ -442,7 +449,7 @@ export class InferenceEngine {
     const groups = [...this.rows.values()];
     this.rows.clear();
     for (const { model, rows } of groups) {
-      const max = model.manifest.maxBatch;
+      const max = boundOf(model.manifest, "batch");
       for (let i = 0; i < rows.length; i += max) void this.runRows(model, rows.slice(i, i + max));
     }
   }
@@ -493,19 +500,32 @@ export class InferenceEngine {
     rows = 1,
   ): InferenceResult {
     const raw: Record<string, Float32Array> = {};
+    const bound = bindInputDims(model.manifest, tensors);
     const outputs = model.manifest.outputs.map((spec) => {
       const t = results[spec.name];
-      if (t === undefined || !(t.data instanceof Float32Array)) {
+      if (t === undefined || t.type !== spec.dtype) {
         throw new ModelLoadError(
-          `model ${model.manifest.name} did not return float32 output "${spec.name}"`,
-          { details: { model: model.manifest.name } },
+          `model ${model.manifest.name} did not return ${spec.dtype} output "${spec.name}"` +
+            (t === undefined ? "" : ` (it returned ${t.type})`),
+          { details: { model: model.manifest.name, tensor: spec.name } },
         );
       }
-      const per = t.data.length / rows;
-      const data = rows === 1 ? t.data : t.data.slice(row * per, (row + 1) * per);
-      const dims = rows === 1 ? t.dims : [1, ...t.dims.slice(1)];
-      raw[spec.name] = data;
-      return quantise(spec.name, data, dims, scaleOf(model.manifest, spec));
+      const all = t.data as ArrayLike<number | bigint | boolean> & {
+        slice(a: number, b: number): unknown;
+      };
+      const per = all.length / rows;
+      const sliced = (rows === 1 ? all : all.slice(row * per, (row + 1) * per)) as typeof all;
+      const dims = rows === 1 ? [...t.dims] : [1, ...t.dims.slice(1)];
+      checkOutputDims(model.manifest, spec, dims, bound);
+      if (spec.dtype === "float32" || spec.dtype === "float16") {
+        const data =
+          spec.dtype === "float16"
+            ? halfToFloat32(sliced as unknown as Uint16Array)
+            : (sliced as unknown as Float32Array);
+        raw[spec.name] = data;
+        return quantise(spec.name, data, dims, scaleOf(model.manifest, spec));
+      }
+      return exactOutput(spec.name, spec.dtype, sliced, dims);
     });
     return {
       modelId: model.modelId,
@@ -526,6 +546,37 @@ export class InferenceEngine {
     for (const m of this.models.values()) await m.session.release();
     this.models.clear();
   }
+}
+
+/**
+ * Where a manifest's ONNX file is: in its folder, or inside the npm package it names (resolved
+ * from that folder, and only at the exact version the manifest pins).
+ */
+function modelPathOf(dir: string, manifest: ModelManifest): string {
+  const pkg = manifest.modelPackage;
+  const local = join(dir, manifest.modelFile);
+  // A copy in the folder (fetched from the package's tarball) comes first; its hash is checked.
+  if (pkg === undefined || existsSync(local)) return local;
+  let pkgJson: string;
+  try {
+    pkgJson = createRequire(join(resolve(dir), "manifest.json")).resolve(
+      `${pkg.name}/package.json`,
+    );
+  } catch (cause) {
+    throw new ModelLoadError(`model package ${pkg.name} is not installed`, {
+      details: { package: pkg.name, version: pkg.version, from: dir },
+      hint: `npm install -D --save-exact ${pkg.name}@${pkg.version}`,
+      cause,
+    });
+  }
+  const installed = (JSON.parse(readFileSync(pkgJson, "utf8")) as { version?: string }).version;
+  if (installed !== pkg.version) {
+    throw new ModelLoadError(
+      `model package ${pkg.name} is ${String(installed)}, the manifest pins ${pkg.version}`,
+      { details: { package: pkg.name, installed, pinned: pkg.version } },
+    );
+  }
+  return join(dirname(pkgJson), pkg.path);
 }
 
 function failureOf(dir: string, error: unknown): ModelLoadFailure {

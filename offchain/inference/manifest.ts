@@ -8,18 +8,45 @@ import { ModelLoadError } from "./errors.js";
 
 export const MANIFEST_SCHEMA_ID = "opg.model-manifest/1";
 
-/** Input element types accepted by the canonical encoding. */
-export const INPUT_DTYPES = ["float32", "int32", "int64"] as const;
+/** Element types accepted by the canonical encoding, for inputs and outputs alike. */
+export const INPUT_DTYPES = [
+  "float32",
+  "float16",
+  "int64",
+  "int32",
+  "int8",
+  "uint8",
+  "bool",
+] as const;
 export type InputDtype = (typeof INPUT_DTYPES)[number];
+export const OUTPUT_DTYPES = INPUT_DTYPES;
+export type OutputDtype = InputDtype;
 
+/** Float outputs are quantised at a scale and judged under a tolerance; the rest are exact. */
+export function isFloatDtype(dtype: InputDtype): dtype is "float32" | "float16" {
+  return dtype === "float32" || dtype === "float16";
+}
+
+/**
+ * A tensor name as the exporter wrote it into the graph (`39`, `onnx::Flatten_0`): any UTF-8
+ * text without control characters. Names are never rewritten, since renaming a graph's tensors
+ * changes its bytes and so its modelId.
+ */
 const name = z
   .string()
   .min(1)
   .max(128)
-  .regex(
-    /^[A-Za-z_][A-Za-z0-9_.:/-]*$/,
-    "tensor names are identifiers ([A-Za-z_][A-Za-z0-9_.:/-]*)",
+  .refine(
+    (s) => ![...s].some((ch) => (ch.codePointAt(0) as number) < 0x20 || ch === "\u007f"),
+    "tensor names have no control characters",
   );
+
+/** A symbolic dimension's name: an identifier, so it never reads as a size. */
+const dimName = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z_][A-Za-z0-9_.:/-]*$/, "symbolic dimensions are identifiers");
 
 /** A dimension: a fixed size, or a symbolic name bound at run time (the same name, the same size). */
 const dim = z.union([
@@ -28,11 +55,13 @@ const dim = z.union([
     .int()
     .min(1)
     .max(1 << 20),
-  name,
+  dimName,
 ]);
 
-const tensorSpec = <D extends z.ZodType>(dtype: D) =>
-  z.strictObject({ name, dtype, shape: z.array(dim).min(1).max(8) });
+/** Rank 0 (a scalar, shape []) up to rank 8. */
+const shape = z.array(dim).min(0).max(8);
+
+const tensorSpec = <D extends z.ZodType>(dtype: D) => z.strictObject({ name, dtype, shape });
 
 /** How a re-execution of one output is judged (docs/inference-tee.md, "Tolerance"). */
 export const TOLERANCE_MODES = ["elementwise", "argmax", "topk", "fraction"] as const;
@@ -70,9 +99,15 @@ export type OutputTolerance = z.infer<typeof toleranceSchema>;
 
 const outputSpec = z.strictObject({
   name,
-  dtype: z.literal("float32"),
-  shape: z.array(dim).min(1).max(8),
-  /** This output's fixed-point scale (default: the manifest's outputScale). */
+  dtype: z.enum(OUTPUT_DTYPES),
+  shape,
+  /**
+   * A recurrent state (a VAD's hidden state, say): besides its quantised, hashed values, the
+   * response carries its float32 values as the model returned them, so the client can feed them
+   * back exactly. Float outputs only.
+   */
+  state: z.boolean().optional(),
+  /** This output's fixed-point scale (default: the manifest's outputScale). Float outputs only. */
   scale: scale.optional(),
   /** How this output is judged (default: elementwise within the manifest's tolerance). */
   tolerance: toleranceSchema.optional(),
@@ -86,6 +121,20 @@ export const manifestSchema = z
     modelFile: z
       .string()
       .regex(/^[A-Za-z0-9_.-]+\.onnx$/, "a file name in the model folder ending in .onnx"),
+    /**
+     * A model shipped in an npm package (a devDependency, kept out of git): the file is read from
+     * the package as Node resolves it from the manifest's folder, and the installed package must
+     * be exactly this version. modelFile then is the file's base name, for the record.
+     */
+    modelPackage: z
+      .strictObject({
+        name: z.string().regex(/^(@[a-z0-9._-]+\/)?[a-z0-9._-]+$/, "an npm package name"),
+        version: z.string().regex(/^[0-9]+\.[0-9]+\.[0-9]+$/, "an exact version"),
+        path: z
+          .string()
+          .regex(/^(?!.*\.\.)[A-Za-z0-9_./-]+\.onnx$/, "a path inside the package ending in .onnx"),
+      })
+      .optional(),
     modelId: z
       .string()
       .regex(/^0x[0-9a-f]{64}$/, "0x + 64 lowercase hex digits (keccak-256 of the model file)"),
@@ -98,12 +147,24 @@ export const manifestSchema = z
      * output without its own `tolerance` (required unless every output has one).
      */
     tolerance: quantisedUnits.optional(),
-    /** Largest value any symbolic dimension may take in one run. */
+    /** Largest value a symbolic dimension without its own entry in `dims` may take in one run. */
     maxBatch: z
       .number()
       .int()
       .min(1)
-      .max(1 << 16),
+      .max(1 << 16)
+      .optional(),
+    /** Largest value of each symbolic dimension, by name (over maxBatch for that name). */
+    dims: z
+      .record(
+        dimName,
+        z
+          .number()
+          .int()
+          .min(1)
+          .max(1 << 20),
+      )
+      .optional(),
     /**
      * Largest input one request may carry, in canonical data bytes summed over its inputs (values
      * × 4 for float32 and int32, × 8 for int64). Optional: the shapes at maxBatch bound it anyway
@@ -117,6 +178,17 @@ export const manifestSchema = z
       .optional(),
   })
   .superRefine((m, ctx) => {
+    m.inputs.forEach((spec, i) => {
+      for (const d of spec.shape) {
+        if (typeof d === "string" && m.dims?.[d] === undefined && m.maxBatch === undefined) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["inputs", i, "shape"],
+            message: `symbolic dimension "${d}" has no bound: give it one in dims, or set maxBatch`,
+          });
+        }
+      }
+    });
     const seen = new Set<string>();
     for (const t of [...m.inputs, ...m.outputs]) {
       if (seen.has(t.name))
@@ -126,6 +198,25 @@ export const manifestSchema = z
     m.outputs.forEach((o, i) => {
       const at = (field: string): Array<string | number> => ["outputs", i, "tolerance", field];
       const t = o.tolerance;
+      for (const d of o.shape) {
+        if (typeof d === "string" && m.dims?.[d] === undefined && m.maxBatch === undefined) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["outputs", i, "shape"],
+            message: `symbolic dimension "${d}" has no bound: give it one in dims, or set maxBatch`,
+          });
+        }
+      }
+      if (!isFloatDtype(o.dtype)) {
+        if (o.scale !== undefined || o.tolerance !== undefined || o.state === true) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["outputs", i],
+            message: `output "${o.name}" is ${o.dtype}: compared exactly, so no scale, tolerance or state`,
+          });
+        }
+        return;
+      }
       if (t === undefined) {
         if (m.tolerance === undefined) {
           ctx.addIssue({
@@ -187,9 +278,18 @@ export type ModelManifest = z.infer<typeof manifestSchema>;
 export type TensorSpec = ModelManifest["inputs"][number];
 export type OutputSpec = ModelManifest["outputs"][number];
 
-/** The scale output `spec` is quantised at: its own, else the manifest's outputScale. */
+/**
+ * The scale output `spec` is quantised at: its own, else the manifest's outputScale; 0 for an
+ * integer or bool output, which is hashed and compared exactly as it is.
+ */
 export function scaleOf(manifest: ModelManifest, spec: OutputSpec): number {
+  if (!isFloatDtype(spec.dtype)) return 0;
   return spec.scale ?? manifest.outputScale;
+}
+
+/** The largest size symbolic dimension `dim` may take: its own bound, else maxBatch. */
+export function boundOf(manifest: ModelManifest, dim: string): number {
+  return manifest.dims?.[dim] ?? manifest.maxBatch ?? 1;
 }
 
 /**
@@ -199,14 +299,18 @@ export function scaleOf(manifest: ModelManifest, spec: OutputSpec): number {
 export function tolerancesOf(manifest: ModelManifest): Record<string, OutputTolerance> {
   const out: Record<string, OutputTolerance> = {};
   for (const o of manifest.outputs) {
-    out[o.name] = o.tolerance ?? { mode: "elementwise", abs: manifest.tolerance ?? 0, rel: 0 };
+    out[o.name] = !isFloatDtype(o.dtype)
+      ? { mode: "elementwise", abs: 0, rel: 0 }
+      : (o.tolerance ?? { mode: "elementwise", abs: manifest.tolerance ?? 0, rel: 0 });
   }
   return out;
 }
 
 /** Whether the manifest uses per-output scale or tolerance (then they enter execConfigHash). */
 export function hasPerOutputJudging(manifest: ModelManifest): boolean {
-  return manifest.outputs.some((o) => o.scale !== undefined || o.tolerance !== undefined);
+  return manifest.outputs.some(
+    (o) => o.scale !== undefined || o.tolerance !== undefined || !isFloatDtype(o.dtype),
+  );
 }
 
 /** Parses a manifest, or throws ModelLoadError listing every problem with its JSON path. */
@@ -225,7 +329,15 @@ export function parseManifest(json: unknown, source = "manifest"): ModelManifest
 // ---------------------------------------------------------------- size bounds
 
 /** Bytes per value of each input dtype in the canonical encoding. */
-export const DTYPE_BYTES = { float32: 4, int32: 4, int64: 8 } as const;
+export const DTYPE_BYTES = {
+  float32: 4,
+  float16: 2,
+  int64: 8,
+  int32: 4,
+  int8: 1,
+  uint8: 1,
+  bool: 1,
+} as const;
 
 /**
  * Room for everything in a request besides the values: names, dims, the model id, the receipt
@@ -247,7 +359,7 @@ export interface InputBounds {
 }
 
 function valuesAtMax(manifest: ModelManifest, shape: ReadonlyArray<number | string>): number {
-  return shape.reduce<number>((n, d) => n * (typeof d === "number" ? d : manifest.maxBatch), 1);
+  return shape.reduce<number>((n, d) => n * (typeof d === "number" ? d : boundOf(manifest, d)), 1);
 }
 
 /** The largest input a request for this model can carry: its shapes at maxBatch, or maxInputBytes. */

@@ -12,6 +12,8 @@ import {
 } from "./errors.js";
 import {
   DTYPE_BYTES,
+  boundOf,
+  isFloatDtype,
   scaleOf,
   type InputDtype,
   type ModelManifest,
@@ -20,7 +22,9 @@ import {
   type ToleranceMode,
 } from "./manifest.js";
 
-export type TensorData = Float32Array | Int32Array | BigInt64Array;
+/** float16 travels as its IEEE 754 half bits (Uint16Array), bool as 0/1 bytes (Uint8Array). */
+export type TensorData =
+  Float32Array | Int32Array | BigInt64Array | Uint16Array | Uint8Array | Int8Array;
 
 /** A validated input tensor, ready for ONNX Runtime and for hashing. */
 export interface InputTensor {
@@ -30,9 +34,14 @@ export interface InputTensor {
   data: TensorData;
 }
 
-/** A quantised output tensor: values = round(x * scale) as int64. */
+/**
+ * A canonical output tensor: for a float output values = round(x * scale) as int64; for an
+ * integer or bool output (scale 0, `dtype` set) the values themselves, widened to int64.
+ */
 export interface QuantisedTensor {
   name: string;
+  /** Set for an exact (integer or bool) output; absent for a quantised float output. */
+  dtype?: InputDtype;
   scale: number;
   dims: number[];
   values: BigInt64Array;
@@ -41,14 +50,68 @@ export interface QuantisedTensor {
 /** What callers send (JSON): data as a flat row-major list; int64 values may be decimal strings. */
 export interface TensorJson {
   dims: number[];
-  data: Array<number | string>;
+  data: Array<number | string | boolean>;
 }
 
 export const ENCODING_MAGIC = Buffer.from("OPGT", "ascii");
 export const ENCODING_VERSION = 1;
 export const KIND_INPUT = 0x01;
 export const KIND_OUTPUT = 0x02;
-export const DTYPE_CODES = { float32: 0x01, int32: 0x02, int64: 0x03, fixed64: 0x10 } as const;
+/**
+ * Element type codes of the encoding. float32, int32, int64 and fixed64 are the original four
+ * (their encodings, and so every existing hash, are unchanged); the rest were added after.
+ */
+export const DTYPE_CODES = {
+  float32: 0x01,
+  int32: 0x02,
+  int64: 0x03,
+  float16: 0x04,
+  int8: 0x05,
+  uint8: 0x06,
+  bool: 0x07,
+  fixed64: 0x10,
+} as const;
+
+// ---------------------------------------------------------------- float16
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** The float16 bits nearest to `x` (ties to even); Infinity when |x| is beyond float16's range. */
+export function toHalf(x: number): number {
+  f32[0] = x;
+  const bits = u32[0] as number;
+  const sign = (bits >>> 16) & 0x8000;
+  const exp = (bits >>> 23) & 0xff;
+  let mant = bits & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0);
+  let e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    const half = mant >>> shift;
+    const rest = mant & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    return sign | (rest > mid || (rest === mid && (half & 1) === 1) ? half + 1 : half);
+  }
+  let half = (e << 10) | (mant >>> 13);
+  const rest = mant & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && (half & 1) === 1)) half++;
+  e = half >>> 10;
+  return sign | (e >= 0x1f ? 0x7c00 : half);
+}
+
+/** The value of float16 bits `h`. */
+export function fromHalf(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant !== 0 ? NaN : sign * Infinity;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
@@ -132,10 +195,9 @@ function validateTensor(
       if (d !== want)
         fail(`dimension ${axis} is ${d}, expected ${want}`, { dims, shape: spec.shape });
     } else if (want !== undefined) {
-      if (d > manifest.maxBatch) {
-        fail(`dimension ${axis} ("${want}") is ${d}, above maxBatch ${manifest.maxBatch}`, {
-          dims,
-        });
+      const max = boundOf(manifest, want);
+      if (d > max) {
+        fail(`dimension ${axis} ("${want}") is ${d}, above its bound ${max}`, { dims });
       }
       const prior = bound.get(want);
       if (prior !== undefined && prior.size !== d) {
@@ -158,9 +220,41 @@ function validateTensor(
 
 function toTyped(
   dtype: InputDtype,
-  data: Array<number | string>,
+  data: Array<number | string | boolean>,
   fail: (message: string, details: Record<string, unknown>) => never,
 ): TensorData {
+  if (dtype === "float16") {
+    const out = new Uint16Array(data.length);
+    data.forEach((v, i) => {
+      if (typeof v !== "number") fail(`value ${i} is ${typeof v}, expected a number`, { index: i });
+      if (!Number.isFinite(v))
+        fail(`value ${i} is ${String(v)}; NaN and Infinity are not allowed`, { index: i });
+      const h = toHalf(v);
+      if ((h & 0x7c00) === 0x7c00) fail(`value ${i} (${v}) overflows float16`, { index: i });
+      out[i] = h === 0x8000 ? 0 : h; // -0 -> +0
+    });
+    return out;
+  }
+  if (dtype === "bool") {
+    const out = new Uint8Array(data.length);
+    data.forEach((v, i) => {
+      if (v === true || v === 1) out[i] = 1;
+      else if (v !== false && v !== 0)
+        fail(`value ${i} (${String(v)}) is not a bool (true, false, 1 or 0)`, { index: i });
+    });
+    return out;
+  }
+  if (dtype === "int8" || dtype === "uint8") {
+    const [lo, hi] = dtype === "int8" ? [-128, 127] : [0, 255];
+    const out = dtype === "int8" ? new Int8Array(data.length) : new Uint8Array(data.length);
+    data.forEach((v, i) => {
+      if (typeof v !== "number" || !Number.isInteger(v) || v < lo || v > hi) {
+        fail(`value ${i} (${String(v)}) is not a ${dtype}`, { index: i });
+      }
+      out[i] = v;
+    });
+    return out;
+  }
   if (dtype === "float32") {
     const out = new Float32Array(data.length);
     data.forEach((v, i) => {
@@ -198,6 +292,58 @@ function toTyped(
   return out;
 }
 
+/** The sizes the inputs bound each symbolic dimension to (validateInputs checked they agree). */
+export function bindInputDims(
+  manifest: ModelManifest,
+  tensors: readonly InputTensor[],
+): Map<string, number> {
+  const bound = new Map<string, number>();
+  for (const t of tensors) {
+    const spec = manifest.inputs.find((i) => i.name === t.name);
+    spec?.shape.forEach((d, axis) => {
+      if (typeof d === "string") bound.set(d, t.dims[axis] as number);
+    });
+  }
+  return bound;
+}
+
+/**
+ * Checks an output's dims against its manifest shape: the rank, each fixed size, and each
+ * symbolic dimension the same size it has in the inputs (or in an earlier output, when the inputs
+ * do not have it) and within its bound. Adds the dimensions it binds to `bound`. A model that
+ * returns another shape than its manifest says is an InferenceOutputError.
+ */
+export function checkOutputDims(
+  manifest: ModelManifest,
+  spec: ModelManifest["outputs"][number],
+  dims: readonly number[],
+  bound: Map<string, number>,
+): void {
+  const fail = (message: string): never => {
+    throw new InferenceOutputError(
+      `output "${spec.name}": dims [${dims.join(", ")}] ${message} (shape [${spec.shape.join(", ")}])`,
+      { details: { model: manifest.name, tensor: spec.name, dims: [...dims], shape: spec.shape } },
+    );
+  };
+  if (dims.length !== spec.shape.length)
+    fail(`have rank ${dims.length}, expected ${spec.shape.length}`);
+  spec.shape.forEach((want, axis) => {
+    const d = dims[axis] as number;
+    if (typeof want === "number") {
+      if (d !== want) fail(`dimension ${axis} is ${d}, expected ${want}`);
+      return;
+    }
+    const prior = bound.get(want);
+    if (prior !== undefined) {
+      if (prior !== d) fail(`dimension ${axis} ("${want}") is ${d}, but ${prior} in the inputs`);
+      return;
+    }
+    const max = boundOf(manifest, want);
+    if (d > max) fail(`dimension ${axis} ("${want}") is ${d}, above its bound ${max}`);
+    bound.set(want, d);
+  });
+}
+
 // ---------------------------------------------------------------- output quantisation
 
 /**
@@ -231,6 +377,31 @@ export function quantise(
     out[i] = BigInt(q === 0 ? 0 : q);
   }
   return { name, scale, dims: [...dims], values: out };
+}
+
+/**
+ * An integer or bool output as it is (no quantisation): values widened to int64, scale 0, and
+ * its dtype kept so the encoding names it. Compared exactly.
+ */
+export function exactOutput(
+  name: string,
+  dtype: InputDtype,
+  values: ArrayLike<number | bigint | boolean>,
+  dims: readonly number[],
+): QuantisedTensor {
+  const out = new BigInt64Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as number | bigint | boolean;
+    out[i] = typeof v === "bigint" ? v : BigInt(v === true ? 1 : v === false ? 0 : v);
+  }
+  return { name, dtype, scale: 0, dims: [...dims], values: out };
+}
+
+/** The float32 values of a float16 output's bits. */
+export function halfToFloat32(bits: Uint16Array): Float32Array {
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = fromHalf(bits[i] as number);
+  return out;
 }
 
 // ---------------------------------------------------------------- canonical encoding
@@ -289,6 +460,10 @@ function writeData(out: Buffer, offset: number, data: TensorData): number {
     for (let i = 0; i < bits.length; i++) {
       if (bits[i] === 0x80000000) out.writeUInt32LE(0, offset + 4 * i);
     }
+  } else if (data instanceof Uint16Array) {
+    for (let i = 0; i < data.length; i++) {
+      if (data[i] === 0x8000) out.writeUInt16LE(0, offset + 2 * i);
+    }
   }
   return offset + data.byteLength;
 }
@@ -326,11 +501,18 @@ export function encodeInputs(tensors: readonly InputTensor[]): Buffer {
   );
 }
 
+/** fixed64 for a quantised float output; an exact output's own dtype code (values still int64). */
+function outputCode(t: QuantisedTensor): number {
+  return t.dtype === undefined || isFloatDtype(t.dtype)
+    ? DTYPE_CODES.fixed64
+    : DTYPE_CODES[t.dtype];
+}
+
 /** The canonical byte encoding of quantised output tensors (outputHash = keccak-256 of it). */
 export function encodeOutputs(tensors: readonly QuantisedTensor[]): Buffer {
   return encode(
     KIND_OUTPUT,
-    tensors.map((t) => ({ ...t, code: DTYPE_CODES.fixed64, data: t.values })),
+    tensors.map((t) => ({ ...t, code: outputCode(t), data: t.values })),
   );
 }
 
@@ -340,7 +522,30 @@ const DTYPE_OF_CODE = new Map<number, InputDtype>([
   [DTYPE_CODES.float32, "float32"],
   [DTYPE_CODES.int32, "int32"],
   [DTYPE_CODES.int64, "int64"],
+  [DTYPE_CODES.float16, "float16"],
+  [DTYPE_CODES.int8, "int8"],
+  [DTYPE_CODES.uint8, "uint8"],
+  [DTYPE_CODES.bool, "bool"],
 ]);
+
+/** An empty typed array of `n` values of `dtype`. */
+export function typedArrayOf(dtype: InputDtype, n: number): TensorData {
+  switch (dtype) {
+    case "float32":
+      return new Float32Array(n);
+    case "float16":
+      return new Uint16Array(n);
+    case "int64":
+      return new BigInt64Array(n);
+    case "int32":
+      return new Int32Array(n);
+    case "int8":
+      return new Int8Array(n);
+    case "uint8":
+    case "bool":
+      return new Uint8Array(n);
+  }
+}
 
 /**
  * Reads a binary request body: exactly the canonical encoding of the inputs (encodeInputs), so
@@ -383,7 +588,7 @@ export function decodeInputs(bytes: Uint8Array): InputTensor[] {
     if (dtype === undefined) return fail(`"${name}" has dtype code ${b.readUInt8(o)}`, o);
     if (b.readUInt32BE(o + 1) !== 0) fail(`"${name}" has a scale; inputs have none`, o + 1);
     const rank = b.readUInt8(o + 5);
-    if (rank < 1 || rank > 8) fail(`"${name}" has rank ${rank}, expected 1..8`, o + 5);
+    if (rank > 8) fail(`"${name}" has rank ${rank}, expected 0..8`, o + 5);
     o += 6;
     need(o, 4 * rank, `the dims of "${name}"`);
     const dims: number[] = [];
@@ -395,19 +600,15 @@ export function decodeInputs(bytes: Uint8Array): InputTensor[] {
     const values = dims.reduce((a, d) => a * d, 1);
     const size = DTYPE_BYTES[dtype];
     if (values * size > b.length - o) fail(`"${name}" needs ${values * size} data bytes`, o);
-    const data =
-      dtype === "float32"
-        ? new Float32Array(values)
-        : dtype === "int32"
-          ? new Int32Array(values)
-          : new BigInt64Array(values);
-    if (HOST_LITTLE_ENDIAN) {
+    const data = typedArrayOf(dtype, values);
+    if (HOST_LITTLE_ENDIAN || size === 1) {
       new Uint8Array(data.buffer).set(b.subarray(o, o + values * size));
     } else {
       for (let i = 0; i < values; i++) {
         if (data instanceof Float32Array) data[i] = b.readFloatLE(o + 4 * i);
         else if (data instanceof Int32Array) data[i] = b.readInt32LE(o + 4 * i);
-        else data[i] = b.readBigInt64LE(o + 8 * i);
+        else if (data instanceof Uint16Array) data[i] = b.readUInt16LE(o + 2 * i);
+        else if (data instanceof BigInt64Array) data[i] = b.readBigInt64LE(o + 8 * i);
       }
     }
     o += values * size;
@@ -436,7 +637,14 @@ export function inputsToJson(
     }
     out[t.name] = {
       dims: [...t.dims],
-      data: t.data instanceof BigInt64Array ? Array.from(t.data, String) : Array.from(t.data),
+      data:
+        t.data instanceof BigInt64Array
+          ? Array.from(t.data, String)
+          : t.dtype === "float16"
+            ? Array.from(t.data as Uint16Array, fromHalf)
+            : t.dtype === "bool"
+              ? Array.from(t.data as Uint8Array, (v) => v !== 0)
+              : Array.from(t.data as ArrayLike<number>),
     };
   }
   return out;
@@ -452,6 +660,9 @@ function dataBytesElementwise(data: TensorData): Buffer {
     if (data instanceof Float32Array)
       b.writeFloatLE((v as number) === 0 ? 0 : (v as number), i * 4);
     else if (data instanceof Int32Array) b.writeInt32LE(v as number, i * 4);
+    else if (data instanceof Uint16Array) b.writeUInt16LE(v === 0x8000 ? 0 : (v as number), i * 2);
+    else if (data instanceof Int8Array) b.writeInt8(v as number, i);
+    else if (data instanceof Uint8Array) b.writeUInt8(v as number, i);
     else b.writeBigInt64LE(v as bigint, i * 8);
   });
   return b;
@@ -471,7 +682,7 @@ export function encodeOutputsElementwise(tensors: readonly QuantisedTensor[]): B
   const parts = [header(KIND_OUTPUT, tensors.length)];
   for (const t of byName(tensors)) {
     parts.push(
-      tensorHeader(t.name, DTYPE_CODES.fixed64, t.scale, t.dims),
+      tensorHeader(t.name, outputCode(t), t.scale, t.dims),
       dataBytesElementwise(t.values),
     );
   }
@@ -495,15 +706,23 @@ export function outputHash(tensors: readonly QuantisedTensor[]): string {
 
 export interface QuantisedTensorJson {
   name: string;
+  /** An exact (integer or bool) output's dtype; absent for a quantised float output. */
+  dtype?: InputDtype;
   scale: number;
   dims: number[];
   /** int64 values as decimal strings. */
   values: string[];
+  /**
+   * A recurrent-state output's float32 values, unquantised (relayer responses only; never
+   * hashed): what the client feeds back as the next call's state input.
+   */
+  state?: number[];
 }
 
 export function outputsToJson(tensors: readonly QuantisedTensor[]): QuantisedTensorJson[] {
   return tensors.map((t) => ({
     name: t.name,
+    ...(t.dtype !== undefined ? { dtype: t.dtype } : {}),
     scale: t.scale,
     dims: [...t.dims],
     values: [...t.values].map(String),
@@ -552,7 +771,13 @@ export function outputsFromJson(manifest: ModelManifest, json: unknown): Quantis
         fail(`"${spec.name}" value ${i} is not a decimal int64 string`);
       values[i] = BigInt(v);
     });
-    return { name: spec.name, scale: t.scale as number, dims: [...t.dims], values };
+    return {
+      name: spec.name,
+      ...(isFloatDtype(spec.dtype) ? {} : { dtype: spec.dtype }),
+      scale: t.scale as number,
+      dims: [...t.dims],
+      values,
+    };
   });
 }
 
@@ -620,6 +845,7 @@ export function compareOutputs(
     const y = b[t] as QuantisedTensor;
     if (
       x.name !== y.name ||
+      x.dtype !== y.dtype ||
       x.scale !== y.scale ||
       x.dims.join(",") !== y.dims.join(",") ||
       x.values.length !== y.values.length

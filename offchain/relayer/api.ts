@@ -112,7 +112,11 @@ function jsonSubmitSchema(maxValues: number) {
               type: "array",
               maxItems: maxValues,
               items: {
-                anyOf: [{ type: "number" }, { type: "string", pattern: "^-?[0-9]{1,19}$" }],
+                anyOf: [
+                  { type: "number" },
+                  { type: "string", pattern: "^-?[0-9]{1,19}$" },
+                  { type: "boolean" },
+                ],
               },
             },
           },

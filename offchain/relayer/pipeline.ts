@@ -19,10 +19,12 @@ import type { LedgerDomain, Receipt } from "../chain/eip712.js";
 import { LedgerHasher } from "../chain/hasher.js";
 import { InputError } from "../common/errors.js";
 import type { InferenceEngine } from "../inference/engine.js";
+import type { ModelManifest } from "../inference/manifest.js";
 import { receiptFor } from "../inference/receipt.js";
 import {
   outputHash,
   outputsToJson,
+  type QuantisedTensorJson,
   type QuantisedTensor,
   type TensorJson,
 } from "../inference/tensor.js";
@@ -103,6 +105,24 @@ export function newIdempotencyKey(): string {
 /** Shifts every value beyond any tolerance: what a lying GPU node would return. */
 function corrupt(outputs: QuantisedTensor[]): QuantisedTensor[] {
   return outputs.map((t) => ({ ...t, values: t.values.map((v) => v + 1_000_000n) }));
+}
+
+/**
+ * Adds to each recurrent-state output (manifest `state: true`) its float32 values as the model
+ * returned them, next to the quantised ones, so a client feeds back exactly the state the next
+ * call needs (docs/inference-tee.md, "Recurrent state"). Only the quantised values are hashed.
+ */
+function withState(
+  outputs: QuantisedTensorJson[],
+  raw: Record<string, Float32Array>,
+  manifest: ModelManifest,
+): QuantisedTensorJson[] {
+  const state = new Set(manifest.outputs.filter((o) => o.state === true).map((o) => o.name));
+  if (state.size === 0) return outputs;
+  return outputs.map((t) => {
+    const values = raw[t.name];
+    return state.has(t.name) && values !== undefined ? { ...t, state: Array.from(values) } : t;
+  });
 }
 
 export class InferencePipeline {
@@ -211,7 +231,7 @@ export class InferencePipeline {
       receipt,
       nodeSignature,
       inputs: job.inputs,
-      outputs: outputsJson,
+      outputs: withState(outputsJson, result.raw, engine.get(job.modelId).manifest),
       enclave: enclave.enclave,
       selected: logged.selected,
       verdict: logged.verdict,

@@ -32,7 +32,7 @@ export const receiptSchema = z.strictObject({
 
 const tensorJson = z.strictObject({
   dims: z.array(z.number()),
-  data: z.array(z.union([z.number(), z.string()])),
+  data: z.array(z.union([z.number(), z.string(), z.boolean()])),
 });
 
 const signature = z.string().regex(/^0x[0-9a-fA-F]{130}$/, "0x + 130 hex digits (r, s, v)");

@@ -228,13 +228,17 @@ describe("InferenceEngine", () => {
       ["no inputs", (m) => (m.inputs = []), "inputs"],
       [
         "an unsupported input dtype",
-        (m) => ((m.inputs as Array<Record<string, unknown>>)[0]!.dtype = "float16"),
+        (m) => ((m.inputs as Array<Record<string, unknown>>)[0]!.dtype = "bfloat16"),
         "inputs.0.dtype",
       ],
       [
-        "a non-float output",
-        (m) => ((m.outputs as Array<Record<string, unknown>>)[0]!.dtype = "int64"),
-        "outputs.0.dtype",
+        "an integer output with a scale (integer outputs are exact)",
+        (m) =>
+          Object.assign((m.outputs as Array<Record<string, unknown>>)[0]!, {
+            dtype: "int64",
+            scale: 10,
+          }),
+        "outputs.0",
       ],
       [
         "a zero dimension",

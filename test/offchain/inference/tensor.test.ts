@@ -354,11 +354,11 @@ describe("canonical tensors", () => {
         () => validateInputs(manifest, { ...good, x: { dims: [0, 2], data: [] } }),
         "dimension 0 is 0",
       ));
-    it("rejects a symbolic dimension above maxBatch", () =>
+    it("rejects a symbolic dimension above its bound (maxBatch)", () =>
       expectInputError(
         () =>
           validateInputs(manifest, { ...good, x: { dims: [5, 2], data: new Array(10).fill(0) } }),
-        "above maxBatch 4",
+        "above its bound 4",
       ));
     it("rejects a symbolic dimension bound to two sizes", () =>
       expectInputError(

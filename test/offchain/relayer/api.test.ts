@@ -174,8 +174,8 @@ describe("offchain/relayer/api", function () {
         /additional/,
       ],
       [
-        "a tensor value is neither a number nor an integer string",
-        { modelId: RISK_MLP.modelId, inputs: { features: { dims: [1, 1], data: [true] } } },
+        "a tensor value is neither a number, an integer string nor a bool",
+        { modelId: RISK_MLP.modelId, inputs: { features: { dims: [1, 1], data: [{}] } } },
         /data/,
       ],
     ];
