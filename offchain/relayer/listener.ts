@@ -19,8 +19,12 @@ import { eligibleAt } from "../chain/assignment.js";
 import type { Clock } from "../chain/clock.js";
 import { InputError } from "../common/errors.js";
 import { EnclaveRequestError } from "../tee/client.js";
-import { encodeOutputs, type QuantisedTensor, type TensorJson } from "../inference/tensor.js";
-import { ENCODING_MAGIC, ENCODING_VERSION, KIND_INPUT } from "../inference/tensor.js";
+import {
+  decodeInputs,
+  encodeOutputs,
+  inputsToJson,
+  type QuantisedTensor,
+} from "../inference/tensor.js";
 import { migrate, transaction, type Migration } from "./db.js";
 import type { RelayerMetrics } from "./metrics.js";
 import type { InferencePipeline } from "./pipeline.js";
@@ -67,56 +71,6 @@ export const LISTENER_MIGRATIONS: Migration[] = [
     `,
   },
 ];
-
-const DTYPES: Record<number, { name: "float32" | "int32" | "int64"; size: number }> = {
-  1: { name: "float32", size: 4 },
-  2: { name: "int32", size: 4 },
-  3: { name: "int64", size: 8 },
-};
-
-/** Reads the canonical input encoding back into named JSON tensors. */
-export function decodeInputs(bytes: Uint8Array): Record<string, TensorJson> {
-  const b = Buffer.from(bytes);
-  const fail = (why: string): never => {
-    throw new InputError(`input is not a canonical input encoding: ${why}`, {
-      details: { length: b.length },
-    });
-  };
-  if (b.length < 8 || !b.subarray(0, 4).equals(ENCODING_MAGIC)) fail("bad magic");
-  if (b.readUInt8(4) !== ENCODING_VERSION || b.readUInt8(5) !== KIND_INPUT) fail("version or kind");
-  const count = b.readUInt16BE(6);
-  const out: Record<string, TensorJson> = {};
-  let o = 8;
-  const need = (n: number) => {
-    if (o + n > b.length) fail("truncated");
-  };
-  for (let t = 0; t < count; t++) {
-    need(2);
-    const nameLen = b.readUInt16BE(o);
-    o += 2;
-    need(nameLen + 6);
-    const name = b.toString("utf8", o, o + nameLen);
-    o += nameLen;
-    const dtype = DTYPES[b.readUInt8(o)] ?? fail(`tensor ${name}: unknown dtype`);
-    o += 5; // dtype + scale (0 for inputs)
-    const rank = b.readUInt8(o);
-    o += 1;
-    need(4 * rank);
-    const dims: number[] = [];
-    for (let i = 0; i < rank; i++, o += 4) dims.push(b.readUInt32BE(o));
-    const n = dims.reduce((x, y) => x * y, 1);
-    need(n * dtype.size);
-    const data: Array<number | string> = [];
-    for (let i = 0; i < n; i++, o += dtype.size) {
-      if (dtype.name === "float32") data.push(b.readFloatLE(o));
-      else if (dtype.name === "int32") data.push(b.readInt32LE(o));
-      else data.push(b.readBigInt64LE(o).toString());
-    }
-    out[name] = { dims, data };
-  }
-  if (o !== b.length) fail("trailing bytes");
-  return out;
-}
 
 export interface ChainRequest {
   requester: string;
@@ -352,7 +306,8 @@ export class Listener {
         );
         let job;
         try {
-          const inputs = decodeInputs(getBytes(row.input));
+          // The canonical input encoding, every dtype (docs/inference-tee.md), as JSON tensors.
+          const inputs = inputsToJson(decodeInputs(getBytes(row.input)));
           job = await pipeline.execute({
             requestId: row.request_id,
             modelId: request.modelId,
