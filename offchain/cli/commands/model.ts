@@ -186,6 +186,7 @@ interface PublishFlags extends SignerOptions {
   rpc: string;
   network: string;
   deployments: string;
+  deployment?: string;
   registry?: string;
   contributors: string;
   metadataUri: string;
@@ -207,7 +208,10 @@ async function publishCommand(dir: string, flags: PublishFlags): Promise<void> {
     registry = getAddress(flags.registry);
   } else {
     registry = getAddress(
-      await addressOf(path.join(flags.deployments, flags.network), "ModelRegistry"),
+      await addressOf(
+        flags.deployment ?? path.join(flags.deployments, flags.network),
+        "ModelRegistry",
+      ),
     );
   }
   const provider = await connectRpc(flags.rpc);
@@ -315,6 +319,7 @@ export function register(program: Command): void {
       )
       .option("--network <name>", "deployment record to read: deployments/<name>/", "localhost")
       .option("--deployments <dir>", "deployments folder", "deployments")
+      .option("--deployment <dir>", "this deployment record folder instead (its addresses.json)")
       .option("--registry <address>", "ModelRegistry (default: from addresses.json)")
       .option("--json", "print the registration as JSON"),
   ).action((dir: string, flags: PublishFlags) => publishCommand(dir, flags));
