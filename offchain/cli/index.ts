@@ -20,6 +20,7 @@ const registrations: Array<() => Promise<{ register: Register }>> = [
   () => import("./commands/explorer.js"),
   () => import("./commands/evidence.js"),
   () => import("./commands/node.js"),
+  () => import("./commands/model.js"),
 ];
 
 export async function main(argv: string[]): Promise<number> {

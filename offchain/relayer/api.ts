@@ -6,7 +6,8 @@
  *                              or application/octet-stream: the inputs' canonical encoding, with
  *                              x-opg-model-id and x-opg-idempotency-key headers
  *   GET  /v1/receipts/:id      the stored receipt; once anchored, the receipt bundle (batch, proof, tx)
- *   GET  /v1/models            the models this node serves
+ *   GET  /v1/models            the models this node serves, and those registered in ModelRegistry
+ *                              (each with this node's manifest, or "registered, not served here")
  *   GET  /healthz  /readyz  /metrics
  *
  * Bodies over `bodyLimit` answer 413 (PayloadTooLargeError, details.limit), and so do requests
@@ -18,7 +19,9 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { BaseError, InputError } from "../common/errors.js";
 import { stringifyJson } from "../common/json.js";
 import { buildReceiptBundle, type ReceiptBundle } from "../chain/bundle.js";
+import type { RegisteredModel } from "../chain/models.js";
 import type { InferenceEngine } from "../inference/engine.js";
+import { specHash } from "../inference/hub.js";
 import {
   binaryRequestBound,
   inputBounds,
@@ -46,6 +49,8 @@ export interface ApiOptions {
   /** Largest binary body (default: binaryRequestBodyLimit of the models served). */
   binaryBodyLimit?: number;
   proofOf: (job: StoredJob) => string[];
+  /** The models registered in ModelRegistry (GET /v1/models `registered`); absent: not listed. */
+  registeredModels?: () => Promise<RegisteredModel[]>;
   /** Null when ready, else why not (for /readyz). */
   notReady: () => Promise<string | null>;
   onAccepted?: () => void;
@@ -337,9 +342,33 @@ export function createApi(o: ApiOptions): FastifyInstance {
     return send(reply, view(job, o.chainId, o.ledger, o.proofOf));
   });
 
-  app.get("/v1/models", async (_req, reply) =>
-    send(reply, {
-      models: o.engine.list().map((m) => ({
+  app.get("/v1/models", async (_req, reply) => {
+    const served = o.engine.list();
+    // The registry's models, each with this node's manifest when it serves that modelId.
+    let registered: unknown[] | null = null;
+    let registryError: string | undefined;
+    if (o.registeredModels !== undefined) {
+      try {
+        registered = (await o.registeredModels()).map((r) => {
+          const local = served.find((m) => m.modelId === r.modelId.toLowerCase());
+          return {
+            ...r,
+            served: local !== undefined,
+            status: local === undefined ? "registered, not served here" : "served",
+            manifest: local?.manifest ?? null,
+            // Whether the registered spec hash is this manifest's (hub.ts specHash).
+            specMatches: local === undefined ? null : specHash(local.manifest) === r.specHash,
+          };
+        });
+      } catch (error) {
+        registryError = error instanceof Error ? error.message : String(error);
+      }
+    }
+    const ids = new Set(
+      (registered as Array<{ modelId: string }> | null)?.map((r) => r.modelId.toLowerCase()),
+    );
+    return send(reply, {
+      models: served.map((m) => ({
         modelId: m.modelId,
         name: m.manifest.name,
         description: m.manifest.description ?? null,
@@ -347,11 +376,15 @@ export function createApi(o: ApiOptions): FastifyInstance {
         outputs: m.manifest.outputs,
         outputScale: m.manifest.outputScale,
         tolerance: m.manifest.tolerance,
+        // In ModelRegistry (null: the registry was not read).
+        registered: registered === null ? null : ids.has(m.modelId),
       })),
+      registered,
+      ...(registryError === undefined ? {} : { registryError }),
       // Folders that did not load, by name, so a model missing here is explained.
       failures: o.engine.failures.map(({ dir, error, message }) => ({ dir, error, message })),
-    }),
-  );
+    });
+  });
 
   app.get("/healthz", async (_req, reply) => send(reply, { ok: true }));
   app.get("/readyz", async (_req, reply) => {

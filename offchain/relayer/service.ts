@@ -26,6 +26,7 @@ import { ChainClock, defaultClockMode, systemClock, type Clock } from "../chain/
 import { DigestSigner } from "../chain/ecdsa.js";
 import { ledgerDomain, receiptStructHash } from "../chain/eip712.js";
 import { LedgerHasher } from "../chain/hasher.js";
+import { registeredModels, type RegisteredModel } from "../chain/models.js";
 import { BaseError, InputError } from "../common/errors.js";
 import { InferenceEngine } from "../inference/engine.js";
 import { EnclaveClient, EnclaveRequestError } from "../tee/client.js";
@@ -474,6 +475,7 @@ export class RelayerService {
       bodyLimit,
       binaryBodyLimit,
       proofOf: (job) => this.batcher.proofOf(job),
+      registeredModels: () => this.registeredModels(),
       notReady: () => this.notReady(),
       // A full batch's worth accepted since the last hint: wake the batcher now rather than at
       // its next poll (it counts what is really pending itself; this is only a hint, and an
@@ -497,6 +499,21 @@ export class RelayerService {
       "relayer listening",
     );
     return this.url;
+  }
+
+  private registry: Promise<string> | undefined;
+
+  /** ModelRegistry's models (the ledger's MODEL_REGISTRY), scanned from the ledger's deploy block. */
+  private async registeredModels(): Promise<RegisteredModel[]> {
+    this.registry ??= this.ledger.getFunction("MODEL_REGISTRY").staticCall() as Promise<string>;
+    const registry = await this.registry.catch((error: unknown) => {
+      this.registry = undefined;
+      throw error;
+    });
+    return registeredModels(this.provider, registry, {
+      fromBlock: this.config.chain.deployBlock,
+      maxBlockRange: this.config.listener.maxBlockRange,
+    });
   }
 
   private async notReady(): Promise<string | null> {

@@ -294,6 +294,52 @@ export function imageMeanModel(): GeneratedModel {
   };
 }
 
+/**
+ * Not shipped: an erf GELU over 64 features, y = x · ½ · (1 + erf(x / √2)), written out op by op
+ * as exporters write it. ONNX Runtime fuses the pattern into one Gelu kernel from graph
+ * optimisation level "extended" on, whose result differs from the op-by-op one in the last bits:
+ * the calibration tests' model with a divergence to measure (test/offchain/inference/calibrate.test.ts).
+ */
+export function geluModel(): GeneratedModel {
+  const scalar = (name: string, v: number) => f32Tensor(name, [], [v]);
+  const graph: onnxProto.onnx.IGraphProto = {
+    name: "gelu",
+    node: [
+      { opType: "Div", name: "div", input: ["x", "sqrt2"], output: ["d"] },
+      { opType: "Erf", name: "erf", input: ["d"], output: ["e"] },
+      { opType: "Add", name: "add", input: ["e", "one"], output: ["a"] },
+      { opType: "Mul", name: "mul", input: ["x", "a"], output: ["m"] },
+      { opType: "Mul", name: "half", input: ["m", "half"], output: ["y"] },
+    ],
+    initializer: [scalar("sqrt2", Math.SQRT2), scalar("one", 1), scalar("half", 0.5)],
+    input: [valueInfo("x", ["batch", 64])],
+    output: [valueInfo("y", ["batch", 64])],
+  };
+  const bytes = encodeModel(graph, "erf GELU over 64 features, op by op");
+  return {
+    name: "gelu",
+    onnx: bytes,
+    manifest: {
+      schema: "opg.model-manifest/1",
+      name: "gelu",
+      modelFile: "model.onnx",
+      modelId: keccak256(bytes),
+      inputs: [{ name: "x", dtype: "float32", shape: ["batch", 64] }],
+      outputs: [
+        {
+          name: "y",
+          dtype: "float32",
+          shape: ["batch", 64],
+          scale: 4_000_000_000,
+          tolerance: { mode: "elementwise", abs: 2000, rel: 0 },
+        },
+      ],
+      outputScale: 1_000_000,
+      maxBatch: 64,
+    },
+  };
+}
+
 export function generateModels(): GeneratedModel[] {
   return [riskMlp(), seqCnn()];
 }

@@ -17,10 +17,12 @@ import { encodeInputs, type InputTensor } from "../../offchain/inference/tensor.
 import { runRewardsDemo } from "../../offchain/rewards/demo.js";
 import { epochAt } from "../../offchain/rewards/epochs.js";
 import { resolveSource } from "../../offchain/rewards/source.js";
+import { geluModel } from "../../scripts/models/generate.js";
 import type { HardhatNode } from "../helpers/processes.js";
 import { rpc, run, startHardhatNode } from "../helpers/processes.js";
 import {
   RISK_MLP,
+  SEQ_CNN,
   account,
   deploySystem,
   getJson,
@@ -480,5 +482,92 @@ describe("e2e: relayer service on a hardhat node", function () {
     expect(summary.verified, lines.join("\n")).to.equal(true);
     expect(summary.claimed).to.be.greaterThan(0n);
     provider.destroy();
+  });
+
+  it("a model published with opg model publish is listed by /v1/models as registered, not served here; the served ones with their manifests", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "opg-e2e-hub-"));
+    const gelu = geluModel();
+    await writeFile(path.join(dir, "model.onnx"), gelu.onnx);
+    await writeFile(path.join(dir, "manifest.json"), JSON.stringify(gelu.manifest));
+    const [a, b] = [account(10).address, account(11).address];
+    const publish = (contributors: string) =>
+      run(
+        process.execPath,
+        [
+          "bin/opg.mjs",
+          "model",
+          "publish",
+          dir,
+          "--rpc",
+          node.url,
+          "--deployment",
+          system.deploymentDir,
+          "--contributors",
+          contributors,
+          "--metadata-uri",
+          "ipfs://gelu",
+          "--key-env",
+          "OPG_TEST_PUBLISHER_KEY",
+          "--json",
+        ],
+        { OPG_TEST_PUBLISHER_KEY: account(9).privateKey },
+      );
+    const bad = await publish(`${a}:6000,${b}:3000`);
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr).to.contain(
+      "ContributorSharesError: the shares sum to 9000 basis points, not 10000",
+    );
+    const done = await publish(`${a}:6000,${b}:4000`);
+    expect(done.code, done.stderr).to.equal(0);
+    const registration = JSON.parse(done.stdout) as {
+      modelId: string;
+      owner: string;
+      specHash: string;
+    };
+    expect(registration.modelId).to.equal(gelu.manifest.modelId);
+    expect(registration.owner).to.equal(account(9).address);
+    const again = await publish(`${a}:10000`);
+    expect(again.code).to.equal(1);
+    expect(again.stderr).to.contain("reverted with ModelRegistryAlreadyRegistered");
+    expect(again.stderr).to.contain(`owner: ${account(9).address}`);
+
+    const { file } = await writeRelayerConfig(system, enclave.url, node.url, {
+      log: { level: "warn" },
+    });
+    const relayer = await startRelayer(file);
+    const models = (await getJson(`${relayer.url}/v1/models`)).json as {
+      models: Array<{ modelId: string; registered: boolean }>;
+      registered: Array<{
+        modelId: string;
+        status: string;
+        served: boolean;
+        manifest: { name: string } | null;
+        metadataUri: string;
+        specHash: string;
+        contributors: Array<{ address: string; shareBps: number }>;
+      }>;
+    };
+    const byId = new Map(models.registered.map((m) => [m.modelId, m]));
+    const listed = byId.get(gelu.manifest.modelId as string);
+    expect(listed).to.deep.include({
+      status: "registered, not served here",
+      served: false,
+      manifest: null,
+      metadataUri: "ipfs://gelu",
+      specHash: registration.specHash,
+    });
+    expect(listed!.contributors).to.deep.equal([
+      { address: a, shareBps: 6000 },
+      { address: b, shareBps: 4000 },
+    ]);
+    for (const [m, name] of [
+      [RISK_MLP, "risk-mlp"],
+      [SEQ_CNN, "seq-cnn"],
+    ] as const) {
+      expect(byId.get(m.modelId)).to.deep.include({ status: "served", served: true });
+      expect(byId.get(m.modelId)!.manifest!.name).to.equal(name);
+    }
+    expect(models.models.every((m) => m.registered)).to.equal(true);
+    await stopProc(relayer);
   });
 });

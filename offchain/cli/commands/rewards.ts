@@ -6,12 +6,10 @@
 import path from "node:path";
 
 import type { Command } from "commander";
-import { Wallet, isAddress } from "ethers";
-import type { JsonRpcProvider, Signer } from "ethers";
+import { isAddress } from "ethers";
 
 import { InputError, VerificationError } from "../../common/errors.js";
 import { stringifyJson } from "../../common/json.js";
-import { parsePrivateKey } from "../../common/private-key.js";
 import { connectRpc } from "../../chain/verify.js";
 import { computeRewards, tableJson, writeRewardsOutputs } from "../../rewards/compute.js";
 import { parseEpoch } from "../../rewards/epochs.js";
@@ -25,6 +23,7 @@ import {
 import { terminalProgress } from "../../rewards/progress-bar.js";
 import { formatChecks, opg, summarise } from "../../rewards/report.js";
 import { resolveSource } from "../../rewards/source.js";
+import { signerFor, withSigner, type SignerOptions } from "../signer.js";
 
 interface CommonOptions {
   rpc: string;
@@ -41,11 +40,6 @@ interface CommonOptions {
   progress?: boolean;
 }
 
-interface SignerOptions {
-  from?: string;
-  keyEnv: string;
-}
-
 function withCommon(cmd: Command): Command {
   return cmd
     .requiredOption("--rpc <url>", "JSON-RPC URL of the chain")
@@ -60,16 +54,6 @@ function withCommon(cmd: Command): Command {
     .option("--from-block <n>", "first block to scan (overrides the config)")
     .option("--chunk-size <blocks>", "blocks per eth_getLogs request", "5000")
     .option("--progress", "show progress bars on stderr even when it is not a terminal");
-}
-
-function withSigner(cmd: Command): Command {
-  return cmd
-    .option("--from <address>", "send from this account unlocked on the node (eth_sendTransaction)")
-    .option(
-      "--key-env <name>",
-      "else: environment variable holding the sender's private key",
-      "OPG_PRIVATE_KEY",
-    );
 }
 
 async function open(options: CommonOptions) {
@@ -101,22 +85,6 @@ async function open(options: CommonOptions) {
     provider.destroy();
     throw error;
   }
-}
-
-async function signerFor(provider: JsonRpcProvider, options: SignerOptions): Promise<Signer> {
-  if (options.from !== undefined) {
-    if (!isAddress(options.from)) {
-      throw new InputError("--from is not an address", { details: { from: options.from } });
-    }
-    return provider.getSigner(options.from);
-  }
-  const key = process.env[options.keyEnv];
-  if (key === undefined || key === "") {
-    throw new InputError("no sender: pass --from <address> or set the private key variable", {
-      details: { keyEnv: options.keyEnv },
-    });
-  }
-  return new Wallet(parsePrivateKey(key, options.keyEnv), provider);
 }
 
 type ComputeOptions = CommonOptions & { epoch: string; out: string; json?: boolean };

@@ -4,3 +4,4 @@ import "./models.test.js";
 import "./tensor.test.js";
 import "./engine.test.js";
 import "./receipt.test.js";
+import "./calibrate.test.js";
