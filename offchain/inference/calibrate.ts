@@ -6,14 +6,13 @@
  * safety margin.
  */
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 
-import { keccak256 } from "ethers";
 import * as ort from "onnxruntime-node";
 
 import { InputError, VerificationError } from "../common/errors.js";
 import { ModelLoadError } from "./errors.js";
-import { boundOf, isFloatDtype, parseManifest, scaleOf, tolerancesOf } from "./manifest.js";
+export { readModelFolder } from "./engine.js";
+import { boundOf, isFloatDtype, scaleOf, tolerancesOf } from "./manifest.js";
 import type { ModelManifest, OutputTolerance } from "./manifest.js";
 import {
   parseEngineConfig,
@@ -269,10 +268,30 @@ async function runConfig(
   }
   try {
     const out: RunOutputs[] = [];
-    for (const tensors of samples) {
+    for (const [index, tensors] of samples.entries()) {
       const feeds: Record<string, ort.Tensor> = {};
       for (const t of tensors) feeds[t.name] = new ort.Tensor(t.dtype, t.data, t.dims);
-      const results = await session.run(feeds);
+      let results: ort.InferenceSession.OnnxValueMapType;
+      try {
+        results = await session.run(feeds);
+      } catch (cause) {
+        // Generated inputs fit the manifest's shapes, not always what the model computes on (a
+        // VAD wants whole audio frames): the model's own refusal, named, with what to do.
+        throw new CalibrationInputError(
+          `model ${manifest.name} refused sample input set ${index} under ${config.label}`,
+          {
+            details: {
+              model: manifest.name,
+              config: config.label,
+              sample: index,
+              dims: Object.fromEntries(tensors.map((t) => [t.name, t.dims])),
+              reason: (cause as Error).message.split("\n")[0],
+            },
+            hint: "give inputs the model computes on with --inputs <file.json> (or other sizes with --batch)",
+            cause,
+          },
+        );
+      }
       const raw: Record<string, Float32Array> = {};
       const quantised = manifest.outputs.map((spec) => {
         const t = results[spec.name];
@@ -356,39 +375,6 @@ export interface CalibrateOptions extends SampleOptions {
   backends?: Backend[];
   /** Only these configurations (default: calibrationConfigs). */
   configs?: CalibrationConfig[];
-}
-
-/** Reads models/<name>/ (manifest and ONNX file, checked against its modelId). */
-export async function readModelFolder(
-  dir: string,
-): Promise<{ manifest: ModelManifest; bytes: Buffer; manifestPath: string; json: unknown }> {
-  const manifestPath = join(dir, "manifest.json");
-  let json: unknown;
-  try {
-    json = JSON.parse(await readFile(manifestPath, "utf8"));
-  } catch (cause) {
-    throw new ModelLoadError(`cannot read model manifest ${manifestPath}`, {
-      details: { path: manifestPath, reason: (cause as Error).message },
-      cause,
-    });
-  }
-  const manifest = parseManifest(json, manifestPath);
-  const modelPath = join(dir, manifest.modelFile);
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(modelPath);
-  } catch (cause) {
-    throw new ModelLoadError(`cannot read model file ${modelPath}`, {
-      details: { path: modelPath },
-      cause,
-    });
-  }
-  const modelId = keccak256(bytes);
-  if (modelId !== manifest.modelId)
-    throw new ModelLoadError(`model file ${modelPath} does not hash to its modelId`, {
-      details: { path: modelPath, keccak256: modelId, manifestModelId: manifest.modelId },
-    });
-  return { manifest, bytes, manifestPath, json };
 }
 
 /** Runs every configuration on the samples and measures each output's divergence from the reference. */

@@ -198,39 +198,11 @@ export class InferenceEngine {
 
   /** Loads models/<name>/ (manifest.json + the ONNX file it names); returns the loaded model. */
   async loadModel(dir: string, expectedModelId?: string): Promise<LoadedModel> {
-    const manifestPath = join(dir, "manifest.json");
-    let manifestJson: unknown;
-    try {
-      manifestJson = JSON.parse(await readFile(manifestPath, "utf8"));
-    } catch (cause) {
-      throw new ModelLoadError(`cannot read model manifest ${manifestPath}`, {
-        details: { path: manifestPath },
-        cause,
-      });
-    }
-    const manifest = parseManifest(manifestJson, manifestPath);
-    const modelPath = modelPathOf(dir, manifest);
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(modelPath);
-    } catch (cause) {
-      throw new ModelLoadError(`cannot read model file ${modelPath}`, {
-        details: { path: modelPath },
-        cause,
-      });
-    }
-    const modelId = keccak256(bytes);
-    if (
-      modelId !== manifest.modelId ||
-      (expectedModelId !== undefined && modelId !== expectedModelId.toLowerCase())
-    ) {
+    const { manifest, bytes, modelPath } = await readModelFolder(dir);
+    const modelId = manifest.modelId;
+    if (expectedModelId !== undefined && modelId !== expectedModelId.toLowerCase()) {
       throw new ModelLoadError(`model file ${modelPath} does not hash to its modelId`, {
-        details: {
-          path: modelPath,
-          keccak256: modelId,
-          manifestModelId: manifest.modelId,
-          ...(expectedModelId ? { expectedModelId } : {}),
-        },
+        details: { path: modelPath, keccak256: modelId, expectedModelId },
       });
     }
     const existing = this.models.get(modelId);
@@ -546,6 +518,46 @@ export class InferenceEngine {
     for (const m of this.models.values()) await m.session.release();
     this.models.clear();
   }
+}
+
+/**
+ * Reads models/<name>/: manifest.json and the ONNX file it names (in the folder, or in the npm
+ * package it pins), checked to hash to the manifest's modelId.
+ */
+export async function readModelFolder(dir: string): Promise<{
+  manifest: ModelManifest;
+  bytes: Buffer;
+  modelPath: string;
+  manifestPath: string;
+  json: unknown;
+}> {
+  const manifestPath = join(dir, "manifest.json");
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(manifestPath, "utf8"));
+  } catch (cause) {
+    throw new ModelLoadError(`cannot read model manifest ${manifestPath}`, {
+      details: { path: manifestPath, reason: (cause as Error).message },
+      cause,
+    });
+  }
+  const manifest = parseManifest(json, manifestPath);
+  const modelPath = modelPathOf(dir, manifest);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(modelPath);
+  } catch (cause) {
+    throw new ModelLoadError(`cannot read model file ${modelPath}`, {
+      details: { path: modelPath },
+      cause,
+    });
+  }
+  const modelId = keccak256(bytes);
+  if (modelId !== manifest.modelId)
+    throw new ModelLoadError(`model file ${modelPath} does not hash to its modelId`, {
+      details: { path: modelPath, keccak256: modelId, manifestModelId: manifest.modelId },
+    });
+  return { manifest, bytes, modelPath, manifestPath, json };
 }
 
 /**
