@@ -485,6 +485,8 @@ describe("e2e: relayer service on a hardhat node", function () {
   });
 
   it("a model published with opg model publish is listed by /v1/models as registered, not served here; the served ones with their manifests", async () => {
+    // The rewards test before this one moved the chain past the enclave's one-day registration.
+    await system.renewEnclave(enclave.address);
     const dir = await mkdtemp(path.join(tmpdir(), "opg-e2e-hub-"));
     const gelu = geluModel();
     await writeFile(path.join(dir, "model.onnx"), gelu.onnx);
