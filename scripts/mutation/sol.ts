@@ -105,11 +105,15 @@ function testFiles(dir: string): string[] {
 
 function sh(cwd: string, args: string[], timeoutMs?: number) {
   const t0 = Date.now();
-  const r = spawnSync("npx", args, {
+  // The tool from node_modules/.bin, not through npx: under `npx -c '...'` (.ci/run) npm exports
+  // the command as npm_config_call, which a nested npx reads as its own -c and refuses.
+  const env: NodeJS.ProcessEnv = { ...process.env, CI: "" };
+  delete env.npm_config_call;
+  const r = spawnSync(join(cwd, "node_modules", ".bin", args[0]!), args.slice(1), {
     cwd,
     encoding: "utf8",
     timeout: timeoutMs,
-    env: { ...process.env, CI: "" },
+    env,
     maxBuffer: 64 << 20,
   });
   const timedOut = (r.error as NodeJS.ErrnoException | undefined)?.code === "ETIMEDOUT";
