@@ -30,6 +30,7 @@ import {
   type QuantisedTensor,
   type TensorJson,
 } from "./tensor.js";
+import { prng } from "../common/prng.js";
 
 // ---------------------------------------------------------------- errors
 
@@ -99,18 +100,6 @@ export function calibrationConfigs(cuda: boolean): CalibrationConfig[] {
 }
 
 // ---------------------------------------------------------------- sample inputs
-
-/** mulberry32 (as scripts/models/generate.ts): deterministic uint32s from a seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 export interface SampleOptions {
   /** How many input sets (default 4). */

@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 
 import { keccak256 } from "ethers";
 import onnxProto from "onnx-proto";
+import { prng } from "../../offchain/common/prng.js";
 
 const { onnx } = onnxProto;
 
@@ -23,17 +24,7 @@ const IR_VERSION = 7;
 
 // ---------------------------------------------------------------- deterministic weights
 
-/** mulberry32: a tiny seeded PRNG; returns uint32s. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
+export { prng };
 
 /**
  * `count` weights k/256 with k uniform in [-range, range]: exact in float32, so the TS reference
